@@ -19,6 +19,10 @@ from typing import Literal, Union
 EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
+def _empty() -> Mapping[str, str]:
+    return EMPTY
+
+
 # --------------------------------------------------------------------------- rules
 
 
@@ -38,7 +42,7 @@ class Expression:
 class DateSpec:
     """Cron-like ranges (`years="2005-2010" hours="9-16"`), each field `"a-b"` or `"a"`."""
 
-    fields: Mapping[str, str] = EMPTY
+    fields: Mapping[str, str] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ class Operation:
     on_fail: str | None = None
     role: str | None = None
     enabled: bool = True
-    meta: Mapping[str, str] = EMPTY
+    meta: Mapping[str, str] = field(default_factory=_empty)
     id: str = ""
 
 
@@ -108,10 +112,10 @@ class Primitive:
     agent_class: str  # ocf systemd lsb stonith service pacer
     type: str
     provider: str | None = None
-    params: Mapping[str, str] = EMPTY
-    meta: Mapping[str, str] = EMPTY
+    params: Mapping[str, str] = field(default_factory=_empty)
+    meta: Mapping[str, str] = field(default_factory=_empty)
     operations: tuple[Operation, ...] = ()
-    utilization: Mapping[str, str] = EMPTY
+    utilization: Mapping[str, str] = field(default_factory=_empty)
     kind: Literal["primitive"] = "primitive"
 
     @property
@@ -125,7 +129,7 @@ class Primitive:
 class Group:
     id: str
     members: tuple[Primitive, ...]
-    meta: Mapping[str, str] = EMPTY
+    meta: Mapping[str, str] = field(default_factory=_empty)
     kind: Literal["group"] = "group"
 
 
@@ -135,7 +139,7 @@ class Clone:
 
     id: str
     child: Primitive | Group
-    meta: Mapping[str, str] = EMPTY
+    meta: Mapping[str, str] = field(default_factory=_empty)
     promotable: bool = False
     kind: Literal["clone"] = "clone"
 
@@ -210,8 +214,8 @@ class Node:
     name: str
     id: str = ""
     type: str = "member"  # member remote ping
-    attributes: Mapping[str, str] = EMPTY
-    utilization: Mapping[str, str] = EMPTY
+    attributes: Mapping[str, str] = field(default_factory=_empty)
+    utilization: Mapping[str, str] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True)
@@ -233,11 +237,11 @@ class Definition:
     locations: tuple[Location, ...] = ()
     colocations: tuple[Colocation, ...] = ()
     orders: tuple[Order, ...] = ()
-    properties: Mapping[str, str] = EMPTY
+    properties: Mapping[str, str] = field(default_factory=_empty)
     rsc_defaults: tuple[NVSet, ...] = ()
     op_defaults: tuple[NVSet, ...] = ()
     # Where each object was defined ("file:line"), for error messages and explain.
-    origins: Mapping[str, str] = field(default=EMPTY, compare=False)
+    origins: Mapping[str, str] = field(default_factory=_empty, compare=False)
 
     def node(self, name: str) -> Node | None:
         for n in self.nodes:

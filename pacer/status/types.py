@@ -13,6 +13,10 @@ from types import MappingProxyType
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
 
+
+def _empty() -> Mapping[str, str]:
+    return EMPTY
+
 # OCF return codes.
 OCF_SUCCESS = 0
 OCF_ERR_GENERIC = 1
@@ -88,7 +92,7 @@ class NodeState:
     crmd: str | None = None  # online offline or a timestamp
     join: str | None = None  # member down pending banned
     expected: str | None = None  # member down
-    transient: Mapping[str, str] = EMPTY
+    transient: Mapping[str, str] = field(default_factory=_empty)
     history: tuple[ResourceHistory, ...] = ()
 
 
@@ -109,4 +113,4 @@ class Status:
     dc: str | None = None
     feature_set: str = "3.16.1"
     fencing_history: tuple[FenceEvent, ...] = ()
-    tickets: Mapping[str, Mapping[str, str]] = EMPTY
+    tickets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
