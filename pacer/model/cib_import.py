@@ -31,10 +31,39 @@ from pacer.model.definition import (
     frozen,
 )
 from pacer.model.errors import ConfigError, Problem
-from pacer.model.meta import parse_bool, parse_interval_ms, parse_score
+from pacer.model.meta import parse_bool as _strict_bool
+from pacer.model.meta import parse_interval_ms as _strict_interval_ms
+from pacer.model.meta import parse_score as _strict_score
 from pacer.status.types import FenceEvent, NodeState, OpRecord, ResourceHistory, Status
 
 ROLE_NAMES = {"Master": "Promoted", "Slave": "Unpromoted"}
+
+
+def parse_score(value: str) -> int:
+    """Scores as Pacemaker reads them from a CIB: leniently."""
+    return _strict_score(value, lenient=True)
+
+
+def parse_interval_ms(value: str) -> int:
+    """Intervals as Pacemaker reads them from a CIB: leniently (it accepts `P10S`)."""
+    try:
+        return _strict_interval_ms(value, lenient=True)
+    except ValueError:
+        text = value.strip()
+        if text.startswith("P") and not text.startswith("PT"):
+            try:
+                return _strict_interval_ms("PT" + text[1:], lenient=True)
+            except ValueError:
+                pass
+        return 0
+
+
+def parse_bool(value: str, default: bool = False) -> bool:
+    """Booleans as a CIB carries them; an invalid value means the default."""
+    try:
+        return _strict_bool(value)
+    except ValueError:
+        return default
 
 
 def normalize_role(role: str | None) -> str | None:
@@ -231,7 +260,7 @@ def _operation(ctx: _Ctx, el: ET.Element) -> Operation:
         timeout_ms=parse_interval_ms(timeout) if timeout else None,
         on_fail=on_fail,
         role=normalize_role(el.get("role")),
-        enabled=parse_bool(enabled),
+        enabled=parse_bool(enabled, True),
         meta=frozen(meta),
         id=el.get("id", ""),
     )
@@ -362,7 +391,7 @@ def _constraints(ctx: _Ctx, el: ET.Element | None):
                     rsc_role=normalize_role(c.get("rsc-role")),
                     with_rsc_role=normalize_role(c.get("with-rsc-role")),
                     node_attribute=c.get("node-attribute", "#uname"),
-                    influence=parse_bool(c.get("influence", "true")),
+                    influence=parse_bool(c.get("influence", "true"), True),
                     sets=_resource_sets(ctx, c),
                 )
             )
@@ -387,7 +416,7 @@ def _constraints(ctx: _Ctx, el: ET.Element | None):
                     symmetrical=parse_bool(sym) if sym is not None else None,
                     score=parse_score(score) if score is not None else None,
                     sets=_resource_sets(ctx, c),
-                    require_all=parse_bool(c.get("require-all", "true")),
+                    require_all=parse_bool(c.get("require-all", "true"), True),
                 )
             )
     return tuple(locs), tuple(colos), tuple(orders)
