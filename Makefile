@@ -1,0 +1,46 @@
+# pacer developer entry points. Quick start (as root on a fresh Debian 12):
+#   make demo     # Debian packages + .venv, then a simulated node failure
+#   make test     # Debian packages + .venv, then ruff and pytest
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Written after a successful editable install; rebuilt when pyproject.toml changes.
+STAMP := $(VENV)/.pacer-installed
+
+.PHONY: help venv deps test demo conformance bench lint clean
+
+help:
+	@echo "targets: deps venv test demo conformance bench lint clean"
+
+deps:
+	@bash scripts/install-debs.sh
+
+venv: $(STAMP)
+
+# Order-only on deps: Debian's python3 needs python3-venv for `python3 -m venv`.
+$(STAMP): pyproject.toml | deps
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+test: deps venv
+	$(BIN)/ruff check pacer tests bench
+	$(BIN)/pytest -q
+
+lint: venv
+	$(BIN)/ruff check pacer tests bench
+
+demo: deps venv
+	$(BIN)/pacer simulate examples/demo.yaml --node-down node1
+
+# Extra options: make conformance ARGS="--tiers 0-3 --verbose"
+conformance: venv
+	$(BIN)/python bench/conformance.py $(ARGS)
+
+# Extra options: make bench ARGS="--sizes 500,2000 --json reports/bench.json"
+bench: deps venv
+	$(BIN)/python bench/scheduler.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache bench/.cache
