@@ -24,9 +24,14 @@ $(STAMP): pyproject.toml | deps
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@
 
+# Runs pytest even when ruff complains, so one run reports both; fails if either fails.
 test: deps venv
-	$(BIN)/ruff check pacer tests bench
-	$(BIN)/pytest -q
+	@status=0; \
+	echo "$(BIN)/ruff check pacer tests bench"; \
+	$(BIN)/ruff check pacer tests bench || status=1; \
+	echo "$(BIN)/pytest -q"; \
+	$(BIN)/pytest -q || status=1; \
+	exit $$status
 
 lint: venv
 	$(BIN)/ruff check pacer tests bench
