@@ -19,8 +19,9 @@ deps:
 venv: $(STAMP)
 
 # Order-only on deps: Debian's python3 needs python3-venv for `python3 -m venv`.
+# A .venv without pip (made while python3-venv was missing) is made again.
 $(STAMP): pyproject.toml | deps
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@
 
