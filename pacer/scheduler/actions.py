@@ -1,0 +1,158 @@
+"""Action creation: from (current state, assigned node) to start/stop/... actions.
+
+Each primitive gets a stop per node it is active on and one start (on its
+assigned node, or an unrunnable start when it has none); whether each is
+required is decided here from what the primitive itself needs, and later
+widened by ordering propagation (`ordering.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pacer.model.definition import Definition
+from pacer.scheduler.nodes import NodeInfo
+from pacer.scheduler.options import ClusterOptions
+from pacer.scheduler.resources import Resources, Rsc, op_digest_ok
+from pacer.scheduler.transition import Action, Edge, order
+from pacer.status.types import Status
+
+
+@dataclass
+class Plan:
+    defn: Definition
+    status: Status
+    opts: ClusterOptions
+    nodes: dict[str, NodeInfo]
+    rscs: Resources
+    now: int
+    actions: list[Action] = field(default_factory=list)
+    fences: dict[str, Action] = field(default_factory=dict)
+    pseudo: dict[tuple[str, str], Action] = field(default_factory=dict)
+
+    def new(self, task: str, node: str | None, rsc: Rsc | None = None, **kw) -> Action:
+        a = Action(uid=len(self.actions), task=task, node=node, rsc=rsc,
+                   rsc_id=rsc.id if rsc is not None else kw.pop("rsc_id", None), **kw)
+        self.actions.append(a)
+        return a
+
+    def pseudo_action(self, rsc: Rsc, task: str) -> Action:
+        k = (rsc.id, task)
+        a = self.pseudo.get(k)
+        if a is None:
+            a = self.new(task, None, rsc, pseudo=True)
+            self.pseudo[k] = a
+        return a
+
+
+def fence_node(plan: Plan, node: str, reason: str) -> Action | None:
+    if not plan.opts.stonith_enabled:
+        return None
+    a = plan.fences.get(node)
+    if a is None:
+        a = plan.new("stonith", node, rsc_id=None, required=True, fence_reason=reason)
+        a.fence_action = plan.opts.stonith_action
+        plan.fences[node] = a
+    return a
+
+
+def create_fencing(plan: Plan) -> None:
+    """Unclean nodes are fenced, in reverse name order (Pacemaker's creation order)."""
+    for name in sorted(plan.nodes, reverse=True):
+        info = plan.nodes[name]
+        if info.unclean and info.fence_reason:
+            fence_node(plan, name, info.fence_reason)
+
+
+def _stop_is_pseudo(plan: Plan, node: str) -> bool:
+    return node in plan.fences
+
+
+def create_primitive_actions(plan: Plan, r: Rsc) -> None:
+    opts = plan.opts
+    nodes = plan.nodes
+    cur = list(r.running_on)
+    target = r.assigned
+    if not r.managed or r.blocked:
+        return
+    quorum_ok = plan.status.have_quorum or opts.no_quorum_policy == "ignore"
+
+    # Where must it restart in place?
+    for n in cur:
+        nh = r.history.get(n)
+        if nh is None:
+            continue
+        if nh.failed and nh.on_fail not in ("ignore", "block"):
+            r.restart_needed.add(n)
+        elif not op_digest_ok(r, nh):
+            r.restart_needed.add(n)
+    multiply_active = len(cur) > 1
+
+    start: Action
+    if target is not None:
+        start = plan.new("start", target, r)
+        start.required = target not in cur or target in r.restart_needed or multiply_active
+        if not quorum_ok:
+            if opts.no_quorum_policy == "freeze":
+                if target not in cur:
+                    start.runnable = False
+                    start.reason = "quorum freeze"
+            else:
+                start.runnable = False
+                start.reason = "no quorum"
+                start.required = True
+    else:
+        start = plan.new("start", None, r)
+        start.runnable = False
+        start.required = bool(cur)
+    r.actions["start"] = start
+
+    stops: list[Action] = []
+    for n in cur:
+        stop = plan.new("stop", n, r)
+        stop.required = n != target or n in r.restart_needed or multiply_active
+        if not quorum_ok and opts.no_quorum_policy in ("stop", "demote", "suicide"):
+            stop.required = True
+            if stop.reason is None:
+                stop.reason = "no quorum"
+        if target is None and stop.reason is None and r.stop_reason:
+            stop.reason = r.stop_reason
+        info = nodes.get(n)
+        if _stop_is_pseudo(plan, n):
+            stop.pseudo = True
+            order(plan.fences[n], stop, Edge.IMPLIES_THEN)
+        elif info is None or not info.online or info.pending or info.unclean:
+            stop.runnable = False
+        stops.append(stop)
+        order(stop, start, Edge.IMPLIES_THEN)
+    r.actions["stops"] = stops
+    if start.node is not None:
+        # Nothing starts where a fence is still pending elsewhere for this resource.
+        for n in cur:
+            if n in plan.fences:
+                order(plan.fences[n], start, Edge.OPTIONAL)
+
+
+def create_actions(plan: Plan) -> None:
+    create_fencing(plan)
+    for r in plan.rscs.primitives:
+        create_primitive_actions(plan, r)
+    for r in plan.rscs.by_id.values():
+        if r.kind == "group":
+            _group_pseudo_actions(plan, r)
+
+
+def _group_pseudo_actions(plan: Plan, g: Rsc) -> None:
+    start = plan.pseudo_action(g, "start")
+    running = plan.pseudo_action(g, "running")
+    stop = plan.pseudo_action(g, "stop")
+    stopped = plan.pseudo_action(g, "stopped")
+    for m in g.children:
+        for p in m.primitives():
+            if "start" not in p.actions:
+                continue
+            order(start, p.actions["start"], Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT)
+            order(p.actions["start"], running, Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT)
+            for s in p.actions["stops"]:
+                order(stop, s, Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT)
+                order(s, stopped, Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT)

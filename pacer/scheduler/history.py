@@ -1,0 +1,263 @@
+"""Interpret one resource's operation history on one node — pure.
+
+The result says what the scheduler needs: the role the resource is in there,
+whether it failed (and what on-fail asks for), whether the node must be banned
+for it, whether an operation is still in flight, and the digest to compare with
+the configuration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from xml.sax.saxutils import quoteattr
+
+from pacer.model.definition import Primitive
+from pacer.status.types import (
+    OCF_ERR_ARGS,
+    OCF_ERR_CONFIGURED,
+    OCF_ERR_INSTALLED,
+    OCF_ERR_UNIMPLEMENTED,
+    OCF_FAILED_PROMOTED,
+    OCF_NOT_RUNNING,
+    OCF_RUNNING_PROMOTED,
+    OCF_SUCCESS,
+    OP_CANCELLED,
+    OP_DONE,
+    OP_ERROR,
+    OP_NOT_INSTALLED,
+    OP_PENDING,
+    OpRecord,
+)
+
+STOPPED = "Stopped"
+STARTED = "Started"
+PROMOTED = "Promoted"
+UNPROMOTED = "Unpromoted"
+
+HARD_RCS = {OCF_ERR_ARGS, OCF_ERR_UNIMPLEMENTED, OCF_ERR_INSTALLED}
+
+
+@dataclass
+class NodeHistory:
+    """What the history of resource R on node N means."""
+
+    role: str = STOPPED
+    known: bool = False  # any history at all (no probe needed)
+    failed: bool = False
+    failed_op: OpRecord | None = None
+    on_fail: str | None = None  # effective on-fail of the failure that is current
+    ban_node: bool = False  # hard error or not installed here
+    fatal: bool = False  # not configured: banned everywhere
+    stop_failed: bool = False
+    pending: str | None = None  # task of an in-flight operation
+    last_op: OpRecord | None = None  # op that set the current state
+    partial_migration_target: str | None = None
+    partial_migration_source: str | None = None
+    migrate_to_failed: bool = False
+    recurring: dict[tuple[str, int], OpRecord] = field(default_factory=dict)
+    last_failure_ts: int = 0
+
+
+def is_probe(op: OpRecord) -> bool:
+    return op.operation == "monitor" and op.interval_ms == 0
+
+
+def _expected(op: OpRecord) -> int:
+    if op.expected_rc is not None:
+        return op.expected_rc
+    return OCF_NOT_RUNNING if is_probe(op) else OCF_SUCCESS
+
+
+def default_on_fail(op_name: str, stonith_enabled: bool) -> str:
+    if op_name == "stop":
+        return "fence" if stonith_enabled else "block"
+    return "restart"
+
+
+def configured_on_fail(prim: Primitive | None, op: OpRecord, stonith_enabled: bool,
+                       op_defaults: Mapping[str, str]) -> str:
+    name = op.operation
+    interval = op.interval_ms
+    if name == "monitor" and interval == 0:
+        # Probes use the on-fail of a configured monitor only when there is no
+        # interval-0 monitor; Pacemaker treats probe failures like start failures.
+        pass
+    if prim is not None:
+        for o in prim.operations:
+            if o.name == name and o.interval_ms == interval and o.enabled and o.on_fail:
+                return _normalize_on_fail(o.on_fail, name, stonith_enabled)
+        if name in ("migrate_to", "migrate_from"):
+            pass
+    default = op_defaults.get("on-fail")
+    if default:
+        return _normalize_on_fail(default, name, stonith_enabled)
+    return default_on_fail(name, stonith_enabled)
+
+
+def _normalize_on_fail(value: str, op_name: str, stonith_enabled: bool) -> str:
+    value = value.lower()
+    if value == "fence" and not stonith_enabled:
+        return "stop"
+    if value not in ("ignore", "block", "stop", "restart", "standby", "fence", "demote",
+                     "restart-container", "reset"):
+        return default_on_fail(op_name, stonith_enabled)
+    return value
+
+
+def _sort_key(op: OpRecord) -> tuple[int, int]:
+    # Pending operations (call-id -1) sort last.
+    return (1, 0) if op.call_id < 0 else (0, op.call_id)
+
+
+def interpret(
+    ops: tuple[OpRecord, ...] | list[OpRecord],
+    prim: Primitive | None,
+    stonith_enabled: bool,
+    op_defaults: Mapping[str, str],
+) -> NodeHistory:
+    h = NodeHistory()
+    if not ops:
+        return h
+    h.known = True
+    for op in sorted(ops, key=_sort_key):
+        _apply(h, op, prim, stonith_enabled, op_defaults)
+    return h
+
+
+def _apply(h: NodeHistory, op: OpRecord, prim: Primitive | None, stonith: bool,
+           op_defaults: Mapping[str, str]) -> None:
+    task = op.operation
+    if op.interval_ms > 0 and task == "monitor":
+        h.recurring[(task, op.interval_ms)] = op
+    if op.op_status == OP_CANCELLED:
+        return
+    if op.op_status == OP_PENDING or op.rc == 193:
+        h.pending = task
+        if task in ("start", "migrate_from"):
+            h.role = STARTED
+        elif task == "promote":
+            h.role = PROMOTED
+        elif task == "migrate_to":
+            h.partial_migration_target = op.migrate_target
+        return
+    expected = _expected(op)
+    rc = op.rc
+    failed = False
+    if op.op_status in (OP_DONE, OP_ERROR):
+        if rc == expected:
+            failed = False
+        elif is_probe(op) and rc in (OCF_SUCCESS, OCF_NOT_RUNNING, OCF_RUNNING_PROMOTED):
+            failed = False
+        elif is_probe(op) and rc == OCF_ERR_INSTALLED:
+            # Not installed here: cannot run here, but not a failure.
+            h.ban_node = True
+            h.role = STOPPED
+            h.last_op = op
+            return
+        else:
+            failed = True
+    elif op.op_status == OP_NOT_INSTALLED:
+        failed = True
+        h.ban_node = True
+    else:
+        failed = True
+
+    if not failed:
+        _success(h, op)
+        return
+
+    # A failure.
+    h.last_failure_ts = max(h.last_failure_ts, op.last_rc_change or op.last_run)
+    on_fail = configured_on_fail(prim, op, stonith, op_defaults)
+    if rc in HARD_RCS and op.op_status in (OP_DONE, OP_ERROR):
+        h.ban_node = True
+    if rc == OCF_ERR_CONFIGURED and op.op_status in (OP_DONE, OP_ERROR):
+        h.fatal = True
+    if on_fail == "ignore":
+        # The failure is recorded but does not change the state.
+        if task in ("start", "monitor", "promote", "demote") and h.role == STOPPED:
+            h.role = STARTED
+        return
+    h.failed = True
+    h.failed_op = op
+    h.on_fail = on_fail
+    if task == "stop":
+        h.stop_failed = True
+        if h.role == STOPPED:
+            h.role = STARTED
+    elif task == "migrate_to":
+        h.migrate_to_failed = True
+        h.role = STARTED
+    elif task == "migrate_from":
+        h.role = STARTED
+    elif task == "demote":
+        h.role = PROMOTED
+    elif rc in (OCF_RUNNING_PROMOTED, OCF_FAILED_PROMOTED):
+        h.role = PROMOTED
+    elif task == "promote":
+        h.role = PROMOTED
+    elif task == "monitor" and op.interval_ms == 0 and rc == OCF_NOT_RUNNING:
+        h.role = STOPPED
+        h.failed = False
+    else:
+        if h.role == STOPPED:
+            h.role = STARTED
+    h.last_op = op
+
+
+def _success(h: NodeHistory, op: OpRecord) -> None:
+    task = op.operation
+    rc = op.rc
+    clears = True
+    if task == "stop":
+        h.role = STOPPED
+        h.partial_migration_target = None
+    elif task == "start":
+        h.role = STARTED
+    elif task == "promote":
+        h.role = PROMOTED
+    elif task == "demote":
+        h.role = UNPROMOTED
+    elif task == "migrate_from":
+        h.role = STARTED
+        h.partial_migration_source = op.migrate_source
+    elif task == "migrate_to":
+        h.role = STARTED
+        h.partial_migration_target = op.migrate_target
+    elif task == "monitor":
+        if rc == OCF_NOT_RUNNING:
+            h.role = STOPPED
+        elif rc == OCF_RUNNING_PROMOTED:
+            h.role = PROMOTED
+        elif op.interval_ms == 0 or h.role == STOPPED:
+            if h.role != PROMOTED or op.interval_ms == 0:
+                h.role = STARTED if rc == OCF_SUCCESS else h.role
+        clears = op.interval_ms == 0
+    else:
+        clears = False
+    if clears:
+        h.failed = False
+        h.failed_op = None
+        h.on_fail = None
+        h.stop_failed = False
+        h.migrate_to_failed = False
+    if task not in ("notify", "cancel", "meta-data") and op.interval_ms == 0:
+        h.last_op = op
+
+
+# --------------------------------------------------------------------------- digests
+
+
+def params_digest(params: Mapping[str, str], extra: Mapping[str, str] | None = None) -> str:
+    """MD5 of the canonical `<parameters .../>` string Pacemaker records as op-digest."""
+    allp = dict(params)
+    if extra:
+        allp.update(extra)
+    if not allp:
+        text = " <parameters/>\n"
+    else:
+        attrs = " ".join(f"{k}={quoteattr(v)}" for k, v in sorted(allp.items()))
+        text = f" <parameters {attrs}/>\n"
+    return hashlib.md5(text.encode()).hexdigest()

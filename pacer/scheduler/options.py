@@ -1,0 +1,57 @@
+"""Cluster-wide options (CIB `crm_config` properties) with their defaults, typed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pacer.model.meta import parse_bool
+
+
+def _bool(props: Mapping[str, str], name: str, default: bool) -> bool:
+    value = props.get(name)
+    if value is None:
+        return default
+    try:
+        return parse_bool(value)
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    stonith_enabled: bool = True
+    symmetric_cluster: bool = True
+    no_quorum_policy: str = "stop"
+    stop_orphan_resources: bool = True
+    stop_orphan_actions: bool = True
+    start_failure_is_fatal: bool = True
+    maintenance_mode: bool = False
+    stonith_action: str = "reboot"
+    startup_fencing: bool = True
+    placement_strategy: str = "default"
+    shutdown_lock: bool = False
+    stop_all_resources: bool = False
+
+    @classmethod
+    def from_properties(cls, props: Mapping[str, str]) -> ClusterOptions:
+        stonith_action = props.get("stonith-action", "reboot")
+        if stonith_action == "poweroff":
+            stonith_action = "off"
+        nqp = props.get("no-quorum-policy", "stop")
+        if nqp not in ("stop", "freeze", "ignore", "demote", "suicide"):
+            nqp = "stop"
+        return cls(
+            stonith_enabled=_bool(props, "stonith-enabled", True),
+            symmetric_cluster=_bool(props, "symmetric-cluster", True),
+            no_quorum_policy=nqp,
+            stop_orphan_resources=_bool(props, "stop-orphan-resources", True),
+            stop_orphan_actions=_bool(props, "stop-orphan-actions", True),
+            start_failure_is_fatal=_bool(props, "start-failure-is-fatal", True),
+            maintenance_mode=_bool(props, "maintenance-mode", False),
+            stonith_action=stonith_action,
+            startup_fencing=_bool(props, "startup-fencing", True),
+            placement_strategy=props.get("placement-strategy", "default"),
+            shutdown_lock=_bool(props, "shutdown-lock", False),
+            stop_all_resources=_bool(props, "stop-all-resources", False),
+        )

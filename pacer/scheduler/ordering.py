@@ -1,0 +1,191 @@
+"""Order constraints as edges between actions, and flag propagation along them.
+
+Propagation is a fixpoint: an action that becomes required makes the actions
+it implies required; an unrunnable action makes the actions that need it
+unrunnable. The first reason an action receives is the one reported.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from pacer.model.definition import Order, ResourceSet
+from pacer.scheduler.actions import Plan
+from pacer.scheduler.resources import Rsc
+from pacer.scheduler.transition import Action, Edge, order
+
+INVERSE = {"start": "stop", "stop": "start", "promote": "demote", "demote": "promote"}
+# A collective resource's action as the first of an order completes with its
+# "done" pseudo action.
+DONE = {"start": "running", "stop": "stopped", "promote": "promoted", "demote": "demoted"}
+
+
+def _first_actions(plan: Plan, r: Rsc, task: str) -> list[Action]:
+    if r.kind == "primitive":
+        return _primitive_actions(r, task)
+    return [plan.pseudo_action(r, DONE.get(task, task))]
+
+
+def _then_actions(plan: Plan, r: Rsc, task: str) -> list[Action]:
+    if r.kind == "primitive":
+        return _primitive_actions(r, task)
+    return [plan.pseudo_action(r, task)]
+
+
+def _primitive_actions(r: Rsc, task: str) -> list[Action]:
+    if task == "start":
+        a = r.actions.get("start")
+        return [a] if a is not None else []
+    if task == "stop":
+        return list(r.actions.get("stops", []))
+    return []
+
+
+def order_resources(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_task: str,
+                    kind: str, symmetrical: bool) -> None:
+    if first is then:
+        return
+    if kind == "Mandatory":
+        fwd = Edge.IMPLIES_THEN
+        if first_task in ("start", "promote"):
+            fwd |= Edge.RUNNABLE_LEFT
+        if not symmetrical:
+            fwd = Edge.ASYMMETRICAL
+        inv = Edge.IMPLIES_FIRST
+    elif kind == "Serialize":
+        fwd = inv = Edge.SERIALIZE
+    else:
+        fwd = inv = Edge.OPTIONAL
+    for a in _first_actions(plan, first, first_task):
+        for b in _then_actions(plan, then, then_task):
+            order(a, b, fwd)
+    if symmetrical and first_task in INVERSE and then_task in INVERSE:
+        for a in _first_actions(plan, then, INVERSE[then_task]):
+            for b in _then_actions(plan, first, INVERSE[first_task]):
+                order(a, b, inv)
+
+
+def _default_symmetrical(o: Order) -> bool:
+    if o.symmetrical is not None:
+        return o.symmetrical
+    return o.kind != "Serialize"
+
+
+def apply_orders(plan: Plan) -> None:
+    # Groups: each member after the previous one.
+    for r in plan.rscs.by_id.values():
+        if r.kind == "group":
+            ordered = r.meta.get("ordered", "true") != "false"
+            if not ordered:
+                continue
+            for prev, cur in zip(r.children, r.children[1:], strict=False):
+                order_resources(plan, prev, "start", cur, "start", "Mandatory", True)
+    for o in plan.defn.orders:
+        sym = _default_symmetrical(o)
+        if o.sets:
+            _order_sets(plan, o, sym)
+            continue
+        first = plan.rscs.by_id.get(o.first or "")
+        then = plan.rscs.by_id.get(o.then or "")
+        if first is None or then is None:
+            continue
+        then_action = o.then_action or o.first_action
+        order_resources(plan, first, o.first_action, then, then_action, o.kind, sym)
+
+
+def _order_sets(plan: Plan, o: Order, sym: bool) -> None:
+    sets: list[ResourceSet] = list(o.sets)
+
+    def members(s: ResourceSet) -> list[Rsc]:
+        return [plan.rscs.by_id[x] for x in s.resources if x in plan.rscs.by_id]
+
+    def kind_of(s: ResourceSet) -> str:
+        if s.kind:
+            return s.kind
+        return o.kind
+
+    for s in sets:
+        ms = members(s)
+        action = s.action or o.first_action
+        if s.sequential:
+            for a, b in zip(ms, ms[1:], strict=False):
+                order_resources(plan, a, action, b, action, kind_of(s), sym)
+    for s1, s2 in zip(sets, sets[1:], strict=False):
+        m1, m2 = members(s1), members(s2)
+        if not m1 or not m2:
+            continue
+        a1 = s1.action or o.first_action
+        a2 = s2.action or o.then_action or o.first_action
+        exits = [m1[-1]] if s1.sequential else m1
+        entries = [m2[0]] if s2.sequential else m2
+        for a in exits:
+            for b in entries:
+                order_resources(plan, a, a1, b, a2, o.kind, sym)
+
+
+# --------------------------------------------------------------------------- propagation
+
+
+def _reason(task_of: Action) -> str:
+    return f"{task_of.rsc_id} {task_of.task}"
+
+
+def _set_required(a: Action, cause: Action | None) -> bool:
+    if a.required:
+        return False
+    a.required = True
+    if cause is not None and a.reason is None and cause.rsc_id != a.rsc_id and cause.rsc_id:
+        a.reason = f"required {_reason(cause)}"
+    return True
+
+
+def _set_unrunnable(a: Action, cause: Action | None) -> bool:
+    if not a.runnable:
+        return False
+    a.runnable = False
+    if cause is not None and a.reason is None and cause.rsc_id != a.rsc_id and cause.rsc_id:
+        a.reason = f"unrunnable {_reason(cause)}"
+    return True
+
+
+def _resource_rules(r: Rsc) -> list[Action]:
+    """A primitive's own consistency: a required start of an active resource
+    (restart, or it cannot run any more) requires its stops."""
+    changed: list[Action] = []
+    start = r.actions.get("start")
+    if start is None:
+        return changed
+    if start.required and r.running_on:
+        for s in r.actions.get("stops", []):
+            if _set_required(s, None):
+                changed.append(s)
+    return changed
+
+
+def propagate(plan: Plan) -> None:
+    work: deque[Action] = deque(plan.actions)
+    queued = set(id(a) for a in plan.actions)
+    while work:
+        a = work.popleft()
+        queued.discard(id(a))
+        changed: list[Action] = []
+        for then, flags in a.edges_out:
+            if flags & Edge.IMPLIES_THEN and a.required and _set_required(then, a):
+                changed.append(then)
+            if flags & (Edge.RUNNABLE_LEFT | Edge.ASYMMETRICAL) and not a.runnable \
+                    and _set_unrunnable(then, a):
+                changed.append(then)
+        for first, flags in a.edges_in:
+            if flags & Edge.IMPLIES_FIRST and a.required and _set_required(first, a):
+                changed.append(first)
+        if a.rsc is not None and a.rsc.kind == "primitive":
+            changed.extend(_resource_rules(a.rsc))
+        for c in changed:
+            if id(c) not in queued:
+                queued.add(id(c))
+                work.append(c)
+            # An action that changed can change what came before it too.
+            for first, _ in c.edges_in:
+                if id(first) not in queued:
+                    queued.add(id(first))
+                    work.append(first)

@@ -1,0 +1,450 @@
+"""Placement: node scores for every resource, then one node each — pure.
+
+Steps (each a function below):
+1. `apply_locations`   — location constraints and rules, stickiness, fail-count bans
+2. `build_colocations` — colocation constraints (incl. groups and sets) as primitive-level pairs
+3. `assign_all`        — walk resources by priority, assign primaries first, merge the
+                         preferences of dependents, pick the best node with Pacemaker's tie-breaks
+
+Every score added is also recorded in `Explain` so `pacer explain` can say why.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pacer.model.definition import Definition, Location, ResourceSet
+from pacer.model.meta import INFINITY, add_scores, parse_score
+from pacer.scheduler.history import STOPPED
+from pacer.scheduler.nodes import NodeInfo
+from pacer.scheduler.options import ClusterOptions
+from pacer.scheduler.resources import Resources, Rsc
+from pacer.scheduler.rules import RuleContext, evaluate
+from pacer.status.types import Status
+
+MINUS_INFINITY = -INFINITY
+
+
+@dataclass
+class Contribution:
+    node: str
+    score: int
+    source: str  # human words: "location constraint loc-1", "stickiness", ...
+
+
+@dataclass
+class Explain:
+    """Why each resource scored what it did on each node."""
+
+    contributions: dict[str, list[Contribution]] = field(default_factory=dict)
+    final_scores: dict[str, dict[str, int]] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, rsc: str, node: str, score: int, source: str) -> None:
+        self.contributions.setdefault(rsc, []).append(Contribution(node, score, source))
+
+    def note(self, rsc: str, text: str) -> None:
+        self.notes.setdefault(rsc, []).append(text)
+
+
+@dataclass(eq=False)
+class Coloc:
+    id: str
+    dependent: Rsc
+    primary: Rsc
+    score: int
+    dependent_role: str | None = None
+    primary_role: str | None = None
+    node_attribute: str = "#uname"
+    influence: bool = True
+
+
+def location_add(r: Rsc, node: str, score: int, explain: Explain, source: str) -> None:
+    r.allowed[node] = add_scores(r.allowed.get(node, 0), score)
+    explain.add(r.id, node, score, source)
+
+
+# --------------------------------------------------------------------------- locations
+
+
+def _location_targets(loc: Location, rscs: Resources) -> list[Rsc]:
+    if loc.rsc is not None:
+        r = rscs.by_id.get(loc.rsc)
+        return [r] if r is not None else []
+    if loc.rsc_pattern is not None:
+        try:
+            pat = re.compile(loc.rsc_pattern)
+        except re.error:
+            return []
+        return [r for r in rscs.top if pat.search(r.id)]
+    out = []
+    for s in loc.sets:
+        for rid in s.resources:
+            r = rscs.by_id.get(rid)
+            if r is not None:
+                out.append(r)
+    return out
+
+
+def _rule_score(rule, node: NodeInfo) -> int | None:
+    if rule.score_attribute:
+        v = node.attrs.get(rule.score_attribute)
+        if v is None:
+            return None
+        return parse_score(v, lenient=True)
+    return rule.score if rule.score is not None else 0
+
+
+def apply_locations(defn: Definition, rscs: Resources, nodes: dict[str, NodeInfo],
+                    opts: ClusterOptions, status: Status, now: int, explain: Explain) -> None:
+    node_names = list(nodes)
+    for r in rscs.primitives:
+        if opts.symmetric_cluster:
+            r.allowed = {n: 0 for n in node_names}
+        else:
+            r.allowed = {}
+    for loc in defn.locations:
+        if loc.role not in (None, "Started"):
+            continue  # role-specific locations affect promotion only
+        for target in _location_targets(loc, rscs):
+            prims = list(target.primitives())
+            if loc.rules:
+                for rule in loc.rules:
+                    for n in node_names:
+                        info = nodes[n]
+                        for p in prims:
+                            ctx = RuleContext(node_attrs=info.attrs, now=now,
+                                              rsc_params=dict(p.prim.params) if p.prim else {},
+                                              rsc_meta=p.meta)
+                            if not evaluate(rule, ctx):
+                                continue
+                            score = _rule_score(rule, info)
+                            if score is None:
+                                continue
+                            location_add(p, n, score, explain,
+                                         f"rule {rule.id} of location constraint {loc.id}")
+            elif loc.node is not None and loc.node in nodes and loc.score is not None:
+                for p in prims:
+                    location_add(p, loc.node, loc.score, explain, f"location constraint {loc.id}")
+    for r in rscs.primitives:
+        if r.orphan:
+            continue
+        _apply_stickiness_and_failures(r, nodes, opts, status, now, explain)
+
+
+def failcount(r: Rsc, node: NodeInfo, status: Status, now: int) -> tuple[int, int]:
+    """(effective fail count, newest last-failure timestamp) of r on node."""
+    per_op = _feature_at_least(status.feature_set, (3, 0, 13))
+    base = r.id
+    names = {base}
+    if ":" in base:
+        names.add(base.split(":", 1)[0])
+    total = 0
+    last = 0
+    for k, v in node.attrs.items():
+        if per_op:
+            if not k.startswith("fail-count-"):
+                continue
+            rest = k[len("fail-count-"):]
+            rsc_part = rest.split("#", 1)[0] if "#" in rest else None
+            if rsc_part is None or rsc_part not in names:
+                continue
+        else:
+            if k not in {f"fail-count-{n}" for n in names}:
+                continue
+        total = add_scores(total, parse_score(v, lenient=True))
+    for k, v in node.attrs.items():
+        if not k.startswith("last-failure-"):
+            continue
+        rest = k[len("last-failure-"):]
+        rsc_part = rest.split("#", 1)[0] if per_op else rest
+        if rsc_part in names:
+            try:
+                last = max(last, int(v))
+            except ValueError:
+                pass
+    timeout = r.failure_timeout_s
+    if total > 0 and timeout > 0 and last > 0 and now > last + timeout:
+        return 0, last
+    return total, last
+
+
+def _feature_at_least(fs: str, want: tuple[int, ...]) -> bool:
+    try:
+        have = tuple(int(x) for x in fs.split("."))
+    except ValueError:
+        return True
+    return have >= want
+
+
+def _apply_stickiness_and_failures(r: Rsc, nodes: dict[str, NodeInfo], opts: ClusterOptions,
+                                   status: Status, now: int, explain: Explain) -> None:
+    if r.managed and r.stickiness != 0 and len(r.running_on) == 1:
+        cur = r.running_on[0]
+        if cur in r.allowed or opts.symmetric_cluster:
+            location_add(r, cur, r.stickiness, explain, "resource-stickiness (it runs there now)")
+    threshold = r.migration_threshold
+    for name, info in nodes.items():
+        nh = r.history.get(name)
+        if nh is not None and nh.ban_node:
+            location_add(r, name, MINUS_INFINITY, explain,
+                         "a hard error there (invalid arguments, unimplemented or not installed)")
+        if threshold <= 0:
+            continue
+        fc, _ = failcount(r, info, status, now)
+        if fc > 0 and fc >= threshold:
+            location_add(r, name, MINUS_INFINITY, explain,
+                         f"fail-count {fc} reached migration-threshold {threshold}")
+
+
+# --------------------------------------------------------------------------- colocations
+
+
+def _group_first(r: Rsc) -> Rsc:
+    while r.kind == "group" and r.children:
+        r = r.children[0]
+    return r
+
+
+def _group_last(r: Rsc) -> Rsc:
+    while r.kind == "group" and r.children:
+        r = r.children[-1]
+    return r
+
+
+def add_colocation(c: Coloc) -> None:
+    c.dependent.with_primaries.append(c)
+    c.primary.dependents.append(c)
+
+
+def build_colocations(defn: Definition, rscs: Resources) -> list[Coloc]:
+    out: list[Coloc] = []
+
+    def pair(cid: str, dep: Rsc, prim: Rsc, score: int, drole, prole, attr, influence) -> None:
+        if dep is prim:
+            return
+        # A group as dependent: its first member follows (the rest follow the first).
+        d = _group_first(dep) if dep.kind == "group" else dep
+        # A group as primary: mandatory → its last member (the whole group must be
+        # up), optional → its first member (a partly active group is fine).
+        if prim.kind == "group" and prim.children:
+            p = _group_last(prim) if score >= INFINITY else _group_first(prim)
+        else:
+            p = prim
+        if d.kind != "primitive" or p.kind != "primitive":
+            return
+        c = Coloc(cid, d, p, score, drole, prole, attr, influence)
+        out.append(c)
+
+    # Groups: each member with the previous one.
+    for r in rscs.by_id.values():
+        if r.kind == "group":
+            colocated = r.meta.get("collocated", r.meta.get("colocated", "true")) != "false"
+            if not colocated:
+                continue
+            for prev, cur in zip(r.children, r.children[1:], strict=False):
+                pair(f"{r.id}:internal", cur, prev, INFINITY, None, None, "#uname", True)
+
+    for col in defn.colocations:
+        if col.sets:
+            _colocation_sets(col, rscs, pair)
+            continue
+        dep = rscs.by_id.get(col.rsc or "")
+        prim = rscs.by_id.get(col.with_rsc or "")
+        if dep is None or prim is None:
+            continue
+        pair(col.id, dep, prim, col.score, col.rsc_role, col.with_rsc_role, col.node_attribute,
+             col.influence)
+    for c in out:
+        add_colocation(c)
+    return out
+
+
+def _colocation_sets(col, rscs: Resources, pair) -> None:
+    sets: list[ResourceSet] = list(col.sets)
+
+    def members(s: ResourceSet) -> list[Rsc]:
+        return [rscs.by_id[x] for x in s.resources if x in rscs.by_id]
+
+    # Within a set: each resource is placed with the next one when sequential.
+    for s in sets:
+        score = s.score if s.score is not None else col.score
+        ms = members(s)
+        if s.sequential and len(ms) > 1:
+            for a, b in zip(ms, ms[1:], strict=False):
+                pair(col.id, a, b, score, s.role, s.role, col.node_attribute, col.influence)
+    # Between sets: the earlier set depends on the later one.
+    for s1, s2 in zip(sets, sets[1:], strict=False):
+        m1, m2 = members(s1), members(s2)
+        if not m1 or not m2:
+            continue
+        deps = [m1[-1]] if s1.sequential else m1
+        prims = [m2[0]] if s2.sequential else m2
+        for d in deps:
+            for p in prims:
+                pair(col.id, d, p, col.score, s1.role, s2.role, col.node_attribute,
+                     col.influence)
+
+
+# --------------------------------------------------------------------------- assignment
+
+
+def _attr(nodes: dict[str, NodeInfo], node: str, attr: str) -> str | None:
+    info = nodes.get(node)
+    if info is None:
+        return None
+    return info.attrs.get(attr)
+
+
+def _multiply(score: int, factor: float) -> int:
+    if factor == 1.0 or score == 0:
+        return score
+    if abs(score) >= INFINITY and abs(factor) >= 1.0:
+        return INFINITY if (score > 0) == (factor > 0) else MINUS_INFINITY
+    product = score * factor
+    rounded = int(abs(product) + 0.5) * (1 if product >= 0 else -1)
+    if rounded == 0:
+        rounded = 1 if product > 0 else -1
+    return rounded
+
+
+def _can_run_any(scores: dict[str, int], nodes: dict[str, NodeInfo]) -> bool:
+    return any(s >= 0 and nodes[n].can_run for n, s in scores.items() if n in nodes)
+
+
+def _add_matching(work: dict[str, int], other: Rsc, attr: str, factor: float,
+                  nodes: dict[str, NodeInfo]) -> None:
+    for n in list(work):
+        if attr == "#uname":
+            if n not in other.allowed:
+                continue
+            weight = other.allowed[n]
+        else:
+            value = _attr(nodes, n, attr)
+            if value is None:
+                continue
+            cands = [s for m, s in other.allowed.items() if _attr(nodes, m, attr) == value]
+            if not cands:
+                continue
+            weight = max(cands)
+        if factor < 0 and weight < 0:
+            continue  # a dislike of a dislike is not a liking
+        work[n] = add_scores(work[n], _multiply(weight, factor))
+
+
+def _merge(other: Rsc, work: dict[str, int], attr: str, factor: float,
+           nodes: dict[str, NodeInfo], rollback: bool) -> dict[str, int]:
+    """Fold `other`'s (and transitively its dependents') preferences into `work`."""
+    if other.merging:
+        return work
+    other.merging = True
+    try:
+        new = dict(work)
+        _add_matching(new, other, attr, factor, nodes)
+        if _can_run_any(new, nodes):
+            sign = -1 if factor < 0 else 1
+            for c in other.dependents:
+                if not _has_influence(c):
+                    continue
+                new = _merge(c.dependent, new, c.node_attribute, sign * c.score / INFINITY,
+                             nodes, True)
+        elif rollback:
+            return work
+        return new
+    finally:
+        other.merging = False
+
+
+def _has_influence(c: Coloc) -> bool:
+    if not c.influence and c.dependent.active:
+        return False
+    crit = c.dependent.meta.get("critical", "true").lower()
+    if crit in ("false", "no", "off", "0", "n") and c.dependent.active:
+        return False
+    return True
+
+
+def _apply_primary(r: Rsc, c: Coloc, nodes: dict[str, NodeInfo], explain: Explain) -> None:
+    """Restrict or bias r's scores by where its primary landed."""
+    p = c.primary
+    pn = p.assigned
+    src = f"colocation {c.id} with {p.id}"
+    if c.score >= INFINITY:
+        pv = _attr(nodes, pn, c.node_attribute) if pn else None
+        for n in r.allowed:
+            if pn is None or _attr(nodes, n, c.node_attribute) != pv:
+                if r.allowed[n] != MINUS_INFINITY:
+                    r.allowed[n] = MINUS_INFINITY
+                    explain.add(r.id, n, MINUS_INFINITY,
+                                f"{src}: mandatory, and {p.id} is "
+                                + (f"on {pn}" if pn else "not running anywhere"))
+        return
+    if pn is None:
+        return
+    pv = _attr(nodes, pn, c.node_attribute)
+    for n in r.allowed:
+        if _attr(nodes, n, c.node_attribute) == pv:
+            location_add(r, n, c.score, explain, f"{src} (on {pn})")
+
+
+def _choose(r: Rsc, nodes: dict[str, NodeInfo]) -> str | None:
+    best = None
+    best_key = None
+    current = r.running_on[0] if r.running_on else None
+    for n, score in r.allowed.items():
+        info = nodes.get(n)
+        if info is None or not info.can_run or score < 0:
+            continue
+        key = (-score, info.assigned_count, 0 if n == current else 1, n.encode())
+        if best_key is None or key < best_key:
+            best, best_key = n, key
+    return best
+
+
+def assign(r: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> str | None:
+    if not r.provisional:
+        return r.assigned
+    if r.kind != "primitive":
+        for c in r.children:
+            assign(c, nodes, explain)
+        r.provisional = False
+        return None
+    if r.assigning:
+        return None  # a colocation loop: decide without that primary
+    r.assigning = True
+    for c in r.with_primaries:
+        assign(c.primary, nodes, explain)
+        _apply_primary(r, c, nodes, explain)
+    for c in r.dependents:
+        if not _has_influence(c):
+            continue
+        before = dict(r.allowed)
+        r.allowed = _merge(c.dependent, r.allowed, c.node_attribute, c.score / INFINITY, nodes,
+                           True)
+        for n, s in r.allowed.items():
+            if s != before.get(n):
+                explain.add(r.id, n, add_scores(s, -before.get(n, 0)) if abs(s) < INFINITY
+                            else s, f"preferences of {c.dependent.id} (colocated with it, {c.id})")
+    explain.final_scores[r.id] = dict(r.allowed)
+    chosen: str | None
+    if r.fixed_node is not None:
+        chosen = r.fixed_node
+    elif r.next_role == STOPPED:
+        chosen = None
+    else:
+        chosen = _choose(r, nodes)
+    r.assigned = chosen
+    r.assigning = False
+    r.provisional = False
+    if chosen is not None:
+        nodes[chosen].assigned_count += 1
+    else:
+        r.next_role = STOPPED
+    return chosen
+
+
+def assign_all(rscs: Resources, nodes: dict[str, NodeInfo], explain: Explain) -> None:
+    order = sorted(rscs.top, key=lambda r: (-r.priority, r.order))
+    for r in order:
+        assign(r, nodes, explain)

@@ -1,0 +1,247 @@
+"""The scheduler's working view of resources: configuration joined with status.
+
+One `Rsc` per configured resource (primitive, group) plus one per orphan
+(in history but no longer configured). Primitives carry what their history says
+(where they are active, in which role, failures); groups carry their members.
+These objects are private to one `schedule()` call: they are built, filled in by
+placement and action creation, and dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pacer.model.definition import Clone, Definition, Group, NVSet, Primitive
+from pacer.model.meta import INFINITY, parse_bool, parse_interval_ms, parse_score
+from pacer.scheduler.history import STARTED, STOPPED, NodeHistory, interpret, params_digest
+from pacer.scheduler.nodes import NodeInfo
+from pacer.scheduler.options import ClusterOptions
+from pacer.scheduler.rules import RuleContext, evaluate
+from pacer.status.types import Status
+
+
+@dataclass(eq=False)
+class Rsc:
+    id: str
+    kind: str  # primitive group clone
+    prim: Primitive | None = None
+    config: Primitive | Group | Clone | None = None
+    parent: Rsc | None = None
+    children: list[Rsc] = field(default_factory=list)
+    meta: dict[str, str] = field(default_factory=dict)
+    orphan: bool = False
+    order: int = 0  # position in the configuration (for stable sorting)
+    # --- from history (primitives)
+    history: dict[str, NodeHistory] = field(default_factory=dict)
+    running_on: list[str] = field(default_factory=list)  # node order of the status
+    roles: dict[str, str] = field(default_factory=dict)
+    failed_nodes: list[str] = field(default_factory=list)
+    blocked: bool = False
+    # --- placement
+    allowed: dict[str, int] = field(default_factory=dict)
+    assigned: str | None = None
+    fixed_node: str | None = None  # unmanaged/blocked: stays where it is
+    provisional: bool = True
+    assigning: bool = False
+    next_role: str = STARTED
+    with_primaries: list = field(default_factory=list)  # colocations where this is dependent
+    dependents: list = field(default_factory=list)  # colocations where this is primary
+    merging: bool = False
+    stop_reason: str | None = "node availability"
+    # --- actions (primitives)
+    actions: dict = field(default_factory=dict)
+    restart_needed: set[str] = field(default_factory=set)
+
+    # ---- typed meta
+
+    @property
+    def managed(self) -> bool:
+        return _meta_bool(self.meta, "is-managed", True) and not _meta_bool(
+            self.meta, "maintenance", False
+        )
+
+    @property
+    def target_role(self) -> str:
+        v = self.meta.get("target-role", "Started")
+        return {"Master": "Promoted", "Slave": "Unpromoted"}.get(v, v)
+
+    @property
+    def stickiness(self) -> int:
+        return _meta_score(self.meta, "resource-stickiness", 0)
+
+    @property
+    def priority(self) -> int:
+        return _meta_score(self.meta, "priority", 0)
+
+    @property
+    def migration_threshold(self) -> int:
+        return _meta_score(self.meta, "migration-threshold", INFINITY)
+
+    @property
+    def failure_timeout_s(self) -> int:
+        v = self.meta.get("failure-timeout")
+        if not v:
+            return 0
+        try:
+            return parse_interval_ms(v, lenient=True) // 1000
+        except ValueError:
+            return 0
+
+    @property
+    def allow_migrate(self) -> bool:
+        return _meta_bool(self.meta, "allow-migrate", False)
+
+    @property
+    def multiple_active(self) -> str:
+        return self.meta.get("multiple-active", "stop_start")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.running_on)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failed_nodes)
+
+    def primitives(self):
+        if self.kind == "primitive":
+            yield self
+        for c in self.children:
+            yield from c.primitives()
+
+    def top(self) -> Rsc:
+        r = self
+        while r.parent is not None:
+            r = r.parent
+        return r
+
+    def __repr__(self) -> str:
+        return f"Rsc({self.id})"
+
+
+def _meta_bool(meta: dict[str, str], name: str, default: bool) -> bool:
+    v = meta.get(name)
+    if v is None:
+        return default
+    try:
+        return parse_bool(v)
+    except ValueError:
+        return default
+
+
+def _meta_score(meta: dict[str, str], name: str, default: int) -> int:
+    v = meta.get(name)
+    if v is None:
+        return default
+    return parse_score(v, lenient=True)
+
+
+def _nvsets_values(sets: tuple[NVSet, ...], ctx: RuleContext) -> dict[str, str]:
+    """Values of the rsc/op defaults sets that apply; first (highest score) wins."""
+    out: dict[str, str] = {}
+    for s in sorted(sets, key=lambda s: -s.score):
+        if s.rule is not None and not evaluate(s.rule, ctx):
+            continue
+        for k, v in s.values.items():
+            out.setdefault(k, v)
+    return out
+
+
+@dataclass
+class Resources:
+    """All resources of one scheduling run, indexed."""
+
+    top: list[Rsc]
+    by_id: dict[str, Rsc]
+    primitives: list[Rsc]
+
+
+def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo],
+                    opts: ClusterOptions, now: int) -> Resources:
+    by_id: dict[str, Rsc] = {}
+    top: list[Rsc] = []
+    prims: list[Rsc] = []
+    counter = [0]
+
+    def defaults_for(p: Primitive | None) -> dict[str, str]:
+        ctx = RuleContext(now=now, agent=(p.agent_class, p.provider, p.type) if p else None)
+        return _nvsets_values(defn.rsc_defaults, ctx)
+
+    def make(res, parent: Rsc | None, inherited: dict[str, str]) -> Rsc:
+        counter[0] += 1
+        if isinstance(res, Primitive):
+            meta = {**defaults_for(res), **inherited, **res.meta}
+            r = Rsc(id=res.id, kind="primitive", prim=res, config=res, parent=parent, meta=meta,
+                    order=counter[0])
+            prims.append(r)
+        elif isinstance(res, Group):
+            meta = {**defaults_for(None), **inherited, **res.meta}
+            r = Rsc(id=res.id, kind="group", config=res, parent=parent, meta=meta, order=counter[0])
+            child_meta = {**inherited, **res.meta}
+            r.children = [make(m, r, child_meta) for m in res.members]
+        else:
+            meta = {**defaults_for(None), **inherited, **res.meta}
+            r = Rsc(id=res.id, kind="clone", config=res, parent=parent, meta=meta, order=counter[0])
+            child_meta = {**inherited, **res.meta}
+            r.children = [make(res.child, r, child_meta)]
+        by_id[r.id] = r
+        return r
+
+    for res in defn.resources:
+        top.append(make(res, None, {}))
+
+    op_defaults = _nvsets_values(defn.op_defaults, RuleContext(now=now))
+
+    # History: which primitives are active where.
+    orphans: dict[str, Rsc] = {}
+    for node_name, ns in status.node_states.items():
+        for hist in ns.history:
+            r = by_id.get(hist.rsc)
+            if r is None or r.kind != "primitive":
+                if r is not None:
+                    continue
+                r = orphans.get(hist.rsc)
+                if r is None:
+                    counter[0] += 1
+                    prim = Primitive(id=hist.rsc, agent_class=hist.agent_class or "ocf",
+                                     provider=hist.provider, type=hist.type)
+                    r = Rsc(id=hist.rsc, kind="primitive", prim=prim, orphan=True,
+                            meta={**defaults_for(prim)}, order=counter[0])
+                    orphans[hist.rsc] = r
+            nh = interpret(hist.ops, None if r.orphan else r.prim, opts.stonith_enabled,
+                           op_defaults)
+            r.history[node_name] = nh
+    for r in orphans.values():
+        by_id[r.id] = r
+        top.append(r)
+        prims.append(r)
+
+    for r in prims:
+        _summarize_history(r, nodes, status)
+    return Resources(top=top, by_id=by_id, primitives=prims)
+
+
+def _summarize_history(r: Rsc, nodes: dict[str, NodeInfo], status: Status) -> None:
+    # Node order follows the status section (as Pacemaker lists running_on).
+    for node_name in status.node_states:
+        nh = r.history.get(node_name)
+        if nh is None or not nh.known:
+            continue
+        info = nodes.get(node_name)
+        if info is None:
+            continue
+        if nh.role != STOPPED:
+            r.running_on.append(node_name)
+            r.roles[node_name] = nh.role
+        if nh.failed:
+            r.failed_nodes.append(node_name)
+
+
+def op_digest_ok(r: Rsc, nh: NodeHistory) -> bool:
+    """Does the recorded start digest still match the configured parameters?"""
+    op = nh.last_op
+    if op is None or r.prim is None or r.orphan:
+        return True
+    if op.operation not in ("start", "migrate_from") or op.digest is None:
+        return True
+    return op.digest == params_digest(r.prim.params)

@@ -1,0 +1,77 @@
+"""What history and options mean for placement, before any score is computed.
+
+Failures decide on-fail effects (stop the resource, put the node in standby,
+fence the node, block the resource), unclean nodes decide whether their
+resources count as active, and unmanaged resources stay where they are.
+"""
+
+from __future__ import annotations
+
+from pacer.scheduler.actions import Plan
+from pacer.scheduler.history import STOPPED
+
+
+def prepare_state(plan: Plan) -> None:
+    opts = plan.opts
+    nodes = plan.nodes
+    for r in plan.rscs.primitives:
+        if opts.maintenance_mode:
+            r.meta["is-managed"] = "false"
+        # Failures and their on-fail policy.
+        for n in list(r.running_on):
+            nh = r.history.get(n)
+            info = nodes.get(n)
+            if nh is None or info is None:
+                continue
+            if nh.fatal:
+                r.next_role = STOPPED
+            if nh.stop_failed:
+                if opts.stonith_enabled:
+                    if not info.unclean:
+                        info.unclean = True
+                        info.fence_reason = f"{r.id} failed there"
+                else:
+                    r.blocked = True
+                continue
+            if not nh.failed:
+                continue
+            of = nh.on_fail
+            if of == "block":
+                r.blocked = True
+            elif of == "stop":
+                r.next_role = STOPPED
+            elif of == "standby":
+                info.standby_onfail = True
+            elif of == "fence" and opts.stonith_enabled and not info.unclean:
+                info.unclean = True
+                info.fence_reason = f"{r.id} failed there"
+        if r.target_role == "Stopped":
+            r.next_role = STOPPED
+        if r.orphan:
+            if opts.stop_orphan_resources:
+                r.next_role = STOPPED
+            else:
+                r.meta["is-managed"] = "false"
+
+    for r in plan.rscs.primitives:
+        # Resources on nodes that are down: active only if the node must be fenced.
+        kept = []
+        for n in r.running_on:
+            info = nodes.get(n)
+            if info is None:
+                continue
+            if info.unclean and not opts.stonith_enabled:
+                continue  # never fenced: treated as stopped there
+            if not info.online and not info.unclean:
+                if opts.stonith_enabled:
+                    info.unclean = True
+                    info.fence_reason = f"{r.id} is thought to be active there"
+                else:
+                    continue
+            if info.maintenance:
+                r.meta["is-managed"] = "false"
+            kept.append(n)
+        r.running_on = kept
+        r.failed_nodes = [n for n in r.failed_nodes if n in kept]
+        if (not r.managed or r.blocked) and r.running_on:
+            r.fixed_node = r.running_on[0]

@@ -1,0 +1,128 @@
+"""The `Transition Summary:` block, in crm_simulate's line format.
+
+One line per fenced node, then per primitive whose state changes, with the
+verb a reader expects (Start, Stop, Move, Recover, Restart, Migrate, ...) and
+the reason carried by the action that explains it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pacer.scheduler.actions import Plan
+from pacer.scheduler.resources import Rsc
+from pacer.scheduler.transition import Action
+
+
+@dataclass
+class Line:
+    verb: str
+    rsc: str
+    details: str
+    suffix: str = ""
+
+
+def _suffix(a: Action | None, fallback: Action | None = None, blocked_from: Action | None = None
+            ) -> str:
+    reason = None
+    for x in (a, fallback):
+        if x is not None and x.reason:
+            reason = x.reason
+            break
+    blk = blocked_from if blocked_from is not None else a
+    blocked = blk is not None and not blk.runnable
+    if reason:
+        return f"due to {reason}" + (" (blocked)" if blocked else "")
+    return "blocked" if blocked else ""
+
+
+def _primitive_lines(r: Rsc) -> list[Line]:
+    if "start" not in r.actions:
+        return []
+    start: Action = r.actions["start"]
+    stops: list[Action] = r.actions.get("stops", [])
+    cur = r.running_on
+    out: list[Line] = []
+    if not cur:
+        if start.node is not None and start.required:
+            out.append(Line("Start", r.id, start.node, _suffix(start)))
+        return out
+    current = cur[0]
+    target = start.node
+    stopping = target is None or (start.required and not start.runnable)
+    if stopping:
+        for s in stops:
+            out.append(Line("Stop", r.id, s.node or "", _suffix(s, start, s)))
+        return out
+    if not start.required and not any(s.required for s in stops):
+        return out
+    failed = bool(r.failed_nodes)
+    if len(cur) > 1:
+        # Multiply active: it stops everywhere and starts on its node.
+        if target in cur:
+            out.append(Line("Recover" if failed else "Restart", r.id, target, _suffix(start)))
+        else:
+            out.append(Line("Move", r.id, f"{current} -> {target}", _suffix(start)))
+        for s in stops:
+            if s.node != target and s.node != current:
+                out.append(Line("Stop", r.id, s.node or "", _suffix(s)))
+        return out
+    if target == current:
+        if not start.required:
+            return out
+        verb = "Recover" if current in r.failed_nodes else "Restart"
+        out.append(Line(verb, r.id, target, _suffix(start, stops[0] if stops else None)))
+        return out
+    if r.actions.get("migrate"):
+        out.append(Line("Migrate", r.id, f"{current} -> {target}", _suffix(start)))
+        return out
+    verb = "Recover" if failed else "Move"
+    out.append(Line(verb, r.id, f"{current} -> {target}", _suffix(start, stops[0] if stops else None)))
+    return out
+
+
+def print_order(plan: Plan) -> list[Rsc]:
+    configured = [r for r in plan.rscs.top if not r.orphan]
+    orphans = [r for r in plan.rscs.top if r.orphan]
+    configured.sort(key=lambda r: -r.priority)
+    out: list[Rsc] = []
+    for r in configured + orphans:
+        out.extend(r.primitives())
+    return out
+
+
+def summary_lines(plan: Plan) -> list[str]:
+    out: list[str] = []
+    for a in plan.actions:
+        if a.task == "stonith":
+            out.append(f"  * Fence ({a.fence_action}) {a.node} '{a.fence_reason}'")
+    lines: list[Line] = []
+    for r in print_order(plan):
+        lines.extend(_primitive_lines(r))
+    width = 5
+    for ln in lines:
+        if len(ln.rsc) > width:
+            width = len(ln.rsc) + 2
+    dwidth = max([5] + [len(ln.details) for ln in lines])
+    for ln in lines:
+        text = f"  * {ln.verb:<8}   {ln.rsc:<{width}}   ( {ln.details:>{dwidth}} )"
+        if ln.suffix:
+            text += "  " + ln.suffix
+        out.append(text)
+    return out
+
+
+def action_lines(plan: Plan) -> list[str]:
+    out: list[str] = []
+    for a in plan.actions:
+        if a.task == "stonith":
+            out.append(f"  * Fencing {a.node} ({a.fence_action})")
+            continue
+        if not a.required or not a.runnable or a.node is None and not a.pseudo:
+            continue
+        if a.pseudo:
+            out.append(f"  * Pseudo action:   {a.rsc_id}_{a.task}_0")
+        else:
+            task = a.task if not a.interval_ms else f"{a.task}={a.interval_ms}"
+            out.append(f"  * Resource action: {a.rsc_id:<15} {task} on {a.node}")
+    return out

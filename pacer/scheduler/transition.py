@@ -1,0 +1,78 @@
+"""The transition graph: actions and the ordering edges between them.
+
+`Action` objects are built and mutated inside one scheduling run (flags are
+propagated along edges until nothing changes); the run returns them frozen in
+a `Transition`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntFlag
+
+
+class Edge(IntFlag):
+    NONE = 0
+    OPTIONAL = 1  # pure ordering: only if both actions happen anyway
+    IMPLIES_THEN = 2  # first required ⇒ then required
+    IMPLIES_FIRST = 4  # then required ⇒ first required
+    RUNNABLE_LEFT = 8  # first unrunnable ⇒ then unrunnable
+    ASYMMETRICAL = 16  # first unrunnable ⇒ then unrunnable (one-way orders)
+    SERIALIZE = 32  # never concurrently
+
+
+@dataclass(eq=False)
+class Action:
+    uid: int
+    task: str
+    node: str | None
+    rsc: object | None = None  # scheduler.resources.Rsc (kept untyped to avoid a cycle)
+    rsc_id: str | None = None
+    interval_ms: int = 0
+    required: bool = False
+    runnable: bool = True
+    pseudo: bool = False
+    reason: str | None = None
+    fence_reason: str | None = None
+    edges_out: list[tuple[Action, Edge]] = field(default_factory=list)
+    edges_in: list[tuple[Action, Edge]] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        if self.task == "stonith":
+            return f"stonith-{self.node}-{self.fence_action}"
+        return f"{self.rsc_id}_{self.task}_{self.interval_ms}"
+
+    fence_action: str = "reboot"
+
+    def __repr__(self) -> str:
+        flags = ("R" if self.required else "o") + ("" if self.runnable else "!")
+        return f"<{self.rsc_id} {self.task} {self.node} {flags}>"
+
+
+def order(first: Action, then: Action, flags: Edge) -> None:
+    first.edges_out.append((then, flags))
+    then.edges_in.append((first, flags))
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    """One action of a computed transition, as shown to users and executors."""
+
+    key: str
+    task: str
+    node: str | None
+    rsc: str | None
+    interval_ms: int = 0
+    pseudo: bool = False
+    runnable: bool = True
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    actions: tuple[PlannedAction, ...] = ()
+    edges: tuple[tuple[int, int], ...] = ()  # indexes into actions: (before, after)
+    summary: tuple[str, ...] = ()  # crm_simulate-style Transition Summary lines
+    action_lines: tuple[str, ...] = ()
+    placement: dict[str, str | None] = field(default_factory=dict)
