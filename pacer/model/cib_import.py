@@ -403,6 +403,8 @@ def _constraints(ctx: _Ctx, el: ET.Element | None):
                     kind = "Optional"
                 else:
                     kind = "Mandatory"
+            if kind not in ("Mandatory", "Optional", "Serialize"):
+                kind = "Mandatory"  # Pacemaker reads an unknown kind as Mandatory
             sym = c.get("symmetrical")
             first_action = c.get("first-action", "start")
             orders.append(
@@ -581,6 +583,6 @@ def _read_status(ctx: _Ctx, root: ET.Element, defn: Definition) -> Status:
         node_states=states,
         now=now,
         dc=id_to_name.get(root.get("dc-uuid", ""), root.get("dc-uuid")),
-        feature_set=root.get("crm_feature_set", "3.16.1"),
+        feature_set=root.get("crm_feature_set", "0"),
         fencing_history=tuple(fences),
     )

@@ -56,8 +56,15 @@ def fence_node(plan: Plan, node: str, reason: str) -> Action | None:
     return a
 
 
+def can_fence(plan: Plan) -> bool:
+    return plan.opts.stonith_enabled and (
+        plan.status.have_quorum or plan.opts.no_quorum_policy == "ignore")
+
+
 def create_fencing(plan: Plan) -> None:
     """Unclean nodes are fenced, in reverse name order (Pacemaker's creation order)."""
+    if not can_fence(plan):
+        return
     for name in sorted(plan.nodes, reverse=True):
         info = plan.nodes[name]
         if info.unclean and info.fence_reason:
@@ -74,8 +81,14 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
     cur = list(r.running_on)
     target = r.assigned
     if not r.managed or r.blocked:
+        # Left alone: nothing may be asked of it, so what depends on its start waits.
+        start = plan.new("start", target, r, runnable=not r.blocked)
+        r.actions["start"] = start
+        r.actions["stops"] = []
         return
-    quorum_ok = plan.status.have_quorum or opts.no_quorum_policy == "ignore"
+    requires = r.meta.get("requires", "")
+    quorum_ok = (plan.status.have_quorum or opts.no_quorum_policy == "ignore"
+                 or requires == "nothing")
 
     # Where must it restart in place?
     for n in cur:
@@ -94,7 +107,7 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         start.required = target not in cur or target in r.restart_needed or multiply_active
         if not quorum_ok:
             if opts.no_quorum_policy == "freeze":
-                if target not in cur:
+                if not cur:
                     start.runnable = False
                     start.reason = "quorum freeze"
             else:

@@ -155,7 +155,7 @@ def _resource_rules(r: Rsc) -> list[Action]:
     start = r.actions.get("start")
     if start is None:
         return changed
-    if start.required and r.running_on:
+    if (start.required or not start.runnable) and r.running_on and r.managed and not r.blocked:
         for s in r.actions.get("stops", []):
             if _set_required(s, None):
                 changed.append(s)

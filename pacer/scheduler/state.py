@@ -23,6 +23,8 @@ def prepare_state(plan: Plan) -> None:
             info = nodes.get(n)
             if nh is None or info is None:
                 continue
+            if not info.online:
+                continue  # a lost node's failures end with the node (fenced or ignored)
             if nh.fatal:
                 r.next_role = STOPPED
             if nh.stop_failed:
@@ -72,6 +74,6 @@ def prepare_state(plan: Plan) -> None:
                 r.meta["is-managed"] = "false"
             kept.append(n)
         r.running_on = kept
-        r.failed_nodes = [n for n in r.failed_nodes if n in kept]
+        r.failed_nodes = [n for n in r.failed_nodes if n in kept and nodes[n].online]
         if (not r.managed or r.blocked) and r.running_on:
             r.fixed_node = r.running_on[0]

@@ -37,7 +37,7 @@ def _suffix(a: Action | None, fallback: Action | None = None, blocked_from: Acti
 
 
 def _primitive_lines(r: Rsc) -> list[Line]:
-    if "start" not in r.actions:
+    if "start" not in r.actions or not r.managed or r.blocked:
         return []
     start: Action = r.actions["start"]
     stops: list[Action] = r.actions.get("stops", [])
@@ -49,7 +49,7 @@ def _primitive_lines(r: Rsc) -> list[Line]:
         return out
     current = cur[0]
     target = start.node
-    stopping = target is None or (start.required and not start.runnable)
+    stopping = target is None or not start.runnable
     if stopping:
         for s in stops:
             out.append(Line("Stop", r.id, s.node or "", _suffix(s, start, s)))
@@ -63,9 +63,6 @@ def _primitive_lines(r: Rsc) -> list[Line]:
             out.append(Line("Recover" if failed else "Restart", r.id, target, _suffix(start)))
         else:
             out.append(Line("Move", r.id, f"{current} -> {target}", _suffix(start)))
-        for s in stops:
-            if s.node != target and s.node != current:
-                out.append(Line("Stop", r.id, s.node or "", _suffix(s)))
         return out
     if target == current:
         if not start.required:
