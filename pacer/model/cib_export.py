@@ -207,8 +207,7 @@ class _Writer:
                 el.set("sequential", "false")
             if not s.require_all:
                 el.set("require-all", "false")
-            if s.ordered is not None:
-                el.set("ordering", "listed" if s.ordered else "group")
+            # ResourceSet.ordered has no counterpart in the pacemaker-3.7 schema: not written.
             if s.action is not None:
                 el.set("action", s.action)
             if s.role is not None:
@@ -268,7 +267,7 @@ class _Writer:
             el.set("then-action", c.then_action)
         # The schema allows a score or a kind. A score only says Optional (0) or
         # Mandatory (anything else); write it when it agrees with the kind.
-        if c.score is not None and c.kind == ("Optional" if c.score == 0 else "Mandatory"):
+        if c.score is not None and c.kind == ("Optional" if c.score <= 0 else "Mandatory"):
             el.set("score", format_score(c.score))
         else:
             el.set("kind", c.kind)

@@ -146,8 +146,11 @@ def resource_data(r: Resource) -> dict:
         return out
     assert isinstance(r, Clone)
     out = {("promotable" if r.promotable else "clone"): r.id}
-    if r.meta:
-        out["meta"] = _flat(r.meta)
+    meta = _flat(r.meta)
+    if r.promotable and meta.get("promotable") == "true":
+        del meta["promotable"]  # implied by `promotable:`
+    if meta:
+        out["meta"] = meta
     out["child"] = resource_data(r.child)
     return out
 
@@ -197,11 +200,11 @@ def condition_data(c, rule_id: str, i: int) -> dict:
     return {"op-expression": d}
 
 
-def rule_data(r: Rule, default_id: str) -> dict:
+def rule_data(r: Rule, default_id: str, top: bool = False) -> dict:
     out: dict = {}
     if r.id and r.id != default_id:
         out["id"] = r.id
-    if r.score is not None:
+    if r.score is not None and (top or r.score != 0 or r.score_attribute is not None):
         out["score"] = format_score(r.score)
     if r.score_attribute is not None:
         out["score-attribute"] = r.score_attribute
@@ -256,7 +259,7 @@ def location_data(c: Location) -> dict:
     if c.resource_discovery != "always":
         out["resource-discovery"] = c.resource_discovery
     if c.rules:
-        out["rules"] = [rule_data(r, ids.rule_id(c.id, i)) for i, r in enumerate(c.rules)]
+        out["rules"] = [rule_data(r, ids.rule_id(c.id, i), top=True) for i, r in enumerate(c.rules)]
     return {"location": _with_id(c, out, ids.location_id(c))}
 
 
@@ -292,7 +295,7 @@ def order_data(c: Order) -> dict:
         out["first-action"] = c.first_action
     if c.then_action is not None:
         out["then-action"] = c.then_action
-    default_kind = "Optional" if c.score == 0 else "Mandatory"
+    default_kind = "Optional" if c.score is not None and c.score <= 0 else "Mandatory"
     if c.kind != default_kind:
         out["kind"] = c.kind
     if c.score is not None:

@@ -43,7 +43,7 @@ from pacer.model.definition import (
     Node as ClusterNode,
 )
 from pacer.model.errors import ConfigError, Problem
-from pacer.model.meta import parse_bool, parse_interval_ms, parse_score
+from pacer.model.meta import normalize_role, parse_bool, parse_interval_ms, parse_score
 
 NULL_TAG = "tag:yaml.org,2002:null"
 MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -234,6 +234,11 @@ class _Loader:
 
     def text(self, m: dict[str, Node], key: str, path: str) -> str | None:
         return self.scalar(m[key], _join(path, key)) if key in m else None
+
+    def role(self, m: dict[str, Node], key: str, path: str) -> str | None:
+        """A role, with the legacy names Master/Slave read as Promoted/Unpromoted."""
+        text = self.text(m, key, path)
+        return normalize_role(text) if text is not None else None
 
     def converted(self, m: dict[str, Node], key: str, path: str, parse, default=None):
         """Parse m[key] with `parse` (a meta.parse_* function); problem + default on error."""
@@ -500,7 +505,7 @@ class _Loader:
         if name is None:
             return None
         interval = self.interval(m, "interval", path, 0)
-        role = self.text(m, "role", path)
+        role = self.role(m, "role", path)
         meta = self.str_map(m["meta"], _join(path, "meta")) if "meta" in m else {}
         for key in OP_META_KEYS:
             if key in m:
@@ -558,6 +563,8 @@ class _Loader:
         meta = self.str_map(m["meta"], _join(path, "meta")) if "meta" in m else {}
         if not promotable and parse_bool(meta.get("promotable", "false"), default=False):
             promotable = True  # `clone:` with meta promotable=true, as in a CIB
+        if promotable:
+            meta.setdefault("promotable", "true")  # as a CIB carries it
         return Clone(id=cid, child=child, meta=frozen(meta), promotable=promotable)
 
     # ------------------------------------------------------------------ constraints
@@ -606,7 +613,7 @@ class _Loader:
                 sequential=self.boolean(sm, "sequential", sub, True),
                 require_all=self.boolean(sm, "require-all", sub, True),
                 action=self.text(sm, "action", sub),
-                role=self.text(sm, "role", sub),
+                role=self.role(sm, "role", sub),
                 score=self.score(sm, "score", sub),
                 kind=self.text(sm, "kind", sub),
                 ordered=self.boolean(sm, "ordered", sub),
@@ -636,7 +643,7 @@ class _Loader:
             rsc_pattern=self.text(m, "rsc-pattern", path),
             node=self.text(m, "node", path),
             score=self.score(m, "score", path),
-            role=self.text(m, "role", path),
+            role=self.role(m, "role", path),
             resource_discovery=self.text(m, "resource-discovery", path) or "always",
             sets=tuple(ResourceSet(id="", resources=self.peek_ids(sm)) for _, _, sm in parsed_sets),
         )
@@ -644,7 +651,7 @@ class _Loader:
         rules: list[Rule] = []
         if "rules" in m:
             for i, item in enumerate(self.seq(m["rules"], _join(path, "rules"), "a list of rules")):
-                r = self.rule(item, f"{path}.rules[{i}]", cid, i)
+                r = self.rule(item, f"{path}.rules[{i}]", cid, i, top=True)
                 if r is not None:
                     rules.append(r)
         return _replace(loc, id=cid, rules=tuple(rules), sets=self.build_sets(parsed_sets, cid))
@@ -670,8 +677,8 @@ class _Loader:
             rsc=self.text(m, "rsc", path),
             with_rsc=self.text(m, "with", path),
             score=self.score(m, "score", path, 0),
-            rsc_role=self.text(m, "rsc-role", path),
-            with_rsc_role=self.text(m, "with-role", path),
+            rsc_role=self.role(m, "rsc-role", path),
+            with_rsc_role=self.role(m, "with-role", path),
             node_attribute=self.text(m, "node-attribute", path) or "#uname",
             influence=self.boolean(m, "influence", path, True),
             sets=tuple(ResourceSet(id="", resources=self.peek_ids(sm)) for _, _, sm in parsed_sets),
@@ -687,7 +694,8 @@ class _Loader:
         score = self.score(m, "score", path)
         kind = self.text(m, "kind", path)
         if kind is None:
-            kind = "Optional" if score == 0 else "Mandatory"
+            # as Pacemaker reads a score-only order (see cib_import)
+            kind = "Optional" if score is not None and score <= 0 else "Mandatory"
         order = Order(
             id="",
             first=self.text(m, "first", path),
@@ -705,13 +713,19 @@ class _Loader:
 
     # ------------------------------------------------------------------ rules
 
-    def rule(self, n: Node, path: str, parent_id: str, index: int) -> Rule | None:
+    def rule(self, n: Node, path: str, parent_id: str, index: int, top: bool = False) -> Rule | None:
+        """A rule; `top` for a location's own rules. Other rules (nested ones, those of
+        defaults) only decide whether something applies: their score defaults to 0."""
         m = self.mapping(n, path, RULE_KEYS, required=("expressions",), what=" (a rule)")
         if m is None:
             return None
         rid = self.own_id(m, "id", path, ids.rule_id(parent_id, index))
         self.mark_object(rid, path, n)
         boolean_op = self.text(m, "boolean-op", path) or "and"
+        score = self.score(m, "score", path)
+        score_attribute = self.text(m, "score-attribute", path)
+        if score is None and score_attribute is None and not top:
+            score = 0
         conditions = []
         if "expressions" in m:
             items = self.seq(m["expressions"], _join(path, "expressions"), "a list of expressions")
@@ -723,9 +737,9 @@ class _Loader:
             id=rid,
             boolean_op=boolean_op,
             conditions=tuple(conditions),
-            score=self.score(m, "score", path),
-            score_attribute=self.text(m, "score-attribute", path),
-            role=self.text(m, "role", path),
+            score=score,
+            score_attribute=score_attribute,
+            role=self.role(m, "role", path),
         )
 
     def condition(self, n: Node, path: str, rule_id: str, index: int):

@@ -18,7 +18,6 @@ from pacer.status.types import (
     OCF_ERR_ARGS,
     OCF_ERR_CONFIGURED,
     OCF_ERR_INSTALLED,
-    OCF_ERR_UNIMPLEMENTED,
     OCF_FAILED_PROMOTED,
     OCF_NOT_RUNNING,
     OCF_RUNNING_PROMOTED,
@@ -36,7 +35,7 @@ STARTED = "Started"
 PROMOTED = "Promoted"
 UNPROMOTED = "Unpromoted"
 
-HARD_RCS = {OCF_ERR_ARGS, OCF_ERR_UNIMPLEMENTED, OCF_ERR_INSTALLED}
+HARD_RCS = {OCF_ERR_ARGS, OCF_ERR_INSTALLED}
 
 
 @dataclass
@@ -58,6 +57,7 @@ class NodeHistory:
     migrate_to_failed: bool = False
     recurring: dict[tuple[str, int], OpRecord] = field(default_factory=dict)
     last_failure_ts: int = 0
+    expired_failures: list[OpRecord] = field(default_factory=list)
 
 
 def is_probe(op: OpRecord) -> bool:
@@ -116,14 +116,32 @@ def interpret(
     prim: Primitive | None,
     stonith_enabled: bool,
     op_defaults: Mapping[str, str],
+    failure_timeout_s: int = 0,
+    now: int = 0,
 ) -> NodeHistory:
     h = NodeHistory()
     if not ops:
         return h
     h.known = True
     for op in sorted(ops, key=_sort_key):
+        if failure_timeout_s > 0 and _is_failure(op) and op.operation != "stop":
+            changed = op.last_rc_change or op.last_run
+            if changed and now > changed + failure_timeout_s:
+                h.expired_failures.append(op)
+                continue  # an expired failure is forgotten
         _apply(h, op, prim, stonith_enabled, op_defaults)
     return h
+
+
+def _is_failure(op: OpRecord) -> bool:
+    if op.op_status in (OP_PENDING, OP_CANCELLED):
+        return False
+    if op.op_status not in (OP_DONE, OP_ERROR):
+        return True
+    expected = _expected(op)
+    if op.rc == expected:
+        return False
+    return not (is_probe(op) and op.rc in (OCF_SUCCESS, OCF_NOT_RUNNING, OCF_RUNNING_PROMOTED))
 
 
 def _apply(h: NodeHistory, op: OpRecord, prim: Primitive | None, stonith: bool,

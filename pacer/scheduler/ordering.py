@@ -172,7 +172,10 @@ def propagate(plan: Plan) -> None:
         for then, flags in a.edges_out:
             if flags & Edge.IMPLIES_THEN and a.required and _set_required(then, a):
                 changed.append(then)
-            if flags & (Edge.RUNNABLE_LEFT | Edge.ASYMMETRICAL) and not a.runnable \
+            if flags & Edge.RUNNABLE_LEFT and not a.runnable and _set_unrunnable(then, a):
+                changed.append(then)
+            # A one-way order only holds back a start that is needed anyway.
+            if flags & Edge.ASYMMETRICAL and not a.runnable and then.required \
                     and _set_unrunnable(then, a):
                 changed.append(then)
         for first, flags in a.edges_in:

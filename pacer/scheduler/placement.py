@@ -415,6 +415,9 @@ def assign(r: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> str | None:
     r.assigning = True
     for c in r.with_primaries:
         assign(c.primary, nodes, explain)
+        if c.primary.assigning:
+            explain.note(r.id, f"colocation {c.id} ignored: it closes a colocation loop")
+            continue  # a loop: Pacemaker cuts it here
         _apply_primary(r, c, nodes, explain)
     for c in r.dependents:
         if not _has_influence(c):

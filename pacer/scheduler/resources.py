@@ -209,7 +209,7 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
                             meta={**defaults_for(prim)}, order=counter[0])
                     orphans[hist.rsc] = r
             nh = interpret(hist.ops, None if r.orphan else r.prim, opts.stonith_enabled,
-                           op_defaults)
+                           op_defaults, r.failure_timeout_s, now)
             r.history[node_name] = nh
     for r in orphans.values():
         by_id[r.id] = r

@@ -52,7 +52,7 @@ def _primitive_lines(r: Rsc) -> list[Line]:
     stopping = target is None or not start.runnable
     if stopping:
         for s in stops:
-            out.append(Line("Stop", r.id, s.node or "", _suffix(s, start, s)))
+            out.append(Line("Stop", r.id, s.node or "", _suffix(start, s, s)))
         return out
     if not start.required and not any(s.required for s in stops):
         return out
