@@ -139,6 +139,18 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         stops.append(stop)
         order(stop, start, Edge.IMPLIES_THEN)
     r.actions["stops"] = stops
+    r.migrating = (
+        r.allow_migrate
+        and len(cur) == 1
+        and target is not None
+        and target != cur[0]
+        and start.runnable
+        and not r.failed_nodes
+        and not r.restart_needed
+        and not stops[0].pseudo
+        and stops[0].runnable
+        and (r.prim is None or r.prim.agent_class in ("ocf", "pacer"))
+    )
     if start.node is not None:
         # Nothing starts where a fence is still pending elsewhere for this resource.
         for n in cur:

@@ -21,7 +21,7 @@ from pacer.model.definition import Definition
 from pacer.scheduler.actions import Plan, create_actions
 from pacer.scheduler.nodes import interpret_nodes
 from pacer.scheduler.options import ClusterOptions
-from pacer.scheduler.ordering import apply_orders, propagate
+from pacer.scheduler.ordering import apply_orders, propagate, settle_migrations
 from pacer.scheduler.placement import Explain, apply_locations, assign_all, build_colocations
 from pacer.scheduler.resources import build_resources
 from pacer.scheduler.state import prepare_state
@@ -60,6 +60,7 @@ def schedule(defn: Definition, status: Status, now: int | None = None) -> Schedu
     assign_all(rscs, nodes, explain)
     create_actions(plan)
     apply_orders(plan)
+    settle_migrations(plan)
     propagate(plan)
     actions = tuple(
         PlannedAction(key=a.key, task=a.task, node=a.node, rsc=a.rsc_id,

@@ -45,6 +45,9 @@ def order_resources(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_tas
                     kind: str, symmetrical: bool) -> None:
     if first is then:
         return
+    if kind == "Mandatory" and first_task == "start" and then_task == "start":
+        for t in then.primitives():
+            t.order_firsts.extend(first.primitives())
     if kind == "Mandatory":
         fwd = Edge.IMPLIES_THEN
         if first_task in ("start", "promote"):
@@ -162,6 +165,27 @@ def _resource_rules(r: Rsc) -> list[Action]:
     return changed
 
 
+def settle_migrations(plan: Plan) -> None:
+    """A resource migrates only if nothing it must start after moves the slow way."""
+    changed = True
+    while changed:
+        changed = False
+        for r in plan.rscs.primitives:
+            if not r.migrating:
+                continue
+            for f in r.order_firsts:
+                if f.migrating or f is r:
+                    continue
+                stops = f.actions.get("stops", [])
+                if any(s.required for s in stops):
+                    r.migrating = False
+                    start = r.actions["start"]
+                    if start.reason is None:
+                        start.reason = f"unrunnable {f.id} stop"
+                    changed = True
+                    break
+
+
 def propagate(plan: Plan) -> None:
     work: deque[Action] = deque(plan.actions)
     queued = set(id(a) for a in plan.actions)
@@ -170,7 +194,9 @@ def propagate(plan: Plan) -> None:
         queued.discard(id(a))
         changed: list[Action] = []
         for then, flags in a.edges_out:
-            if flags & Edge.IMPLIES_THEN and a.required and _set_required(then, a):
+            migrating_start = a.task == "start" and a.rsc is not None and a.rsc.migrating
+            if flags & Edge.IMPLIES_THEN and a.required and not migrating_start \
+                    and _set_required(then, a):
                 changed.append(then)
             if flags & Edge.RUNNABLE_LEFT and not a.runnable and _set_unrunnable(then, a):
                 changed.append(then)

@@ -51,6 +51,9 @@ class Rsc:
     # --- actions (primitives)
     actions: dict = field(default_factory=dict)
     restart_needed: set[str] = field(default_factory=set)
+    migrating: bool = False
+    # Primitives that must start before this one (mandatory orders), for migration.
+    order_firsts: list[Rsc] = field(default_factory=list)
 
     # ---- typed meta
 

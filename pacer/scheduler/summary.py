@@ -70,7 +70,7 @@ def _primitive_lines(r: Rsc) -> list[Line]:
         verb = "Recover" if current in r.failed_nodes else "Restart"
         out.append(Line(verb, r.id, target, _suffix(start, stops[0] if stops else None)))
         return out
-    if r.actions.get("migrate"):
+    if r.migrating:
         out.append(Line("Migrate", r.id, f"{current} -> {target}", _suffix(start)))
         return out
     verb = "Recover" if failed else "Move"
