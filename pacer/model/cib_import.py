@@ -536,6 +536,8 @@ def _read_status(ctx: _Ctx, root: ET.Element, defn: Definition) -> Status:
                                 digest=op.get("op-digest"),
                                 restart_digest=op.get("op-restart-digest"),
                                 force_restart=op.get("op-force-restart"),
+                                secure_params=op.get("op-secure-params"),
+                                secure_digest=op.get("op-secure-digest"),
                                 migrate_source=op.get("migrate_source"),
                                 migrate_target=op.get("migrate_target"),
                                 id=op.get("id", ""),

@@ -99,6 +99,7 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
             r.restart_needed.add(n)
         elif not op_digest_ok(r, nh):
             r.restart_needed.add(n)
+            r.definition_changed = True
     multiply_active = len(cur) > 1
 
     start: Action
@@ -119,6 +120,8 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         start.runnable = False
         start.required = bool(cur)
     r.actions["start"] = start
+    if r.definition_changed and start.reason is None:
+        start.reason = "resource definition change"
 
     stops: list[Action] = []
     for n in cur:

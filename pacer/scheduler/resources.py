@@ -52,6 +52,7 @@ class Rsc:
     actions: dict = field(default_factory=dict)
     restart_needed: set[str] = field(default_factory=set)
     migrating: bool = False
+    definition_changed: bool = False
     # Primitives that must start before this one (mandatory orders), for migration.
     order_firsts: list[Rsc] = field(default_factory=list)
 
@@ -247,4 +248,9 @@ def op_digest_ok(r: Rsc, nh: NodeHistory) -> bool:
         return True
     if op.operation not in ("start", "migrate_from") or op.digest is None:
         return True
+    if op.secure_params and op.secure_digest:
+        # Private parameters are masked in a saved CIB: compare without them.
+        private = set(op.secure_params.split())
+        public = {k: v for k, v in r.prim.params.items() if k not in private}
+        return op.secure_digest == params_digest(public)
     return op.digest == params_digest(r.prim.params)

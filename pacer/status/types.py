@@ -60,6 +60,8 @@ class OpRecord:
     digest: str | None = None
     restart_digest: str | None = None
     force_restart: str | None = None
+    secure_params: str | None = None
+    secure_digest: str | None = None
     migrate_source: str | None = None
     migrate_target: str | None = None
     id: str = ""
