@@ -914,7 +914,7 @@ def load_yaml(
     loader = _Loader(name)
     defn = loader.document(root)
     if loader.problems:
-        raise ConfigError(loader.problems)
+        raise ConfigError(sorted(loader.problems, key=lambda p: p.line or 0))
     if validate:
         from pacer.model.validate import validate as run_validate
 

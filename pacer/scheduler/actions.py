@@ -120,7 +120,8 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         start.runnable = False
         start.required = bool(cur)
     r.actions["start"] = start
-    if r.definition_changed and start.reason is None:
+    if r.definition_changed and start.reason is None and r.prim is not None \
+            and r.prim.agent_class != "lsb":
         start.reason = "resource definition change"
 
     stops: list[Action] = []

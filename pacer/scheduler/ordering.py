@@ -133,12 +133,21 @@ def _reason(task_of: Action) -> str:
     return f"{task_of.rsc_id} {task_of.task}"
 
 
+def _passes_through(a: Action, cause: Action) -> bool:
+    """A group's own start/stop pseudo action hands its members the reason it got."""
+    return (cause.pseudo and cause.rsc is not None and a.rsc is not None
+            and a.rsc.parent is cause.rsc and cause.task in ("start", "stop"))
+
+
 def _set_required(a: Action, cause: Action | None) -> bool:
     if a.required:
         return False
     a.required = True
     if cause is not None and a.reason is None and cause.rsc_id != a.rsc_id and cause.rsc_id:
-        a.reason = f"required {_reason(cause)}"
+        if _passes_through(a, cause):
+            a.reason = cause.reason
+        else:
+            a.reason = f"required {_reason(cause)}"
     return True
 
 
@@ -147,7 +156,10 @@ def _set_unrunnable(a: Action, cause: Action | None) -> bool:
         return False
     a.runnable = False
     if cause is not None and a.reason is None and cause.rsc_id != a.rsc_id and cause.rsc_id:
-        a.reason = f"unrunnable {_reason(cause)}"
+        if _passes_through(a, cause):
+            a.reason = cause.reason
+        else:
+            a.reason = f"unrunnable {_reason(cause)}"
     return True
 
 

@@ -433,7 +433,7 @@ def assign(r: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> str | None:
     chosen: str | None
     if r.fixed_node is not None:
         chosen = r.fixed_node
-    elif r.next_role == STOPPED:
+    elif r.next_role == STOPPED or (not r.managed and not r.running_on):
         chosen = None
     else:
         chosen = _choose(r, nodes)

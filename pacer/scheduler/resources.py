@@ -66,8 +66,10 @@ class Rsc:
 
     @property
     def target_role(self) -> str:
-        v = self.meta.get("target-role", "Started")
-        return {"Master": "Promoted", "Slave": "Unpromoted"}.get(v, v)
+        v = self.meta.get("target-role", "Started").strip().lower()
+        return {"master": "Promoted", "slave": "Unpromoted", "stopped": "Stopped",
+                "started": "Started", "promoted": "Promoted",
+                "unpromoted": "Unpromoted"}.get(v, "Started")
 
     @property
     def stickiness(self) -> int:
