@@ -2,9 +2,10 @@
 
 `validate(defn)` returns every problem found, errors and warnings (`Problem.level`).
 Each problem is located through `defn.origins`: the YAML loader records the line of
-every field ("#resources[2].meta.x" -> "file:12") and the path of every object
-("vip#path" -> "resources[0]"); a definition from a CIB has at most id -> "file:line",
-and paths are then computed from the definition's own structure.
+every field ("#resources[2].meta.x" -> "file:12"), the line of every object by id,
+and where its layout differs from the definition's ("@locations[0]" ->
+"constraints[3].location"); a definition from a CIB has at most id -> "file:line", and
+paths are then those of the definition's own structure ("locations[0].rsc").
 """
 
 from __future__ import annotations
@@ -58,6 +59,13 @@ OP_NAMES = (
 )
 ID_HINT = "an id starts with a letter or '_' and holds only letters, digits, '-', '_' and '.'"
 
+_CONDITION_KEYS = {
+    Rule: "rule",
+    DateExpression: "date-expression",
+    RscExpression: "rsc-expression",
+    OpExpression: "op-expression",
+}
+
 # Properties seen in real CIBs that pacer does not interpret but must not warn about.
 _QUIET_PROPERTIES = {"last-lrm-refresh", "expected-quorum-votes", "default-resource-stickiness"}
 
@@ -79,7 +87,8 @@ class _Checker:
         self.defn = defn
         self.origins: Mapping[str, str] = defn.origins or {}
         self.problems: list[Problem] = []
-        self.paths: dict[str, str] = {}  # object id -> its path
+        self.paths: dict[str, str] = {}  # resource id -> its path
+        self.order_paths: dict[str, str] = {}  # order id -> its path
         self.resources: dict[str, Resource] = {}
         self.parent: dict[str, Resource] = {}  # member/child id -> its group/clone
         self.ids: dict[str, str] = {}  # every id -> path of its first use
@@ -87,8 +96,9 @@ class _Checker:
 
     # ------------------------------------------------------------------ plumbing
 
-    def path_of(self, obj_id: str, default: str) -> str:
-        return self.origins.get(f"{obj_id}#path", default) if obj_id else default
+    def struct(self, path: str) -> str:
+        """The source's path for a path in the Definition's structure."""
+        return self.origins.get("@" + path, path)
 
     def locate(self, path: str, obj_id: str | None) -> tuple[str | None, int | None]:
         origin = self.origins.get("#" + path)
@@ -146,22 +156,24 @@ class _Checker:
     def run(self) -> list[Problem]:
         self.check_nodes()
         for i, r in enumerate(self.defn.resources):
-            self.index_resource(r, self.path_of(r.id, f"resources[{i}]"), None)
+            self.index_resource(r, f"resources[{i}]", None)
         for i, r in enumerate(self.defn.resources):
-            self.check_resource(r, self.paths[r.id] if r.id in self.paths else f"resources[{i}]")
+            self.check_resource(r, f"resources[{i}]")
         self.check_properties()
         for section, sets, table in (
             ("rsc_defaults", self.defn.rsc_defaults, RESOURCE_META),
             ("op_defaults", self.defn.op_defaults, OPERATION_META),
         ):
             for i, s in enumerate(sets):
-                self.check_nvset(s, self.path_of(s.id, f"{section}[{i}]"), table, section)
+                self.check_nvset(s, self.struct(f"{section}[{i}]"), table, section)
         for i, c in enumerate(self.defn.locations):
-            self.check_location(c, self.path_of(c.id, f"locations[{i}]"))
+            self.check_location(c, self.struct(f"locations[{i}]"))
         for i, c in enumerate(self.defn.colocations):
-            self.check_colocation(c, self.path_of(c.id, f"colocations[{i}]"))
+            self.check_colocation(c, self.struct(f"colocations[{i}]"))
         for i, c in enumerate(self.defn.orders):
-            self.check_order(c, self.path_of(c.id, f"orders[{i}]"))
+            path = self.struct(f"orders[{i}]")
+            self.order_paths.setdefault(c.id, path)
+            self.check_order(c, path)
         self.check_fencing()
         self.check_order_cycles()
         return self.problems
@@ -197,8 +209,7 @@ class _Checker:
     # ------------------------------------------------------------------ resources
 
     def index_resource(self, r: Resource, path: str, parent: Resource | None) -> None:
-        path = self.path_of(r.id, path)
-        self.paths[r.id] = path
+        self.paths.setdefault(r.id, path)
         what = "group" if isinstance(r, Group) else "clone" if isinstance(r, Clone) else "resource"
         self.register_id(r.id, path, what)
         if r.id and r.id in self.node_names:
@@ -213,18 +224,17 @@ class _Checker:
             self.index_resource(r.child, f"{path}.child", r)
         else:
             for j, op in enumerate(r.operations):
-                self.register_id(op.id, self.path_of(op.id, f"{path}.operations[{j}]"), "operation")
+                self.register_id(op.id, f"{path}.operations[{j}]", "operation")
 
     def check_resource(self, r: Resource, path: str) -> None:
-        path = self.paths.get(r.id, path)
         if not r.id:
             self.add(path, "a resource needs an id")
         self.check_values(r.meta, RESOURCE_META, f"{path}.meta", r.id, "meta attribute")
         if isinstance(r, Group):
             if not r.members:
                 self.add(path, f"group '{r.id}' has no members", obj_id=r.id)
-            for m in r.members:
-                self.check_resource(m, self.paths.get(m.id, path))
+            for j, m in enumerate(r.members):
+                self.check_resource(m, f"{path}.members[{j}]")
         elif isinstance(r, Clone):
             meta_promotable = r.meta.get("promotable")
             if meta_promotable is not None and not r.promotable:
@@ -236,7 +246,7 @@ class _Checker:
                                  obj_id=r.id)
                 except ValueError:
                     pass
-            self.check_resource(r.child, self.paths.get(r.child.id, path))
+            self.check_resource(r.child, f"{path}.child")
         else:
             self.check_primitive(r, path)
 
@@ -255,7 +265,7 @@ class _Checker:
         self.check_utilization(p.utilization, f"{path}.utilization", p.id)
         seen: dict[tuple[str, int], str] = {}
         for j, op in enumerate(p.operations):
-            opath = self.path_of(op.id, f"{path}.operations[{j}]")
+            opath = f"{path}.operations[{j}]"
             oid = op.id or p.id
             if not op.name:
                 self.add(f"{opath}.name", "an operation needs a name", obj_id=oid)
@@ -305,7 +315,7 @@ class _Checker:
 
     def check_sets(self, sets: tuple[ResourceSet, ...], path: str, cid: str, kind: str) -> None:
         for i, s in enumerate(sets):
-            spath = self.path_of(s.id, f"{path}.sets[{i}]")
+            spath = f"{path}.sets[{i}]"
             self.register_id(s.id, spath, "resource set")
             if not s.resources:
                 self.add(f"{spath}.resources", "a resource set needs at least one resource",
@@ -339,7 +349,7 @@ class _Checker:
                 self.add(path, "a location constraint has either node and score, or rules, not both",
                          obj_id=c.id)
             for i, r in enumerate(c.rules):
-                self.check_rule(r, self.path_of(r.id, f"{path}.rules[{i}]"), context="location",
+                self.check_rule(r, f"{path}.rules[{i}]", context="location",
                                 top=True)
         else:
             if c.node is None:
@@ -350,8 +360,9 @@ class _Checker:
                          "a positive score prefers the node, -INFINITY bans it", obj_id=c.id)
             if c.node is not None and c.node not in self.node_names:
                 self.warn(f"{path}.node", f"unknown node '{c.node}'",
-                          (_hint_known(c.node, self.node_names) or "")
-                          + "; the constraint applies only if such a node joins", obj_id=c.id)
+                          " ".join(filter(None, (_hint_known(c.node, self.node_names),
+                                                 "The constraint applies only if such a node joins."))),
+                          obj_id=c.id)
         self.enum(c.role, ROLES, f"{path}.role", "role", c.id)
         self.enum(c.resource_discovery, DISCOVERY, f"{path}.resource-discovery",
                   "resource-discovery value", c.id)
@@ -409,7 +420,10 @@ class _Checker:
             self.add(path, "a rule has a score or a score-attribute, not both", obj_id=oid)
         self.enum(r.role, ROLES, f"{path}.role", "role", oid)
         for i, cond in enumerate(r.conditions):
-            cpath = self.path_of(getattr(cond, "id", ""), f"{path}.expressions[{i}]")
+            cpath = f"{path}.expressions[{i}]"
+            suffix = _CONDITION_KEYS.get(type(cond))
+            if suffix and f"#{cpath}.{suffix}" in self.origins:
+                cpath += f".{suffix}"  # the YAML's `- rule: {...}` / `- date-expression: ...`
             if isinstance(cond, Rule):
                 self.check_rule(cond, cpath, context, top=False)
             else:
@@ -504,7 +518,7 @@ class _Checker:
             text = " -> ".join(names + [names[0]])
             cids = list(dict.fromkeys(cid for _, cid in cycle))
             first_cid = cids[0]
-            path = self.path_of(first_cid, first_cid)
+            path = self.order_paths.get(first_cid, first_cid)
             self.add(path, f"Mandatory orders form a cycle: {text}",
                      f"these can never all be satisfied ({', '.join(cids)}); make one "
                      "of them kind: Optional or remove it", obj_id=first_cid)

@@ -91,9 +91,17 @@ AGENT_HINT = (
 
 
 class Origins(Mapping):
-    """Definition.origins: id -> "file:line" (also "#path" -> "file:line" and
-    "id#path" -> field path), read-only, with a short repr so that printing a
-    Definition stays readable."""
+    """Definition.origins, read-only, with a short repr so that printing a Definition
+    stays readable. Keys:
+
+    - `ID` -> "file:line" of the object with that id (resources, operations,
+      constraints, sets, rules, expressions, defaults sets); `node:NAME` for nodes;
+    - `#FIELD.PATH` -> "file:line" of every field read (`#resources[2].meta.x`);
+    - `@locations[3]` -> the YAML path of the Definition's 4th location
+      (`constraints[7].location`), likewise `@colocations[i]`, `@orders[i]`,
+      `@rsc_defaults[i]`, `@op_defaults[i]` — where the YAML's layout differs from
+      the Definition's.
+    """
 
     def __init__(self, data: dict[str, str]):
         self._data = dict(data)
@@ -154,7 +162,6 @@ class _Loader:
 
     def mark_object(self, id_: str, path: str, node: Node) -> None:
         self.origins.setdefault(id_, self.where(node))
-        self.origins.setdefault(f"{id_}#path", path)
 
     def pairs(self, node: MappingNode, path: str) -> list[tuple[str, Node, Node]]:
         """The key/value pairs of a mapping, `<<` merges applied, duplicates reported."""
@@ -364,12 +371,12 @@ class _Loader:
             items = self.seq(top["constraints"], "constraints", "a list of constraints")
             for i, n in enumerate(items):
                 c = self.constraint(n, f"constraints[{i}]")
-                if isinstance(c, Location):
-                    locations.append(c)
-                elif isinstance(c, Colocation):
-                    colocations.append(c)
-                elif isinstance(c, Order):
-                    orders.append(c)
+                for kind, bucket, cls in (("location", locations, Location),
+                                          ("colocation", colocations, Colocation),
+                                          ("order", orders, Order)):
+                    if isinstance(c, cls):
+                        self.origins[f"@{kind}s[{len(bucket)}]"] = f"constraints[{i}].{kind}"
+                        bucket.append(c)
 
         return Definition(
             nodes=tuple(nodes),
@@ -386,7 +393,9 @@ class _Loader:
     # ------------------------------------------------------------------ defaults
 
     def nvsets(self, node: Node, path: str, section: str) -> tuple[NVSet, ...]:
+        struct = "rsc_defaults" if section == "resource" else "op_defaults"
         if isinstance(node, MappingNode):
+            self.origins[f"@{struct}[0]"] = path
             values = self.str_map(node, path)
             set_id = self.ids.take(ids.nvset_id(section, 0))
             self.mark_object(set_id, path, node)
@@ -399,6 +408,7 @@ class _Loader:
                 continue
             set_id = self.own_id(m, "id", sub, ids.nvset_id(section, i))
             self.mark_object(set_id, sub, item)
+            self.origins[f"@{struct}[{len(out)}]"] = sub
             values = self.str_map(m["values"], _join(sub, "values")) if "values" in m else {}
             rule = self.rule(m["rule"], _join(sub, "rule"), set_id, 0) if "rule" in m else None
             score = self.score(m, "score", sub, 0)

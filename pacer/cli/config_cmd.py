@@ -1,0 +1,491 @@
+"""`pacer config`: check, show and convert cluster configurations (YAML or CIB XML)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from pacer.model.definition import (
+    Clone,
+    Colocation,
+    Definition,
+    Group,
+    Location,
+    Order,
+    Primitive,
+    Resource,
+    ResourceSet,
+    Rule,
+)
+from pacer.model.errors import ConfigError, Problem
+from pacer.model.meta import format_score
+from pacer.status.types import NodeState, Status
+
+FORMATTER = argparse.RawDescriptionHelpFormatter
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def is_cib(path: Path, text: str) -> bool:
+    """CIB XML by extension (.xml) or by content (starts with '<')."""
+    return path.suffix.lower() == ".xml" or text.lstrip().startswith("<")
+
+
+def load_config_file(
+    path: str | Path, warnings: list[Problem] | None = None
+) -> tuple[Definition, Status, str]:
+    """Load and validate a YAML or CIB file: (definition, status, "yaml"|"cib").
+
+    Raises ConfigError when the file cannot be read or has errors; warnings go to
+    `warnings` if given.
+    """
+    from pacer.model.validate import validate
+    from pacer.model.yaml_loader import load_yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(Problem(str(p), None, "", "no such file")) from None
+    except IsADirectoryError:
+        raise ConfigError(Problem(str(p), None, "", "is a directory, not a file")) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(Problem(str(p), None, "", f"cannot read: {exc}")) from None
+    if is_cib(p, text):
+        try:
+            from pacer.model.cib_import import load_cib
+        except ImportError:
+            raise ConfigError(Problem(str(p), None, "", "reading CIB XML is not available "
+                                      "(pacer.model.cib_import is missing)")) from None
+        defn, status = load_cib(text, filename=str(p))
+        problems = [
+            dataclasses.replace(x, file=str(p)) if x.file is None else x for x in validate(defn)
+        ]
+        if any(x.is_error for x in problems):
+            raise ConfigError(problems)
+        if warnings is not None:
+            warnings.extend(problems)
+        return defn, status, "cib"
+    return load_yaml(text, filename=str(p), warnings=warnings), Status(), "yaml"
+
+
+def _print_problems(problems: list[Problem], file=None) -> None:
+    file = file or sys.stderr
+    for p in problems:
+        print(p, file=file)
+
+
+def _handles_config_errors(func):
+    """Print a ConfigError's problems (no traceback) and exit 1."""
+
+    @functools.wraps(func)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except ConfigError as exc:
+            _print_problems(exc.problems)
+            errors = len(exc.errors)
+            if errors:
+                noun = "error" if errors == 1 else "errors"
+                print(f"pacer config: {errors} {noun}", file=sys.stderr)
+            return 1
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            print(f"pacer config: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+
+    return wrapper
+
+
+def _write_output(text: str, output: str | None) -> None:
+    if output is None or output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+
+
+def _counts(defn: Definition) -> tuple[int, int, int]:
+    constraints = len(defn.locations) + len(defn.colocations) + len(defn.orders)
+    return len(defn.nodes), len(defn.resources), constraints
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+# --------------------------------------------------------------------------- validate
+
+
+@_handles_config_errors
+def cmd_validate(args: argparse.Namespace) -> int:
+    warnings: list[Problem] = []
+    defn, _status, _kind = load_config_file(args.file, warnings)
+    _print_problems(warnings)
+    nodes, resources, constraints = _counts(defn)
+    if warnings and args.strict:
+        print(f"{args.file}: {_plural(len(warnings), 'warning')} (--strict)", file=sys.stderr)
+        return 1
+    print(f"{args.file}: valid ({_plural(nodes, 'node')}, {_plural(resources, 'resource')}, "
+          f"{_plural(constraints, 'constraint')})")
+    return 0
+
+
+# --------------------------------------------------------------------------- show
+
+
+def _kv(values: Mapping[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in values.items())
+
+
+def _resource_lines(r: Resource, indent: str) -> list[str]:
+    if isinstance(r, Primitive):
+        line = f"{indent}{r.id} ({r.agent})"
+        extras = []
+        if r.params:
+            extras.append(_kv(r.params))
+        if r.meta:
+            extras.append(f"meta: {_kv(r.meta)}")
+        if extras:
+            line += "  " + "; ".join(extras)
+        lines = [line]
+        for op in r.operations:
+            parts = [op.name]
+            if op.interval_ms:
+                parts.append(f"every {op.interval_ms / 1000:g}s")
+            if op.timeout_ms is not None:
+                parts.append(f"timeout {op.timeout_ms / 1000:g}s")
+            if op.role:
+                parts.append(f"role {op.role}")
+            if op.on_fail:
+                parts.append(f"on-fail {op.on_fail}")
+            if not op.enabled:
+                parts.append("disabled")
+            lines.append(f"{indent}    op " + ", ".join(parts))
+        return lines
+    if isinstance(r, Group):
+        head = f"{indent}{r.id}: group of {_plural(len(r.members), 'member')}"
+        if r.meta:
+            head += f"  meta: {_kv(r.meta)}"
+        lines = [head]
+        for m in r.members:
+            lines.extend(_resource_lines(m, indent + "  "))
+        return lines
+    assert isinstance(r, Clone)
+    kind = "promotable clone" if r.promotable else "clone"
+    head = f"{indent}{r.id}: {kind} of {r.child.id}"
+    if r.meta:
+        head += f"  meta: {_kv(r.meta)}"
+    return [head, *_resource_lines(r.child, indent + "  ")]
+
+
+def _sets_text(sets: tuple[ResourceSet, ...], sep: str) -> str:
+    parts = []
+    for s in sets:
+        inner = " ".join(s.resources)
+        tags = []
+        if s.action:
+            tags.append(s.action)
+        if s.role:
+            tags.append(s.role)
+        if not s.sequential:
+            tags.append("unordered")
+        if not s.require_all:
+            tags.append("any")
+        parts.append(f"({inner}{'; ' + ', '.join(tags) if tags else ''})")
+    return f" {sep} ".join(parts)
+
+
+def _rule_text(r: Rule) -> str:
+    conds = []
+    for c in r.conditions:
+        if isinstance(c, Rule):
+            conds.append(f"({_rule_text(c)})")
+        elif hasattr(c, "attribute"):
+            value = f" {c.value}" if c.value is not None else ""
+            conds.append(f"{c.attribute} {c.operation}{value}")
+        else:
+            conds.append(type(c).__name__)
+    score = (format_score(r.score) if r.score is not None
+             else f"score-attribute {r.score_attribute}")
+    return f"{score} if " + f" {r.boolean_op} ".join(conds)
+
+
+def _constraint_line(c: Location | Colocation | Order) -> str:
+    if isinstance(c, Location):
+        target = c.rsc or (f"/{c.rsc_pattern}/" if c.rsc_pattern else _sets_text(c.sets, "and"))
+        role = f" ({c.role})" if c.role else ""
+        if c.rules:
+            what = "; ".join(_rule_text(r) for r in c.rules)
+            return f"location    {target}{role}: {what}  [{c.id}]"
+        score = c.score if c.score is not None else 0
+        verb = "avoids" if score < 0 else "prefers"
+        return f"location    {target}{role} {verb} {c.node} ({format_score(score)})  [{c.id}]"
+    if isinstance(c, Colocation):
+        if c.sets:
+            body = _sets_text(c.sets, "with")
+        else:
+            rr = f" ({c.rsc_role})" if c.rsc_role else ""
+            wr = f" ({c.with_rsc_role})" if c.with_rsc_role else ""
+            body = f"{c.rsc}{rr} with {c.with_rsc}{wr}"
+        return f"colocation  {body} ({format_score(c.score)})  [{c.id}]"
+    if c.sets:
+        body = _sets_text(c.sets, "then")
+    else:
+        then_action = c.then_action or c.first_action
+        body = f"{c.first_action} {c.first} then {then_action} {c.then}"
+    sym = "" if c.symmetrical is None else (", symmetrical" if c.symmetrical else ", one-way")
+    return f"order       {body} ({c.kind}{sym})  [{c.id}]"
+
+
+def show_text(defn: Definition, name: str = "") -> str:
+    nodes, resources, constraints = _counts(defn)
+    lines = []
+    if name:
+        lines.append(f"{name}: {_plural(nodes, 'node')}, {_plural(resources, 'resource')}, "
+                     f"{_plural(constraints, 'constraint')}")
+        lines.append("")
+    if defn.properties:
+        lines.append("Cluster properties:")
+        lines.extend(f"  {k} = {v}" for k, v in defn.properties.items())
+        lines.append("")
+    for title, sets in (("Resource defaults", defn.rsc_defaults),
+                        ("Operation defaults", defn.op_defaults)):
+        if sets:
+            lines.append(f"{title}:")
+            for s in sets:
+                cond = f"  (when {_rule_text(s.rule)})" if s.rule else ""
+                lines.append(f"  {_kv(s.values)}{cond}")
+            lines.append("")
+    lines.append(f"Nodes ({nodes}):")
+    for n in defn.nodes:
+        extra = []
+        if n.type != "member":
+            extra.append(n.type)
+        if n.attributes:
+            extra.append(_kv(n.attributes))
+        if n.utilization:
+            extra.append(f"utilization: {_kv(n.utilization)}")
+        lines.append(f"  {n.name}" + (f"  {'; '.join(extra)}" if extra else ""))
+    lines.append("")
+    lines.append(f"Resources ({resources}):")
+    for r in defn.resources:
+        lines.extend(_resource_lines(r, "  "))
+    lines.append("")
+    lines.append(f"Constraints ({constraints}):")
+    for c in (*defn.locations, *defn.colocations, *defn.orders):
+        lines.append("  " + _constraint_line(c))
+    return "\n".join(lines) + "\n"
+
+
+def to_jsonable(obj):
+    """Definition objects as JSON data: dataclasses become objects with an "@type" key."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {"@type": type(obj).__name__}
+        for f in dataclasses.fields(obj):
+            if f.name == "origins":
+                continue
+            out[f.name] = to_jsonable(getattr(obj, f.name))
+        if isinstance(obj, Primitive):
+            out["agent"] = obj.agent
+        return out
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(x) for x in obj]
+    return obj
+
+
+@_handles_config_errors
+def cmd_show(args: argparse.Namespace) -> int:
+    warnings: list[Problem] = []
+    defn, _status, kind = load_config_file(args.file, warnings)
+    if args.json:
+        nodes, resources, constraints = _counts(defn)
+        data = {
+            "file": str(args.file),
+            "format": kind,
+            "counts": {"nodes": nodes, "resources": resources, "constraints": constraints},
+            "warnings": [str(w) for w in warnings],
+            "definition": to_jsonable(defn),
+        }
+        json.dump(data, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    _print_problems(warnings)
+    sys.stdout.write(show_text(defn, str(args.file)))
+    return 0
+
+
+# --------------------------------------------------------------------------- conversions
+
+
+@_handles_config_errors
+def cmd_import_cib(args: argparse.Namespace) -> int:
+    from pacer.model.yaml_export import export_yaml
+
+    warnings: list[Problem] = []
+    defn, _status, kind = load_config_file(args.cib, warnings)
+    if kind != "cib":
+        raise ConfigError(Problem(str(args.cib), None, "", "this is not CIB XML",
+                                  "import-cib reads a Pacemaker CIB (cibadmin --query)"))
+    _print_problems(warnings)
+    header = (f"Imported from {Path(args.cib).name} by `pacer config import-cib`.\n"
+              "Only the configuration is imported; the CIB's status section is not.")
+    _write_output(export_yaml(defn, header=header), args.output)
+    if args.output not in (None, "-"):
+        nodes, resources, constraints = _counts(defn)
+        print(f"{args.output}: written ({_plural(nodes, 'node')}, "
+              f"{_plural(resources, 'resource')}, {_plural(constraints, 'constraint')})",
+              file=sys.stderr)
+    return 0
+
+
+def all_online_status(defn: Definition) -> Status:
+    """Every configured node online and a cluster member, nothing running."""
+    states = {
+        n.name: NodeState(name=n.name, id=n.id or n.name, in_ccm="true", crmd="online",
+                          join="member", expected="member")
+        for n in defn.nodes
+    }
+    return Status(node_states=states)
+
+
+@_handles_config_errors
+def cmd_export_cib(args: argparse.Namespace) -> int:
+    from pacer.model.cib_export import export_cib
+
+    warnings: list[Problem] = []
+    defn, status, kind = load_config_file(args.file, warnings)
+    _print_problems(warnings)
+    if args.online:
+        status = all_online_status(defn)
+    elif kind == "yaml":
+        status = None
+    _write_output(export_cib(defn, status), args.output)
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+VALIDATE_EPILOG = """\
+Exit status: 0 when the configuration is valid (warnings are printed but
+accepted, unless --strict), 1 when it is not.
+
+Examples:
+  pacer config validate cluster.yaml
+  pacer config validate --strict cluster.yaml
+  pacer config validate /var/lib/pacemaker/cib/cib.xml
+"""
+
+SHOW_EPILOG = """\
+Examples:
+  pacer config show examples/demo.yaml
+  pacer config show --json cib.xml | jq '.definition.resources[].id'
+"""
+
+IMPORT_EPILOG = """\
+The YAML written reads back into the same definition; ids that pacer would
+generate anyway are left out. The status section of the CIB (what runs where)
+is not part of the YAML configuration.
+
+Examples:
+  cibadmin --query > cib.xml && pacer config import-cib cib.xml -o cluster.yaml
+  pacer config import-cib cib.xml | less
+"""
+
+EXPORT_EPILOG = """\
+The CIB is accepted by Pacemaker's tools, so a pacer configuration can be
+checked against the real scheduler:
+
+  pacer config export-cib examples/demo.yaml --online -o demo.xml
+  CIB_shadow_dir=$(mktemp -d) crm_simulate -x demo.xml -S
+
+Examples:
+  pacer config export-cib cluster.yaml -o cluster.xml
+  pacer config export-cib cluster.yaml | crm_verify --xml-pipe
+"""
+
+CONFIG_DESCRIPTION = """\
+Check, show and convert pacer cluster configurations.
+
+A configuration is either pacer YAML (see docs/configuration.md) or a Pacemaker
+CIB in XML (a file ending in .xml, or whose content starts with '<'). Problems
+are reported as FILE:LINE: at FIELD.PATH: what is wrong; what would be valid.
+"""
+
+
+def register(subparsers) -> None:
+    config = subparsers.add_parser(
+        "config",
+        help="check, show and convert cluster configurations (YAML or CIB XML)",
+        description=CONFIG_DESCRIPTION,
+        formatter_class=FORMATTER,
+        epilog="Run 'pacer config COMMAND --help' for the options of each command.",
+    )
+    sub = config.add_subparsers(dest="config_command", metavar="COMMAND")
+    config.set_defaults(func=lambda args: (config.print_help(), 2)[1])
+
+    p = sub.add_parser(
+        "validate",
+        help="check a configuration and report every problem",
+        description="Load a YAML or CIB configuration, check its structure and meaning "
+                    "(unknown keys, bad values, references to unknown resources, cycles of "
+                    "mandatory orders, ...) and report every problem with its file, line "
+                    "and field.",
+        epilog=VALIDATE_EPILOG,
+        formatter_class=FORMATTER,
+    )
+    p.add_argument("file", metavar="FILE", help="a pacer YAML file or a CIB XML file")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser(
+        "show",
+        help="summarise nodes, resources and constraints",
+        description="Print a readable summary of a configuration: cluster properties, "
+                    "defaults, nodes, the resource tree with operations, and every "
+                    "constraint in words.",
+        epilog=SHOW_EPILOG,
+        formatter_class=FORMATTER,
+    )
+    p.add_argument("file", metavar="FILE", help="a pacer YAML file or a CIB XML file")
+    p.add_argument("--json", action="store_true",
+                   help="print the whole definition as JSON (machine-readable)")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser(
+        "import-cib",
+        help="convert a Pacemaker CIB to pacer YAML",
+        description="Read the configuration section of a Pacemaker CIB and write it as "
+                    "pacer YAML.",
+        epilog=IMPORT_EPILOG,
+        formatter_class=FORMATTER,
+    )
+    p.add_argument("cib", metavar="CIB.xml", help="the CIB to convert")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the YAML to FILE instead of standard output")
+    p.set_defaults(func=cmd_import_cib)
+
+    p = sub.add_parser(
+        "export-cib",
+        help="convert a pacer configuration to a Pacemaker CIB",
+        description="Write a configuration as a Pacemaker CIB (schema pacemaker-3.7). "
+                    "From YAML the status section is empty (no node has joined yet) "
+                    "unless --online is given; from a CIB it is kept.",
+        epilog=EXPORT_EPILOG,
+        formatter_class=FORMATTER,
+    )
+    p.add_argument("file", metavar="FILE", help="a pacer YAML file (or a CIB to normalise)")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the XML to FILE instead of standard output")
+    p.add_argument("--online", action="store_true",
+                   help="write a status in which every node is online and nothing runs")
+    p.set_defaults(func=cmd_export_cib)
