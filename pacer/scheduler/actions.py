@@ -62,10 +62,10 @@ def can_fence(plan: Plan) -> bool:
 
 
 def create_fencing(plan: Plan) -> None:
-    """Unclean nodes are fenced, in reverse name order (Pacemaker's creation order)."""
+    """Unclean nodes are fenced, in reverse configuration order (as Pacemaker lists them)."""
     if not can_fence(plan):
         return
-    for name in sorted(plan.nodes, reverse=True):
+    for name in reversed(list(plan.nodes)):
         info = plan.nodes[name]
         if info.unclean and info.fence_reason:
             fence_node(plan, name, info.fence_reason)
@@ -84,7 +84,7 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         # Left alone: nothing may be asked of it, so what depends on its start waits.
         start = plan.new("start", target, r, runnable=not r.blocked)
         r.actions["start"] = start
-        r.actions["stops"] = []
+        r.actions["stops"] = [plan.new("stop", n, r, runnable=False) for n in cur]
         return
     requires = r.meta.get("requires", "")
     quorum_ok = (plan.status.have_quorum or opts.no_quorum_policy == "ignore"
@@ -120,6 +120,8 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         start.runnable = False
         start.required = bool(cur)
     r.actions["start"] = start
+    if len(cur) > 1 and r.multiple_active == "stop_unexpected" and start.reason is None:
+        start.reason = "being multiply active"
     if r.definition_changed and start.reason is None and r.prim is not None \
             and r.prim.agent_class != "lsb":
         start.reason = "resource definition change"
@@ -141,7 +143,8 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         elif info is None or not info.online or info.pending or info.unclean:
             stop.runnable = False
         stops.append(stop)
-        order(stop, start, Edge.IMPLIES_THEN)
+        # It cannot start (anywhere) before it has stopped where it was.
+        order(stop, start, Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT)
     r.actions["stops"] = stops
     r.migrating = (
         r.allow_migrate

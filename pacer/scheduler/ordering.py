@@ -219,6 +219,9 @@ def propagate(plan: Plan) -> None:
         for first, flags in a.edges_in:
             if flags & Edge.IMPLIES_FIRST and a.required and _set_required(first, a):
                 changed.append(first)
+            if flags & Edge.IMPLIES_FIRST and not first.runnable and a.required \
+                    and a.task == "stop" and _set_unrunnable(a, first):
+                changed.append(a)
         if a.rsc is not None and a.rsc.kind == "primitive":
             changed.extend(_resource_rules(a.rsc))
         for c in changed:

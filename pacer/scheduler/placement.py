@@ -127,10 +127,44 @@ def apply_locations(defn: Definition, rscs: Resources, nodes: dict[str, NodeInfo
             elif loc.node is not None and loc.node in nodes and loc.score is not None:
                 for p in prims:
                     location_add(p, loc.node, loc.score, explain, f"location constraint {loc.id}")
+    health = node_health_scores(defn, nodes)
     for r in rscs.primitives:
         if r.orphan:
             continue
+        for n, score in health.items():
+            if score and r.meta.get("allow-unhealthy-nodes", "false").lower() != "true":
+                location_add(r, n, score, explain, "node health (#health attributes)")
         _apply_stickiness_and_failures(r, nodes, opts, status, now, explain)
+
+
+def node_health_scores(defn: Definition, nodes: dict[str, NodeInfo]) -> dict[str, int]:
+    """Per node, the score its #health-* attributes give every resource."""
+    strategy = defn.properties.get("node-health-strategy", "none")
+    if strategy == "none":
+        return {}
+    fixed = {
+        "migrate-on-red": {"red": MINUS_INFINITY, "yellow": 0, "green": 0},
+        "only-green": {"red": MINUS_INFINITY, "yellow": MINUS_INFINITY, "green": 0},
+    }.get(strategy)
+    if fixed is None:
+        props = defn.properties
+        fixed = {
+            "red": parse_score(props.get("node-health-red", "-INFINITY"), lenient=True),
+            "yellow": parse_score(props.get("node-health-yellow", "0"), lenient=True),
+            "green": parse_score(props.get("node-health-green", "0"), lenient=True),
+        }
+    out: dict[str, int] = {}
+    for name, info in nodes.items():
+        total = 0
+        for k, v in info.attrs.items():
+            if not k.startswith("#health"):
+                continue
+            score = fixed.get(v.strip().lower())
+            if score is None:
+                score = parse_score(v, lenient=True)
+            total = add_scores(total, score)
+        out[name] = total
+    return out
 
 
 def failcount(r: Rsc, node: NodeInfo, status: Status, now: int) -> tuple[int, int]:

@@ -47,6 +47,12 @@ def prepare_state(plan: Plan) -> None:
             elif of == "fence" and opts.stonith_enabled and not info.unclean:
                 info.unclean = True
                 info.fence_reason = f"{r.id} failed there"
+        if len(r.running_on) > 1:
+            policy = r.multiple_active
+            if policy == "block":
+                r.blocked = True
+            elif policy == "stop_only":
+                r.next_role = STOPPED
         if r.target_role == "Stopped":
             r.next_role = STOPPED
         if r.orphan:

@@ -37,8 +37,11 @@ def _suffix(a: Action | None, fallback: Action | None = None, blocked_from: Acti
 
 
 def _primitive_lines(r: Rsc) -> list[Line]:
-    if "start" not in r.actions or not r.managed or r.blocked:
+    if "start" not in r.actions:
         return []
+    if not r.managed or r.blocked:
+        return [Line("Stop", r.id, s.node or "", _suffix(s))
+                for s in r.actions.get("stops", []) if s.required]
     start: Action = r.actions["start"]
     stops: list[Action] = r.actions.get("stops", [])
     cur = r.running_on
