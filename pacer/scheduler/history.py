@@ -25,6 +25,8 @@ from pacer.status.types import (
     OP_CANCELLED,
     OP_DONE,
     OP_ERROR,
+    OP_ERROR_FATAL,
+    OP_ERROR_HARD,
     OP_NOT_INSTALLED,
     OP_PENDING,
     OpRecord,
@@ -35,7 +37,10 @@ STARTED = "Started"
 PROMOTED = "Promoted"
 UNPROMOTED = "Unpromoted"
 
-HARD_RCS = {OCF_ERR_ARGS, OCF_ERR_INSTALLED}
+# Results that mean "this node can never run it" when the agent reported them
+# itself (op-status done); op-status "error" recorded by old versions stays soft.
+HARD_RCS = {OCF_ERR_ARGS, 3, 4, OCF_ERR_INSTALLED}
+DEGRADED = {190: OCF_SUCCESS, 191: OCF_RUNNING_PROMOTED}
 
 
 @dataclass
@@ -139,7 +144,7 @@ def _is_failure(op: OpRecord) -> bool:
     if op.op_status not in (OP_DONE, OP_ERROR):
         return True
     expected = _expected(op)
-    if op.rc == expected:
+    if DEGRADED.get(op.rc, op.rc) == expected:
         return False
     return not (is_probe(op) and op.rc in (OCF_SUCCESS, OCF_NOT_RUNNING, OCF_RUNNING_PROMOTED))
 
@@ -161,8 +166,10 @@ def _apply(h: NodeHistory, op: OpRecord, prim: Primitive | None, stonith: bool,
             h.partial_migration_target = op.migrate_target
         return
     expected = _expected(op)
-    rc = op.rc
+    rc = DEGRADED.get(op.rc, op.rc)
     failed = False
+    hard = op.op_status in (OP_ERROR_HARD, OP_NOT_INSTALLED)
+    fatal = op.op_status == OP_ERROR_FATAL
     if op.op_status in (OP_DONE, OP_ERROR):
         if rc == expected:
             failed = False
@@ -176,9 +183,6 @@ def _apply(h: NodeHistory, op: OpRecord, prim: Primitive | None, stonith: bool,
             return
         else:
             failed = True
-    elif op.op_status == OP_NOT_INSTALLED:
-        failed = True
-        h.ban_node = True
     else:
         failed = True
 
@@ -189,11 +193,17 @@ def _apply(h: NodeHistory, op: OpRecord, prim: Primitive | None, stonith: bool,
     # A failure.
     h.last_failure_ts = max(h.last_failure_ts, op.last_rc_change or op.last_run)
     on_fail = configured_on_fail(prim, op, stonith, op_defaults)
-    if rc in HARD_RCS and op.op_status in (OP_DONE, OP_ERROR):
+    if op.op_status == OP_DONE:
+        hard = hard or rc in HARD_RCS
+        fatal = fatal or rc == OCF_ERR_CONFIGURED
+    elif op.op_status == OP_ERROR:
+        hard = hard or rc in (OCF_ERR_ARGS, OCF_ERR_INSTALLED)
+        fatal = fatal or rc == OCF_ERR_CONFIGURED
+    if hard:
         h.ban_node = True
-    if rc == OCF_ERR_CONFIGURED and op.op_status in (OP_DONE, OP_ERROR):
+    if fatal:
         h.fatal = True
-    if on_fail == "ignore":
+    if on_fail == "ignore" and not hard and not fatal:
         # The failure is recorded but does not change the state.
         if task in ("start", "monitor", "promote", "demote") and h.role == STOPPED:
             h.role = STARTED

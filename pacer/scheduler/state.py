@@ -28,7 +28,9 @@ def prepare_state(plan: Plan) -> None:
             if nh.fatal:
                 r.next_role = STOPPED
             if nh.stop_failed:
-                if opts.stonith_enabled:
+                if nh.on_fail == "block":
+                    r.blocked = True
+                elif opts.stonith_enabled:
                     if not info.unclean:
                         info.unclean = True
                         info.fence_reason = f"{r.id} failed there"
