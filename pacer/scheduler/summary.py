@@ -40,8 +40,7 @@ def _primitive_lines(r: Rsc) -> list[Line]:
     if "start" not in r.actions:
         return []
     if not r.managed or r.blocked:
-        return [Line("Stop", r.id, s.node or "", _suffix(s))
-                for s in r.actions.get("stops", []) if s.required]
+        return []  # left alone: Pacemaker prints nothing for it
     start: Action = r.actions["start"]
     stops: list[Action] = r.actions.get("stops", [])
     cur = r.running_on
