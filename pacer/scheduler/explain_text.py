@@ -304,7 +304,7 @@ def _signed(score: int) -> str:
     return text if text.startswith("-") else "+" + text
 
 
-_GROUP_INTERNAL = re.compile(r"colocation (\S+):internal with (\S+)")
+_GROUP_INTERNAL = re.compile(r"colocation (\S+):internal with (\S+?)(?=:?(?:\s|$))")
 _SUMMARY_RE = re.compile(r"^\s*\*\s+(\S+)\s+(\S+)\s+\(")
 
 

@@ -305,7 +305,13 @@ def _colocation_sets(col, rscs: Resources, pair) -> None:
     for s in sets:
         score = s.score if s.score is not None else col.score
         ms = members(s)
-        if s.sequential and len(ms) > 1:
+        if score < 0:
+            # Apart: each member keeps away from every member listed before it.
+            for i, a in enumerate(ms):
+                for b in ms[:i]:
+                    pair(col.id, a, b, score, s.role, s.role, col.node_attribute,
+                         col.influence)
+        elif s.sequential and len(ms) > 1:
             for a, b in zip(ms, ms[1:], strict=False):
                 pair(col.id, a, b, score, s.role, s.role, col.node_attribute, col.influence)
     # Between sets: the earlier set depends on the later one.
