@@ -193,17 +193,18 @@ def _apply(h: NodeHistory, op: OpRecord, prim: Primitive | None, stonith: bool,
     # A failure.
     h.last_failure_ts = max(h.last_failure_ts, op.last_rc_change or op.last_run)
     on_fail = configured_on_fail(prim, op, stonith, op_defaults)
+    # on-fail=ignore covers what the agent said, not an executor that could not run it.
+    ignorable = not hard and not fatal
     if op.op_status == OP_DONE:
         hard = hard or rc in HARD_RCS
         fatal = fatal or rc == OCF_ERR_CONFIGURED
     elif op.op_status == OP_ERROR:
         hard = hard or rc in (OCF_ERR_ARGS, OCF_ERR_INSTALLED)
         fatal = fatal or rc == OCF_ERR_CONFIGURED
-    if hard:
-        h.ban_node = True
-    if fatal:
-        h.fatal = True
-    if on_fail == "ignore" and not hard and not fatal:
+    if on_fail != "ignore" or not ignorable:
+        h.ban_node = h.ban_node or hard
+        h.fatal = h.fatal or fatal
+    if on_fail == "ignore" and ignorable:
         # The failure is recorded but does not change the state.
         if task in ("start", "monitor", "promote", "demote") and h.role == STOPPED:
             h.role = STARTED
