@@ -15,6 +15,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 
 from pacer.cli.main import UserError
 from pacer.model.definition import Definition, resource_index
@@ -180,7 +181,8 @@ def what_if_from_args(args: argparse.Namespace) -> WhatIf:
                   fail=tuple(args.fail))
 
 
-def apply_modifications(defn: Definition, status: Status, what: WhatIf) -> Status:
+def apply_modifications(defn: Definition, status: Status, what: WhatIf,
+                        now: int | None = None) -> Status:
     """The what-if edits, with clean errors for unknown nodes and resources."""
     if not what:
         return status
@@ -200,10 +202,44 @@ def apply_modifications(defn: Definition, status: Status, what: WhatIf) -> Statu
         if node not in nodes:
             raise UserError(f"--fail {spec!r}: " + _unknown("node", node, nodes))
     try:
-        return apply_what_if(defn, status, node_down=what.node_down,
-                             node_fail=what.node_fail, fail=what.fail)
+        status = apply_what_if(defn, status, node_down=what.node_down,
+                               node_fail=what.node_fail, fail=what.fail)
     except WhatIfError as exc:
         raise UserError(str(exc)) from None
+    return inject_failcounts(status, what.fail, decision_time(status, now))
+
+
+def inject_failcounts(status: Status, fail: tuple[str, ...], now: int) -> Status:
+    """Count each injected failure as crm_simulate's `-i RSC_monitor_10000@NODE=1` does.
+
+    The failed operation itself is recorded by `whatif.apply_what_if`; Pacemaker also
+    increments the node's fail-count attribute and stamps last-failure, which is what
+    migration-threshold and failure-timeout read.
+    """
+    if not fail:
+        return status
+    per_op = _feature_at_least(status.feature_set, (3, 0, 13))
+    states = dict(status.node_states)
+    for spec in fail:
+        rsc, _, node = spec.partition(":")
+        ns = states.get(node, NodeState(name=node))
+        attrs = dict(ns.transient)
+        suffix = f"{rsc}#monitor_10000" if per_op else rsc
+        try:
+            count = int(attrs.get(f"fail-count-{suffix}", "0"))
+        except ValueError:
+            count = 0
+        attrs[f"fail-count-{suffix}"] = str(count + 1)
+        attrs[f"last-failure-{suffix}"] = str(now)
+        states[node] = replace(ns, transient=MappingProxyType(attrs))
+    return replace(status, node_states=states)
+
+
+def _feature_at_least(feature_set: str, want: tuple[int, ...]) -> bool:
+    try:
+        return tuple(int(x) for x in feature_set.split(".")) >= want
+    except ValueError:
+        return True
 
 
 def _unknown(kind: str, name: str, known: list[str]) -> str:
@@ -227,8 +263,8 @@ def run(args: argparse.Namespace) -> tuple[ScheduleResult, ScheduleResult | None
     """Schedule the file (after the what-ifs); also the run before them when there are any."""
     defn, status = load_snapshot(args.file)
     what = what_if_from_args(args)
-    modified = apply_modifications(defn, status, what)
     now = decision_time(status, args.now)
+    modified = apply_modifications(defn, status, what, now)
     result = schedule(defn, replace(modified), now)
     before = schedule(defn, replace(status), now) if what else None
     return result, before, what

@@ -192,7 +192,8 @@ def settle_migrations(plan: Plan) -> None:
                 if any(s.required for s in stops):
                     r.migrating = False
                     start = r.actions["start"]
-                    if start.reason is None:
+                    moving = f.actions.get("start") is not None and f.actions["start"].runnable
+                    if start.reason is None and moving:
                         start.reason = f"unrunnable {f.id} stop"
                     changed = True
                     break
@@ -213,11 +214,16 @@ def propagate(plan: Plan) -> None:
             if flags & Edge.RUNNABLE_LEFT and not a.runnable and _set_unrunnable(then, a):
                 changed.append(then)
             # A one-way order only holds back a start that is needed anyway.
-            if flags & Edge.ASYMMETRICAL and not a.runnable and then.required \
-                    and _set_unrunnable(then, a):
-                changed.append(then)
+            if flags & Edge.ASYMMETRICAL and not a.runnable:
+                # A group's start stands for its members' starts.
+                targets = [t for t, _ in then.edges_out] if then.pseudo else [then]
+                for t in targets:
+                    if t.required and _set_unrunnable(t, a):
+                        changed.append(t)
+        migrating_stop = a.task == "stop" and a.rsc is not None and a.rsc.migrating
         for first, flags in a.edges_in:
-            if flags & Edge.IMPLIES_FIRST and a.required and _set_required(first, a):
+            if flags & Edge.IMPLIES_FIRST and a.required and not migrating_stop \
+                    and _set_required(first, a):
                 changed.append(first)
             if flags & Edge.IMPLIES_FIRST and not first.runnable and a.required \
                     and a.task == "stop" and _set_unrunnable(a, first):

@@ -73,6 +73,10 @@ def prepare_state(plan: Plan) -> None:
             if info.unclean and not opts.stonith_enabled:
                 continue  # never fenced: treated as stopped there
             if not info.online and not info.unclean:
+                if info.maintenance:
+                    r.meta["is-managed"] = "false"
+                    kept.append(n)
+                    continue
                 if opts.stonith_enabled:
                     info.unclean = True
                     info.fence_reason = f"{r.id} is thought to be active there"
