@@ -1,0 +1,488 @@
+"""`pacer simulate`: output format, what-if options, errors, and agreement with crm_simulate.
+
+The CIBs are small and written here as XML text; `make_cib` only adds the
+boilerplate (node_state attributes, the operation records of a started
+resource). Tests marked `oracle` run Pacemaker's own `crm_simulate -S` on the
+same file and compare Transition Summaries; they are skipped where the binary
+is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pacer.cli.main import main
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO = REPO_ROOT / "examples" / "demo.yaml"
+
+# op-digest Pacemaker records for the start of an agent with no parameters.
+EMPTY_DIGEST = "f2317cad3d54cec5d7d7aa7d0bf35cf8"
+_UUID = "00000000-0000-0000-0000-000000000000"
+
+CRM_SIMULATE = shutil.which("crm_simulate")
+needs_crm_simulate = pytest.mark.skipif(
+    CRM_SIMULATE is None,
+    reason="crm_simulate (Pacemaker 2.1.5, Debian pacemaker-cli-utils) is not installed: "
+           "the oracle comparison cannot run",
+)
+
+
+# --------------------------------------------------------------------------- CIB text
+
+
+def dummy(rid: str, meta: dict[str, str] | None = None) -> str:
+    """A primitive of ocf:pacemaker:Dummy, optionally with meta attributes."""
+    m = ""
+    if meta:
+        pairs = "".join(f'<nvpair id="{rid}-m-{k}" name="{k}" value="{v}"/>'
+                        for k, v in meta.items())
+        m = f'<meta_attributes id="{rid}-meta">{pairs}</meta_attributes>'
+    return f'<primitive id="{rid}" class="ocf" provider="pacemaker" type="Dummy">{m}</primitive>'
+
+
+def group(gid: str, *members: str) -> str:
+    return f'<group id="{gid}">{"".join(dummy(m) for m in members)}</group>'
+
+
+def _started(rid: str, call: int) -> str:
+    key = f"{call}:0:0:{_UUID}"
+    agent = ('class="stonith" type="fence_dummy"' if rid == "fencer"
+             else 'class="ocf" provider="pacemaker" type="Dummy"')
+    return (f'<lrm_resource id="{rid}" {agent}>'
+            f'<lrm_rsc_op id="{rid}_last_0" operation_key="{rid}_start_0" operation="start" '
+            f'crm-debug-origin="test" crm_feature_set="3.16.1" transition-key="{key}" '
+            f'transition-magic="0:0;{key}" call-id="{call}" rc-code="0" op-status="0" '
+            f'interval="0" last-rc-change="1700000000" exec-time="0" queue-time="0" '
+            f'op-digest="{EMPTY_DIGEST}"/></lrm_resource>')
+
+
+def node_state(name: str, state: str = "online", running: tuple[str, ...] = (),
+               attrs: dict[str, str] | None = None) -> str:
+    """`state`: online, down (cleanly left) or lost (left without warning)."""
+    fields = {
+        "online": 'in_ccm="true" crmd="online" join="member" expected="member"',
+        "down": 'in_ccm="false" crmd="offline" join="down" expected="down"',
+        "lost": 'in_ccm="false" crmd="offline" join="down" expected="member"',
+    }[state]
+    ta = ""
+    if attrs:
+        pairs = "".join(f'<nvpair id="st-{name}-{k}" name="{k}" value="{v}"/>'
+                        for k, v in attrs.items())
+        ta = (f'<transient_attributes id="{name}"><instance_attributes id="st-{name}">'
+              f'{pairs}</instance_attributes></transient_attributes>')
+    lrm = ""
+    if running:
+        lrm = (f'<lrm id="{name}"><lrm_resources>'
+               + "".join(_started(r, i + 2) for i, r in enumerate(running))
+               + "</lrm_resources></lrm>")
+    return f'<node_state id="{name}" uname="{name}" {fields}>{ta}{lrm}</node_state>'
+
+
+def make_cib(nodes: list[str], resources: str, constraints: str = "",
+             status: list[str] | None = None, props: dict[str, str] | None = None,
+             rsc_defaults: dict[str, str] | None = None) -> str:
+    """A CIB: by default stonith disabled and every node online with nothing running."""
+    props = {"stonith-enabled": "false", **(props or {})}
+    crm = "".join(f'<nvpair id="opt-{k}" name="{k}" value="{v}"/>' for k, v in props.items())
+    defaults = ""
+    if rsc_defaults:
+        pairs = "".join(f'<nvpair id="rd-{k}" name="{k}" value="{v}"/>'
+                        for k, v in rsc_defaults.items())
+        defaults = f'<rsc_defaults><meta_attributes id="rd">{pairs}</meta_attributes></rsc_defaults>'
+    if status is None:
+        status = [node_state(n) for n in nodes]
+    node_xml = "".join(f'<node id="{n}" uname="{n}"/>' for n in nodes)
+    return (
+        '<cib crm_feature_set="3.16.1" validate-with="pacemaker-3.7" epoch="1" '
+        'num_updates="0" admin_epoch="0" have-quorum="1" execution-date="1700000100">\n'
+        f'<configuration><crm_config><cluster_property_set id="opts">{crm}'
+        f'</cluster_property_set></crm_config><nodes>{node_xml}</nodes>'
+        f'<resources>{resources}</resources><constraints>{constraints}</constraints>'
+        f'{defaults}</configuration>\n<status>{"".join(status)}</status>\n</cib>\n'
+    )
+
+
+def write(tmp_path: Path, xml: str, name: str = "cib.xml") -> Path:
+    path = tmp_path / name
+    path.write_text(xml)
+    return path
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def section(out: str, title: str) -> list[str]:
+    """The lines of one `Title:` block of the output (up to the next blank line)."""
+    lines = out.splitlines()
+    start = lines.index(title) + 1
+    block = []
+    for line in lines[start:]:
+        if not line.strip():
+            break
+        block.append(line)
+    return block
+
+
+def crm_simulate_summary(path: Path, *extra: str) -> list[str]:
+    """The Transition Summary lines `crm_simulate -x PATH -S` prints."""
+    env = dict(os.environ, LC_ALL="C")
+    shadow = path.parent / "shadow"
+    shadow.mkdir(exist_ok=True)
+    env["CIB_shadow_dir"] = str(shadow)
+    proc = subprocess.run([CRM_SIMULATE, "-x", str(path), "-S", *extra], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return section(proc.stdout, "Transition Summary:")
+
+
+def fold(lines: list[str]) -> list[str]:
+    return [re.sub(r"\s+", " ", x).strip() for x in lines]
+
+
+# --------------------------------------------------------------------------- scenarios
+
+NODES3 = ["n1", "n2", "n3"]
+FENCER = '<primitive id="fencer" class="stonith" type="fence_dummy"/>'
+
+# name -> (CIB text, what-if arguments for both tools: (pacer args, crm_simulate args))
+SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
+    "fresh-start-with-preference": (
+        make_cib(NODES3, dummy("A") + dummy("B"),
+                 '<rsc_location id="l-A" rsc="A" node="n2" score="50"/>'),
+        ([], []),
+    ),
+    "stickiness-keeps-it-home": (
+        make_cib(NODES3, dummy("A"), '<rsc_location id="l-A" rsc="A" node="n2" score="50"/>',
+                 [node_state("n1", running=("A",)), node_state("n2"), node_state("n3")],
+                 rsc_defaults={"resource-stickiness": "100"}),
+        ([], []),
+    ),
+    "preference-beats-no-stickiness": (
+        make_cib(NODES3, dummy("A"), '<rsc_location id="l-A" rsc="A" node="n2" score="50"/>',
+                 [node_state("n1", running=("A",)), node_state("n2"), node_state("n3")]),
+        ([], []),
+    ),
+    "group-follows-primary-node-down": (
+        make_cib(NODES3, dummy("A") + group("G", "B", "C"),
+                 '<rsc_location id="l-A" rsc="A" node="n1" score="100"/>'
+                 '<rsc_colocation id="c-G-A" rsc="G" with-rsc="A" score="INFINITY"/>'
+                 '<rsc_order id="o-A-G" first="A" then="G"/>',
+                 [node_state("n1", running=("A", "B", "C")), node_state("n2"),
+                  node_state("n3", attrs={"standby": "on"})]),
+        (["--node-down", "n1"], ["--node-down", "n1"]),
+    ),
+    "banned-everywhere-stops": (
+        make_cib(["n1", "n2"], dummy("A") + dummy("B"),
+                 '<rsc_location id="ban-A-1" rsc="A" node="n1" score="-INFINITY"/>'
+                 '<rsc_location id="ban-A-2" rsc="A" node="n2" score="-INFINITY"/>'
+                 '<rsc_order id="o-A-B" first="A" then="B"/>',
+                 [node_state("n1", running=("A", "B")), node_state("n2")]),
+        ([], []),
+    ),
+    "anti-colocation": (
+        make_cib(["n1", "n2"], dummy("A") + dummy("B"),
+                 '<rsc_location id="l-A" rsc="A" node="n1" score="10"/>'
+                 '<rsc_location id="l-B" rsc="B" node="n1" score="20"/>'
+                 '<rsc_colocation id="c-B-A" rsc="B" with-rsc="A" score="-INFINITY"/>'),
+        ([], []),
+    ),
+    "node-lost-with-fencing": (
+        make_cib(NODES3, FENCER + dummy("A") + dummy("B"), "",
+                 [node_state("n1", running=("A",)), node_state("n2", running=("B",)),
+                  node_state("n3", running=("fencer",))],
+                 props={"stonith-enabled": "true"}),
+        (["--node-fail", "n1"], ["--node-fail", "n1"]),
+    ),
+    "node-lost-without-fence-device": (
+        make_cib(NODES3, dummy("A") + dummy("B"), "",
+                 [node_state("n1", running=("A",)), node_state("n2", running=("B",)),
+                  node_state("n3")],
+                 props={"stonith-enabled": "true"}),
+        (["--node-fail", "n1"], ["--node-fail", "n1"]),
+    ),
+    "standby-moves-everything": (
+        make_cib(["n1", "n2"], group("G", "B", "C"), "",
+                 [node_state("n1", running=("B", "C"), attrs={"standby": "on"}),
+                  node_state("n2")]),
+        ([], []),
+    ),
+    "disabled-resource-stops": (
+        make_cib(["n1", "n2"], dummy("A", {"target-role": "Stopped"}) + dummy("B"), "",
+                 [node_state("n1", running=("A",)), node_state("n2")]),
+        ([], []),
+    ),
+    "failed-monitor-migration-threshold": (
+        make_cib(["n1", "n2"], dummy("A", {"migration-threshold": "1"}), "",
+                 [node_state("n1", running=("A",)), node_state("n2")]),
+        (["--fail", "A:n1"], ["-i", "A_monitor_10000@n1=1"]),
+    ),
+    "failed-monitor-recovers-in-place": (
+        make_cib(["n1", "n2"], dummy("A"), "",
+                 [node_state("n1", running=("A",)), node_state("n2")]),
+        (["--fail", "A:n1"], ["-i", "A_monitor_10000@n1=1"]),
+    ),
+}
+
+# Scenarios where pacer's Transition Summary differs from crm_simulate's (reported
+# to the scheduler's owner; the scheduler is not changed here). Strict: when the
+# scheduler is fixed, the xfail turns into a failure that asks to remove the entry.
+KNOWN_DIFFERENCES: dict[str, str] = {
+    "node-lost-without-fence-device": (
+        "stonith-enabled=true but no stonith resource is configured: Pacemaker cannot fence "
+        "(pe_can_fence is false), so the lost node stays UNCLEAN and nothing is recovered "
+        "(empty Transition Summary); pacer fences n1 and moves A (and B)"),
+}
+
+
+def scenario_params() -> list:
+    out = []
+    for name in SCENARIOS:
+        marks = []
+        if name in KNOWN_DIFFERENCES:
+            marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENCES[name]))
+        out.append(pytest.param(name, id=name, marks=marks))
+    return out
+
+
+@needs_crm_simulate
+@pytest.mark.parametrize("name", scenario_params())
+def test_summary_matches_crm_simulate(tmp_path, capsys, name):
+    xml, (ours, theirs) = SCENARIOS[name]
+    path = write(tmp_path, xml)
+    expected = crm_simulate_summary(path, *theirs)
+    code, out, err = run_cli(capsys, "simulate", str(path), *ours)
+    assert code == 0, err
+    got = section(out, "Transition Summary:")
+    assert fold(got) == fold(expected), f"pacer:\n{got}\ncrm_simulate:\n{expected}"
+    assert got == expected  # byte-exact, column widths included
+
+
+# --------------------------------------------------------------------------- output
+
+
+def test_simulate_prints_status_summary_and_actions(tmp_path, capsys):
+    xml, _ = SCENARIOS["group-follows-primary-node-down"]
+    path = write(tmp_path, xml)
+    code, out, err = run_cli(capsys, "simulate", str(path), "--node-down", "n1")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    titles = [x for x in lines if x and not x.startswith(" ")]
+    assert titles == ["Current cluster status:", "Performing Requested Modifications:",
+                      "Transition Summary:", "Executing Cluster Transition:"]
+    status = section(out, "Current cluster status:")
+    assert "    * Node n3: standby" in status
+    assert "    * Online: [ n1 n2 ]" in status
+    assert "  * Taking node n1 offline" in section(out, "Performing Requested Modifications:")
+    resources = out.split("  * Full List of Resources:\n", 1)[1].split("\n\n", 1)[0]
+    assert resources.splitlines() == [
+        "    * A\t(ocf:pacemaker:Dummy):\t Started n1",
+        "    * Resource Group: G:",
+        "      * B\t(ocf:pacemaker:Dummy):\t Started n1",
+        "      * C\t(ocf:pacemaker:Dummy):\t Started n1",
+    ]
+    # A clean shutdown stopped everything on n1: they start elsewhere (as crm_simulate says).
+    assert section(out, "Transition Summary:") == [
+        "  * Start      A       (    n2 )",
+        "  * Start      B       (    n2 )",
+        "  * Start      C       (    n2 )",
+    ]
+    actions = section(out, "Executing Cluster Transition:")
+    assert "  * Resource action: A               start on n2" in actions
+    assert all(x.startswith("  * ") for x in actions)
+
+
+def test_status_shows_offline_and_disabled(tmp_path, capsys):
+    xml = make_cib(NODES3, FENCER + dummy("A") + dummy("B", {"target-role": "Stopped"}), "",
+                   [node_state("n1", running=("A",)), node_state("n2", "down"),
+                    node_state("n3", running=("fencer",))],
+                   props={"stonith-enabled": "true"})
+    path = write(tmp_path, xml)
+    code, out, _ = run_cli(capsys, "simulate", str(path), "--fail", "A:n1")
+    assert code == 0
+    status = section(out, "Current cluster status:")
+    assert "    * OFFLINE: [ n2 ]" in status
+    assert "    * Online: [ n1 n3 ]" in status
+    assert "  * Failing the recurring monitor of A on n1" in out
+    assert "B\t(ocf:pacemaker:Dummy):\t Stopped (disabled)" in out
+    assert section(out, "Transition Summary:") == ["  * Recover    A       (    n1 )"]
+
+
+def test_node_fail_marks_node_unclean_and_fences(tmp_path, capsys):
+    xml, _ = SCENARIOS["node-lost-with-fencing"]
+    path = write(tmp_path, xml)
+    code, out, _ = run_cli(capsys, "simulate", str(path), "--node-fail", "n1",
+                           "--show-scores")
+    assert code == 0
+    summary = section(out, "Transition Summary:")
+    assert summary[0] == "  * Fence (reboot) n1 'peer is no longer part of the cluster'"
+    assert "  * Fencing n1 (reboot)" in section(out, "Executing Cluster Transition:")
+    table = section(out, "Allocation scores (* = placed there, . = not allowed there):")
+    assert table[0].split() == ["resource", "n1", "n2", "n3"]
+    assert any("n1: unclean (offline), it must be fenced" in x for x in table)
+
+
+def test_show_scores_table(tmp_path, capsys):
+    xml = make_cib(["n1", "n2"], dummy("A") + dummy("B"),
+                   '<rsc_location id="l-A" rsc="A" node="n2" score="50"/>'
+                   '<rsc_location id="ban-B" rsc="B" node="n1" score="-INFINITY"/>')
+    path = write(tmp_path, xml)
+    code, out, _ = run_cli(capsys, "simulate", str(path), "--show-scores")
+    assert code == 0
+    table = section(out, "Allocation scores (* = placed there, . = not allowed there):")
+    rows = {x.split()[0]: x.split()[1:] for x in table[1:]}
+    assert rows["A"] == ["0", "*50"]
+    assert rows["B"] == ["-INFINITY", "*0"]
+
+
+def test_show_scores_marks_stopped_and_disallowed(tmp_path, capsys):
+    xml = make_cib(["n1", "n2"], dummy("A") + dummy("B"),
+                   '<rsc_location id="l-A" rsc="A" node="n1" score="10"/>',
+                   props={"symmetric-cluster": "false"})
+    path = write(tmp_path, xml)
+    code, out, _ = run_cli(capsys, "simulate", str(path), "--show-scores")
+    assert code == 0
+    table = section(out, "Allocation scores (* = placed there, . = not allowed there):")
+    rows = {x.split()[0]: x.split()[1:] for x in table[1:]}
+    assert rows["A"] == ["*10", "."]
+    assert rows["B"] == [".", ".", "(stopped)"]
+
+
+def test_json_output(tmp_path, capsys):
+    xml, _ = SCENARIOS["group-follows-primary-node-down"]
+    path = write(tmp_path, xml)
+    code, out, _ = run_cli(capsys, "simulate", str(path), "--node-down", "n1", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert set(data) == {"summary", "actions", "placement", "scores"}
+    assert data["summary"] == ["* Start      A       (    n2 )",
+                               "* Start      B       (    n2 )",
+                               "* Start      C       (    n2 )"]
+    assert data["placement"] == {"A": "n2", "B": "n2", "C": "n2"}
+    assert data["scores"]["A"] == {"n1": 100, "n2": 0, "n3": 0}
+    starts = {(a["rsc"], a["node"]) for a in data["actions"] if a["task"] == "start"}
+    assert {("A", "n2"), ("B", "n2"), ("C", "n2")} <= starts
+
+
+def test_now_option_is_passed_to_the_scheduler(tmp_path, capsys):
+    # A failure that expires (failure-timeout=60s) at 1700000160: before, A is banned
+    # from n1 (migration-threshold=1); after, it may go back to its preferred node.
+    xml = make_cib(["n1", "n2"],
+                   dummy("A", {"migration-threshold": "1", "failure-timeout": "60s"}),
+                   '<rsc_location id="l-A" rsc="A" node="n1" score="10"/>',
+                   [node_state("n1", attrs={"fail-count-A#monitor_10000": "1",
+                                            "last-failure-A#monitor_10000": "1700000100"}),
+                    node_state("n2")])
+    path = write(tmp_path, xml)
+    code, out, _ = run_cli(capsys, "simulate", str(path), "--json", "--now", "1700000120")
+    assert json.loads(out)["placement"] == {"A": "n2"}
+    code, out, _ = run_cli(capsys, "simulate", str(path), "--json", "--now", "1700000200")
+    assert json.loads(out)["placement"] == {"A": "n1"}
+
+
+# --------------------------------------------------------------------------- demo.yaml
+
+
+def test_demo_yaml_starts_everything_on_a_fresh_cluster(capsys):
+    code, out, err = run_cli(capsys, "simulate", str(DEMO))
+    assert code == 0, err
+    status = section(out, "Current cluster status:")
+    assert "    * Online: [ node1 node2 node3 ]" in status
+    summary = section(out, "Transition Summary:")
+    verbs = {x.split()[1] for x in summary}
+    assert verbs == {"Start"}
+    starts = {x.split()[2]: x.split()[4] for x in summary}
+    assert starts["vip"] == "node1"  # location vip prefers node1 (100)
+    assert starts["keystone"] == starts["glance-api"] == starts["vip"]
+
+
+def test_demo_yaml_node_down(capsys):
+    code, out, err = run_cli(capsys, "simulate", str(DEMO), "--node-down", "node1")
+    assert code == 0, err
+    assert "  * Taking node node1 offline" in out
+    summary = section(out, "Transition Summary:")
+    starts = {x.split()[2]: x.split()[4] for x in summary}
+    assert starts["vip"] != "node1"
+    assert starts["keystone"] == starts["glance-api"] == starts["vip"]
+    assert "node1" not in starts.values()
+
+
+def test_demo_yaml_json(capsys):
+    code, out, _ = run_cli(capsys, "simulate", str(DEMO), "--json")
+    data = json.loads(out)
+    assert data["placement"]["vip"] == "node1"
+    assert data["scores"]["vip"]["node1"] == 100
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("setup", "argv", "message"),
+    [
+        (None, ["missing.xml"], "missing.xml: no such file"),
+        ("<cib><configuration>", ["bad.xml"], "malformed XML"),
+        ("not xml at all", ["bad.xml"], "malformed XML"),
+        ("<notacib/>", ["bad.xml"], "expected <cib>"),
+        ("nodes: [\n  - name: a\n", ["bad.yaml"], "invalid YAML"),
+        ("nodes:\n  - name: n1\nresources:\n  - id: x\n    agent: nope\n", ["bad.yaml"],
+         "bad.yaml"),
+        ("CIB", ["cib.xml", "--node-down", "n9"], "unknown node 'n9'"),
+        ("CIB", ["cib.xml", "--node-fail", "n11"], "did you mean 'n1'"),
+        ("CIB", ["cib.xml", "--fail", "A"], "expected RSC:NODE"),
+        ("CIB", ["cib.xml", "--fail", "A:"], "expected RSC:NODE"),
+        ("CIB", ["cib.xml", "--fail", "AA:n1"], "unknown resource 'AA'; did you mean 'A'?"),
+        ("CIB", ["cib.xml", "--fail", "A:n7"], "unknown node 'n7'"),
+    ],
+    ids=["missing", "truncated-xml", "not-xml", "not-a-cib", "bad-yaml-syntax",
+         "bad-yaml-agent", "unknown-node-down", "unknown-node-fail", "fail-no-colon",
+         "fail-no-node", "fail-unknown-rsc", "fail-unknown-node"],
+)
+def test_bad_input_is_one_clean_error(tmp_path, capsys, monkeypatch, setup, argv, message):
+    monkeypatch.chdir(tmp_path)
+    if setup == "CIB":
+        write(tmp_path, make_cib(["n1", "n2"], dummy("A")))
+    elif setup is not None:
+        (tmp_path / argv[0]).write_text(setup)
+    code, out, err = run_cli(capsys, "simulate", *argv)
+    assert code == 1
+    assert out == ""
+    assert err.startswith("pacer: error: ")
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_directory_is_a_clean_error(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "simulate", str(tmp_path))
+    assert code == 1 and "is a directory" in err
+
+
+def test_bad_now_is_a_usage_error(tmp_path, capsys):
+    path = write(tmp_path, make_cib(["n1"], dummy("A")))
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", str(path), "--now", "yesterday"])
+    assert exc.value.code == 2
+    assert "seconds since 1970" in capsys.readouterr().err
+
+
+def test_help_is_a_manual(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for words in ("--node-down NODE", "--node-fail NODE", "--fail RSC:NODE", "--show-scores",
+                  "--json", "--now EPOCH", "examples:", "crm_simulate", "exit status"):
+        assert words in out
