@@ -243,6 +243,7 @@ class PrimitiveExplanation:
     active_before: list[str] | None  # before the what-if edits (None: there were none)
     chosen: str | None
     chosen_score: int | None
+    outcome: str  # what happens to it, in one line
     nodes: list[NodeVerdict]
     why: list[str]
     happens: list[str]  # Transition Summary lines for it ("" when nothing changes)
@@ -313,7 +314,7 @@ def summary_lines_for(result: ScheduleResult, rsc_id: str) -> list[str]:
     for line in result.summary_lines:
         m = _SUMMARY_RE.match(line)
         if m and m.group(1) != "Fence" and m.group(2) == rsc_id:
-            out.append(line)
+            out.append(line.strip())
     return out
 
 
@@ -329,7 +330,7 @@ def reason_words(reason: str | None) -> str | None:
                 "promoted": "be promoted", "demoted": "be demoted"}.get(task, task)
         if kind == "required":
             return (f"{other} must {verb}, and an ordering (order constraint or group) "
-                    "ties this action to that one")
+                    "makes this action necessary with it")
         return (f"{other} cannot {verb}, and an ordering (order constraint or group) "
                 "says this must happen after it")
     fixed = {
@@ -348,23 +349,104 @@ def reason_words(reason: str | None) -> str | None:
     return reason
 
 
-def _action_words(a) -> str:
+_BLOCKING = 8 | 16  # Edge.RUNNABLE_LEFT | Edge.ASYMMETRICAL: "first unrunnable ⇒ then unrunnable"
+
+
+def blocking_chain(a) -> list:
+    """The unrunnable actions that make `a` unrunnable, nearest first, down to the root.
+
+    Follows ordering edges backwards ("then cannot run because first cannot") through
+    pseudo actions of groups, and stops at an action that is unrunnable for a reason of
+    its own (no node, no quorum, ...).
+    """
+    chain = []
+    seen = {id(a)}
+    cur = a
+    while True:
+        nxt = None
+        for first, flags in getattr(cur, "edges_in", []):
+            if int(flags) & _BLOCKING and not first.runnable and id(first) not in seen:
+                nxt = first
+                break
+        if nxt is None:
+            return chain
+        seen.add(id(nxt))
+        chain.append(nxt)
+        cur = nxt
+
+
+def _own_rsc(a) -> Rsc | None:
+    r = getattr(a, "rsc", None)
+    return r if r is not None and getattr(r, "kind", None) == "primitive" else None
+
+
+def _why_unrunnable(a) -> str:
+    """Why this one action cannot run, not counting what it is ordered after."""
+    r = _own_rsc(a)
+    words = reason_words(a.reason) if a.reason and not a.reason.startswith(
+        ("unrunnable", "required")) else None
+    if words:
+        return words
+    if a.task == "start" and a.node is None:
+        return "no node can run it" if r is None else f"{r.id} has no node it can run on"
+    return "it cannot run"
+
+
+def blocked_sentence(result: ScheduleResult, r: Rsc, a) -> str:
+    """Why r's action `a` cannot run, in words, naming the ordering and the root cause."""
+    chain = [x for x in blocking_chain(a) if not x.pseudo or x.rsc is None]
+    prims = [x for x in chain if _own_rsc(x) is not None and x.rsc_id != r.id]
+    if not prims:
+        return f"it cannot {a.task}: {_why_unrunnable(a)}"
+    first = prims[0]
+    root = prims[-1]
+    via = order_between(result, first.rsc, r)
+    text = f"it must {a.task} after {first.rsc_id} {first.task}s ({via}), "
+    if root is first:
+        text += f"and {first.rsc_id} cannot {first.task}: {_why_unrunnable(first)}"
+    else:
+        text += (f"which cannot happen because {root.rsc_id} cannot {root.task}: "
+                 f"{_why_unrunnable(root)}")
+    return text
+
+
+def order_between(result: ScheduleResult, first: Rsc, then: Rsc) -> str:
+    """The ordering that puts `then` after `first`: an order constraint or a group."""
+    def names(x: Rsc) -> set[str]:
+        out = set()
+        while x is not None:
+            out.add(x.id)
+            x = x.parent
+        return out
+
+    f, t = names(first), names(then)
+    for o in result.plan.defn.orders:
+        if o.first in f and o.then in t:
+            return f"order constraint {o.id}"
+        for s1 in o.sets:
+            if f & set(s1.resources) and t & {x for s in o.sets for x in s.resources}:
+                return f"order set {o.id}"
+    if first.parent is not None and first.parent is then.parent and first.parent.kind == "group":
+        return f"group {first.parent.id} starts its members in order"
+    return "an ordering"
+
+
+def _action_words(result: ScheduleResult, r: Rsc, a) -> str | None:
+    if a.task == "start" and a.node is None:
+        return None  # "start nowhere": the stop lines say it
     task = a.task
     if a.interval_ms:
         task = f"{task} (every {a.interval_ms // 1000}s)"
     where = f" on {a.node}" if a.node else ""
     text = f"{task}{where}"
-    flags = []
     if getattr(a, "pseudo", False):
-        flags.append("implied: no command runs, the node is being fenced"
-                     if a.task == "stop" else "pseudo action")
+        text += (" — implied by fencing: no command runs" if a.task == "stop"
+                 else " (pseudo action)")
     if not a.runnable:
-        flags.append("cannot run now")
+        return text + " — BLOCKED: " + blocked_sentence(result, r, a)
     reason = reason_words(a.reason)
     if reason:
-        flags.append("because " + reason)
-    if flags:
-        text += " — " + "; ".join(flags)
+        text += " — because " + reason
     return text
 
 
@@ -534,6 +616,12 @@ def _why(result: ScheduleResult, r: Rsc, verdicts: list[NodeVerdict]) -> list[st
                 f"{v.node} ({format_score(v.score)})" for v in runners[:3]) + ".")
         elif not ties:
             out.append("No other node could take it.")
+        start = r.actions.get("start") if isinstance(getattr(r, "actions", None), dict) else None
+        if start is not None and not start.runnable and (start.required or chosen not in cur):
+            text = f"But it cannot start on {chosen} now: {blocked_sentence(result, r, start)}."
+            if any(x.required and x.runnable for x in r.actions.get("stops", [])):
+                text += " So it stops."
+            out.append(text)
         return out
     # Not placed anywhere.
     if r.orphan:
@@ -572,6 +660,22 @@ def _why(result: ScheduleResult, r: Rsc, verdicts: list[NodeVerdict]) -> list[st
     return out
 
 
+def _outcome(r: Rsc, happens: list[str]) -> str:
+    if happens:
+        parts = []
+        for line in happens:
+            words = line.split()
+            verb, details = words[1], line.split("(", 1)[1].rsplit(")", 1)
+            text = f"{verb} ({details[0].strip()})"
+            if details[1].strip():
+                text += " " + details[1].strip()
+            parts.append(text)
+        return "; ".join(parts)
+    if r.running_on:
+        return f"no change: stays on {', '.join(r.running_on)}"
+    return "no change: stays stopped"
+
+
 def _explain_primitive(result: ScheduleResult, r: Rsc,
                        before: ScheduleResult | None) -> PrimitiveExplanation:
     verdicts = _node_verdicts(result, r)
@@ -579,7 +683,10 @@ def _explain_primitive(result: ScheduleResult, r: Rsc,
     actions = []
     for a in result.plan.actions:
         if getattr(a, "rsc_id", None) == r.id and a.required:
-            actions.append(_action_words(a))
+            words = _action_words(result, r, a)
+            if words:
+                actions.append(words)
+    happens = summary_lines_for(result, r.id)
     return PrimitiveExplanation(
         id=r.id,
         agent=_agent(r),
@@ -589,9 +696,10 @@ def _explain_primitive(result: ScheduleResult, r: Rsc,
         active_before=_active_before(before, r.id),
         chosen=r.assigned,
         chosen_score=chosen_v.score if chosen_v is not None else None,
+        outcome=_outcome(r, happens),
         nodes=verdicts,
         why=_why(result, r, verdicts),
-        happens=summary_lines_for(result, r.id),
+        happens=happens,
         actions=actions,
         constraints=_constraint_lines(result, r),
         notes=list(result.explain.notes.get(r.id, [])),
@@ -653,12 +761,13 @@ def render_primitive(p: PrimitiveExplanation) -> list[str]:
     if p.active_before is not None and p.active_before != p.active_on:
         was = ", ".join(p.active_before) if p.active_before else "nowhere"
         now += f" after the what-if edits (before them: active on {was})"
-    out.append(f"  Now:       {now}")
+    out.append(f"  Now:        {now}")
     if p.chosen is not None:
-        decision = f"run on {p.chosen} (score {format_score(p.chosen_score or 0)})"
+        placed = f"{p.chosen} (score {format_score(p.chosen_score or 0)})"
     else:
-        decision = "stay stopped" if not p.active_on else "stop"
-    out.append(f"  Decision:  {decision}")
+        placed = "none: no node is chosen"
+    out.append(f"  Placement:  {placed}")
+    out.append(f"  Outcome:    {p.outcome}")
     out.append("  Why:")
     for sentence in p.why:
         if sentence.startswith("- "):
@@ -695,7 +804,7 @@ def render_primitive(p: PrimitiveExplanation) -> list[str]:
     out.append("  What happens:")
     if p.happens:
         for line in p.happens:
-            out.append("  " + line.rstrip())
+            out.append("    " + line)
     else:
         out.append("    nothing changes")
     for a in p.actions:
