@@ -252,7 +252,7 @@ def bench_size(n: int, inputs: Inputs, args, anchors, log) -> list[Row]:
         if not have_crm:
             return "skipped (crm_simulate not installed: make deps)"
         if case in anchor:
-            return f"skipped (anchor {anchor[case]:g} s from ANCHORS.md)"
+            return f"skipped (anchor {anchor[case]!r} s from ANCHORS.md)"
         return "skipped (no anchor for this size in ANCHORS.md)"
 
     rows: list[Row] = []
