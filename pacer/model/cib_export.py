@@ -42,6 +42,7 @@ SCHEMA = "pacemaker-3.7"
 # Operation settings that are attributes of <op>; the rest of Operation.meta goes to
 # the op's <meta_attributes>.
 OP_ATTRIBUTES = ("description", "start-delay", "interval-origin", "record-pending")
+_XSD_BOOLEANS = ("true", "false", "1", "0")
 _ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 
 
@@ -139,8 +140,15 @@ class _Writer:
             el.set("enabled", "false")
         meta = dict(op.meta)
         for key in OP_ATTRIBUTES:
-            if key in meta:
-                el.set(key, str(meta.pop(key)))
+            if key not in meta:
+                continue
+            value = str(meta[key])
+            if key == "record-pending" and value not in _XSD_BOOLEANS:
+                continue  # the schema wants true/false here; a meta attribute takes any text
+            if key == "interval-origin" and el.get("start-delay") is not None:
+                continue  # the schema allows one of start-delay and interval-origin
+            el.set(key, value)
+            del meta[key]
         self.nvset(el, "meta_attributes", f"{op_id}-meta_attributes", meta)
 
     # ------------------------------------------------------------------ rules

@@ -144,7 +144,7 @@ class Clone:
     kind: Literal["clone"] = "clone"
 
 
-Resource = Union[Primitive, Group, Clone]
+Resource = Primitive | Group | Clone
 
 
 # --------------------------------------------------------------------------- constraints
@@ -203,7 +203,7 @@ class Order:
     require_all: bool = True
 
 
-Constraint = Union[Location, Colocation, Order]
+Constraint = Location | Colocation | Order
 
 
 # --------------------------------------------------------------------------- nodes and cluster
