@@ -396,6 +396,8 @@ def check_value(kind: object, value: str) -> str | None:
             parse_interval_ms(value)
         elif kind == "bool":
             parse_bool(value)
+        elif kind is ROLES and str(value).lower() in {r.lower() for r in ROLES}:
+            return None  # Pacemaker reads role names case-insensitively
         elif isinstance(kind, tuple) and str(value) not in kind:
             return f"{str(value)!r} is not valid; expected one of {', '.join(kind)}"
     except ValueError as exc:

@@ -41,6 +41,7 @@ from pacer.model.meta import (
     ROLES,
     check_value,
     parse_bool,
+    parse_score,
 )
 
 AGENT_CLASSES = ("ocf", "lsb", "service", "systemd", "stonith", "upstart", "nagios", "heartbeat", "pacer")
@@ -65,6 +66,8 @@ _CONDITION_KEYS = {
     RscExpression: "rsc-expression",
     OpExpression: "op-expression",
 }
+
+_ROLES_LOWER = {r.lower() for r in ROLES}
 
 # Properties seen in real CIBs that pacer does not interpret but must not warn about.
 _QUIET_PROPERTIES = {"last-lrm-refresh", "expected-quorum-votes", "default-resource-stickiness"}
@@ -92,6 +95,7 @@ class _Checker:
         self.resources: dict[str, Resource] = {}
         self.parent: dict[str, Resource] = {}  # member/child id -> its group/clone
         self.ids: dict[str, str] = {}  # every id -> path of its first use
+        self.id_objects: dict[str, object] = {}
         self.node_names = {n.name for n in defn.nodes}
 
     # ------------------------------------------------------------------ plumbing
@@ -120,14 +124,23 @@ class _Checker:
         self.add(path, message, hint, obj_id=obj_id, level="warning")
 
     def enum(self, value, choices, path, what, obj_id) -> None:
+        if value is not None and choices is ROLES and value.lower() in _ROLES_LOWER:
+            return  # Pacemaker reads role names case-insensitively
         if value is not None and value not in choices:
             self.add(path, f"'{value}' is not a valid {what}", _one_of(choices, value), obj_id=obj_id)
 
-    def register_id(self, id_: str, path: str, what: str) -> None:
+    def register_id(self, id_: str, path: str, what: str, obj: object = None) -> None:
+        """Record an id; report it if invalid or already used. `obj` (for parts such
+        as operations and rules) lets an identical copy through: a CIB's id-ref
+        repeats the referenced element, id included."""
         if not id_:
             return
         if not is_valid_id(id_):
             self.add(path, f"'{id_}' is not a valid {what} id", ID_HINT, obj_id=id_)
+        if obj is not None and id_ in self.id_objects and self.id_objects[id_] == obj:
+            return
+        if obj is not None:
+            self.id_objects.setdefault(id_, obj)
         if id_ in self.ids:
             first = self.ids[id_]
             file, line = self.locate(first, id_)
@@ -141,9 +154,17 @@ class _Checker:
                      obj_id: str | None, what: str, quiet: set[str] = frozenset()) -> None:
         for name, value in values.items():
             sub = f"{path}.{name}"
+            if name in table and value == "#default":
+                continue  # Pacemaker's "unset, use the default"
             if name in table:
-                msg = check_value(table[name], value)
-                if msg:
+                kind = table[name]
+                msg = check_value(kind, value)
+                if msg and kind in ("int", "score") and re.match(r"\s*[+-]?\d", str(value)):
+                    # Pacemaker reads the leading integer ("1.0" -> 1): suspicious, not fatal
+                    read = parse_score(value, lenient=True)
+                    self.warn(sub, f"{str(value)!r} is not an integer", f"it is read as {read}",
+                              obj_id=obj_id)
+                elif msg:
                     message, _, hint = msg.partition("; ")
                     self.add(sub, message, hint or None, obj_id=obj_id)
             elif name not in quiet:
@@ -224,7 +245,7 @@ class _Checker:
             self.index_resource(r.child, f"{path}.child", r)
         else:
             for j, op in enumerate(r.operations):
-                self.register_id(op.id, f"{path}.operations[{j}]", "operation")
+                self.register_id(op.id, f"{path}.operations[{j}]", "operation", op)
 
     def check_resource(self, r: Resource, path: str) -> None:
         if not r.id:
@@ -274,10 +295,10 @@ class _Checker:
                           _one_of(OP_NAMES, op.name), obj_id=oid)
             key = (op.name, op.interval_ms)
             if key in seen:
-                self.add(opath, f"operation '{op.name}' with interval {op.interval_ms}ms is "
+                self.warn(opath, f"operation '{op.name}' with interval {op.interval_ms}ms is "
                          f"defined twice (also {seen[key]})",
                          "give each operation of a resource a different interval "
-                         "(even for different roles)", obj_id=oid)
+                         "(even for different roles); Pacemaker may ignore one", obj_id=oid)
             else:
                 seen[key] = opath
             if op.interval_ms < 0:
@@ -293,7 +314,7 @@ class _Checker:
                           "cluster property", _QUIET_PROPERTIES)
 
     def check_nvset(self, s: NVSet, path: str, table, section: str) -> None:
-        self.register_id(s.id, path, "defaults set")
+        self.register_id(s.id, path, "defaults set", s)
         values_path = f"{path}.values" if f"#{path}.values" in self.origins else path
         self.check_values(s.values, table, values_path, s.id, "meta attribute")
         if s.rule is not None:
@@ -316,7 +337,7 @@ class _Checker:
     def check_sets(self, sets: tuple[ResourceSet, ...], path: str, cid: str, kind: str) -> None:
         for i, s in enumerate(sets):
             spath = f"{path}.sets[{i}]"
-            self.register_id(s.id, spath, "resource set")
+            self.register_id(s.id, spath, "resource set", s)
             if not s.resources:
                 self.add(f"{spath}.resources", "a resource set needs at least one resource",
                          obj_id=s.id or cid)
@@ -406,7 +427,7 @@ class _Checker:
     # ------------------------------------------------------------------ rules
 
     def check_rule(self, r: Rule, path: str, context: str, top: bool) -> None:
-        self.register_id(r.id, path, "rule")
+        self.register_id(r.id, path, "rule", r)
         oid = r.id or None
         if r.boolean_op not in ("and", "or"):
             self.add(f"{path}.boolean-op", f"'{r.boolean_op}' is not a valid boolean-op",
@@ -431,7 +452,7 @@ class _Checker:
 
     def check_condition(self, cond, path: str, context: str) -> None:
         oid = cond.id or None
-        self.register_id(cond.id, path, "expression")
+        self.register_id(cond.id, path, "expression", cond)
         if isinstance(cond, Expression):
             if not cond.attribute:
                 self.add(f"{path}.attribute", "an expression needs an attribute", obj_id=oid)
@@ -448,7 +469,8 @@ class _Checker:
                 try:
                     float(cond.value) if cond.type == "number" else int(cond.value)
                 except ValueError:
-                    self.add(f"{path}.value", f"{cond.value!r} is not a valid {cond.type}", obj_id=oid)
+                    self.warn(f"{path}.value", f"{cond.value!r} is not a valid {cond.type}",
+                              "Pacemaker then compares the values as strings", obj_id=oid)
         elif isinstance(cond, DateExpression):
             self.enum(cond.operation, DATE_OPS, f"{path}.operation", "date operation", oid)
             if cond.operation == "in_range" and cond.end is None and not (cond.start and cond.duration):
@@ -460,8 +482,9 @@ class _Checker:
             elif cond.operation == "date_spec" and cond.date_spec is None:
                 self.add(path, "date_spec needs a date-spec", obj_id=oid)
         elif isinstance(cond, RscExpression):
-            if context != "rsc_defaults":
-                self.add(path, "rsc-expression is only meaningful in resource defaults", obj_id=oid)
+            if context not in ("rsc_defaults", "op_defaults"):
+                self.add(path, "rsc-expression is only meaningful in resource and operation "
+                         "defaults", obj_id=oid)
         elif isinstance(cond, OpExpression):
             if context != "op_defaults":
                 self.add(path, "op-expression is only meaningful in operation defaults", obj_id=oid)
