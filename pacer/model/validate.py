@@ -108,6 +108,10 @@ class _Checker:
         origin = self.origins.get("#" + path)
         if origin is None and obj_id:
             origin = self.origins.get(obj_id)
+        while origin is None and path:
+            # the nearest enclosing field that was read (a default left out, say)
+            path = path.rpartition(".")[0] if "." in path else ""
+            origin = self.origins.get("#" + path)
         if origin is None:
             return None, None
         file, sep, line = origin.rpartition(":")
@@ -523,17 +527,24 @@ class _Checker:
                 if s.kind is not None and s.kind != "Mandatory":
                     break
             else:
+                # Inside a sequential set each member follows the previous one; between
+                # sets, the last of a sequential set (or every member of another set)
+                # comes before the first of a sequential set (or every member).
                 prev: list[tuple[str, str]] = []
                 for s in c.sets:
                     members = [(r, s.action or "start") for r in s.resources]
+                    if not members:
+                        continue
                     if s.sequential:
                         for x, y in zip(members, members[1:], strict=False):
-                            edges[x].append((y, c.id))
-                    for x in prev:
-                        for y in members:
                             if x != y:
                                 edges[x].append((y, c.id))
-                    prev = members
+                    heads = members[:1] if s.sequential else members
+                    for x in prev:
+                        for y in heads:
+                            if x != y:
+                                edges[x].append((y, c.id))
+                    prev = members[-1:] if s.sequential else members
         for cycle in _find_cycles(edges):
             nodes = [n for n, _ in cycle]
             same_action = len({a for _, a in nodes}) == 1 and nodes[0][1] == "start"
