@@ -13,13 +13,17 @@ from pathlib import Path
 from pacer.model.definition import (
     Clone,
     Colocation,
+    DateExpression,
     Definition,
+    Expression,
     Group,
     Location,
+    OpExpression,
     Order,
     Primitive,
     Resource,
     ResourceSet,
+    RscExpression,
     Rule,
 )
 from pacer.model.errors import ConfigError, Problem
@@ -202,19 +206,38 @@ def _sets_text(sets: tuple[ResourceSet, ...], sep: str) -> str:
     return f" {sep} ".join(parts)
 
 
-def _rule_text(r: Rule) -> str:
-    conds = []
-    for c in r.conditions:
-        if isinstance(c, Rule):
-            conds.append(f"({_rule_text(c)})")
-        elif hasattr(c, "attribute"):
-            value = f" {c.value}" if c.value is not None else ""
-            conds.append(f"{c.attribute} {c.operation}{value}")
-        else:
-            conds.append(type(c).__name__)
+def _condition_text(c) -> str:
+    if isinstance(c, Rule):
+        return f"({_rule_text(c, with_score=False)})"
+    if isinstance(c, Expression):
+        value = f" {c.value}" if c.value is not None else ""
+        return f"{c.attribute} {c.operation}{value}"
+    if isinstance(c, DateExpression):
+        if c.operation == "date_spec" and c.date_spec is not None:
+            return f"date matches {_kv(c.date_spec.fields)}"
+        parts = [f"date {c.operation}"]
+        if c.start:
+            parts.append(f"from {c.start}")
+        if c.end:
+            parts.append(f"to {c.end}")
+        if c.duration:
+            parts.append(f"for {_kv(c.duration)}")
+        return " ".join(parts)
+    if isinstance(c, OpExpression):
+        every = f" every {c.interval_ms / 1000:g}s" if c.interval_ms is not None else ""
+        return f"operation {c.name}{every}"
+    assert isinstance(c, RscExpression)
+    agent = ":".join(x for x in (c.agent_class, c.provider, c.type) if x)
+    return f"agent {agent or '*'}"
+
+
+def _rule_text(r: Rule, with_score: bool = True) -> str:
+    text = f" {r.boolean_op} ".join(_condition_text(c) for c in r.conditions)
+    if not with_score:
+        return text
     score = (format_score(r.score) if r.score is not None
              else f"score-attribute {r.score_attribute}")
-    return f"{score} if " + f" {r.boolean_op} ".join(conds)
+    return f"{score} if {text}"
 
 
 def _constraint_line(c: Location | Colocation | Order) -> str:
@@ -260,7 +283,7 @@ def show_text(defn: Definition, name: str = "") -> str:
         if sets:
             lines.append(f"{title}:")
             for s in sets:
-                cond = f"  (when {_rule_text(s.rule)})" if s.rule else ""
+                cond = f"  (when {_rule_text(s.rule, with_score=False)})" if s.rule else ""
                 lines.append(f"  {_kv(s.values)}{cond}")
             lines.append("")
     lines.append(f"Nodes ({nodes}):")
