@@ -38,7 +38,7 @@ def test_validate_examples(capsys):
     assert out == f"{DEMO}: valid (3 nodes, 3 resources, 5 constraints)\n"
     assert err == ""
     code, out, _ = run(capsys, "validate", OPENSTACK)
-    assert code == 0 and "valid (3 nodes, 10 resources, 16 constraints)" in out
+    assert code == 0 and "valid (3 nodes, 10 resources, 18 constraints)" in out
 
 
 def test_validate_reports_problems_and_exits_1(capsys, tmp_path):
@@ -157,7 +157,7 @@ def test_import_cib_round_trip(capsys, tmp_path):
     assert run(capsys, "export-cib", OPENSTACK, "-o", str(xml))[0] == 0
     code, out, err = run(capsys, "import-cib", str(xml), "-o", str(yml))
     assert code == 0, err
-    assert out == "" and f"{yml}: written (3 nodes, 10 resources, 16 constraints)" in err
+    assert out == "" and f"{yml}: written (3 nodes, 10 resources, 18 constraints)" in err
     text = yml.read_text()
     assert text.startswith("# Imported from os.xml by `pacer config import-cib`.")
     assert load_yaml(yml) == load_yaml(OPENSTACK)
