@@ -2,9 +2,9 @@
 
 The CIBs are small and written here as XML text; `make_cib` only adds the
 boilerplate (node_state attributes, the operation records of a started
-resource). Tests marked `oracle` run Pacemaker's own `crm_simulate -S` on the
-same file and compare Transition Summaries; they are skipped where the binary
-is absent.
+resource). `test_summary_matches_crm_simulate` runs Pacemaker's own
+`crm_simulate -S` on each scenario and compares Transition Summaries byte for
+byte; it is skipped where the binary is absent.
 """
 
 from __future__ import annotations
