@@ -34,9 +34,10 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from random import Random
 
 import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
 from pacer.model.definition import (
@@ -60,7 +61,7 @@ NODE_STATES = ("online", "online", "online", "standby", "offline", "lost")
 SCORES = (-INFINITY, -100, -10, 0, 5, 10, 50, 100, INFINITY)
 COLOC_SCORES = (-INFINITY, -50, 20, 100, INFINITY)
 
-SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=400, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -105,7 +106,10 @@ def _dummy(rid: str) -> Primitive:
 
 
 @st.composite
-def clusters(draw, coloc_scores: tuple[int, ...] = COLOC_SCORES) -> Case:
+def clusters(draw, coloc_scores: tuple[int, ...] = COLOC_SCORES,
+             one_primary: bool = False) -> Case:
+    """A random cluster. `one_primary`: each resource is the dependent of at most one
+    colocation constraint; `coloc_scores`: the colocation scores to draw from."""
     n_nodes = draw(st.integers(2, 5))
     nodes = [f"n{i}" for i in range(1, n_nodes + 1)]
     states = {n: draw(st.sampled_from(NODE_STATES)) for n in nodes}
@@ -142,8 +146,10 @@ def clusters(draw, coloc_scores: tuple[int, ...] = COLOC_SCORES) -> Case:
     colocations = []
     orders = []
     if pairs:
-        for k, (dep, prim) in enumerate(draw(st.lists(st.sampled_from(pairs), max_size=3,
-                                                      unique=True))):
+        chosen = draw(st.lists(st.sampled_from(pairs), max_size=3, unique=True))
+        if one_primary:
+            chosen = list({dep: (dep, prim) for dep, prim in reversed(chosen)}.values())
+        for k, (dep, prim) in enumerate(chosen):
             colocations.append(Colocation(id=f"col{k}", rsc=dep, with_rsc=prim,
                                           score=draw(st.sampled_from(coloc_scores))))
         for k, (then, first) in enumerate(draw(st.lists(st.sampled_from(pairs), max_size=3,
@@ -306,16 +312,81 @@ def _same_placement_when_reordered(case: Case, rnd, fields: tuple[str, ...]) -> 
         assert again.transition.placement == result.transition.placement
 
 
+# Pacemaker assigns a dependent's primaries in a fixed order (by the primary's
+# priority, then kind, then id), whatever the order of the colocation
+# constraints; pacer takes them in constraint order. Where a resource is the
+# dependent of two colocations this changes placements (crm_simulate gives the
+# same answer for both orders). These strict xfails pin the minimal cases; the
+# properties above/below hold them apart by drawing at most one colocation per
+# dependent, where the order of constraints must never matter.
+D1_REASON = (
+    "pacer assigns a dependent's colocation primaries in constraint order; Pacemaker 2.1.5 "
+    "sorts them (primary priority, then clone/group before primitive, then id), so the "
+    "order of constraints changes pacer's placement. Minimal CIB: nodes n1 n2 online, "
+    "primitives A Z C, nothing running, colocations [A with Z -INFINITY, A with C 20]: "
+    "pacer A=n2 Z=n1 C=n2, crm_simulate A=n1 Z=n2 C=n1 (and pacer gives crm_simulate's "
+    "answer when the two constraints are swapped)"
+)
+
+
+def pinned_case(nodes: list[str], resources: list, colocations: list[tuple[str, str, int]],
+                stickiness: int = 0) -> Case:
+    """A hand-written case: every node online, nothing running."""
+    top = {}
+    for r in resources:
+        top[r.id] = tuple(m.id for m in r.members) if isinstance(r, Group) else (r.id,)
+    defn = Definition(
+        nodes=tuple(Node(name=n, id=n) for n in nodes),
+        resources=tuple(resources),
+        colocations=tuple(Colocation(id=f"c-{d}-{p}", rsc=d, with_rsc=p, score=sc)
+                          for d, p, sc in colocations),
+        properties={"stonith-enabled": "false"},
+        rsc_defaults=(NVSet(values={"resource-stickiness": str(stickiness)}, id="rd"),)
+        if stickiness else (),
+    )
+    status = Status(node_states={n: _node_state(n, "online", [], 2) for n in nodes}, now=NOW)
+    return Case(defn=defn, status=status, node_state={n: "online" for n in nodes}, top=top)
+
+
+D1_CASE = pinned_case(["n1", "n2"], [_dummy("A"), _dummy("Z"), _dummy("C")],
+                      [("A", "Z", -INFINITY), ("A", "C", 20)])
+
+FIXPOINT_REASON = (
+    "same root cause as the colocation-order xfail (primaries assigned in constraint "
+    "order): pacer's first transition differs from Pacemaker's and is not a fixpoint. "
+    "Minimal CIB: nodes n1 n2 online, nothing running, rsc_defaults "
+    "resource-stickiness=100, primitives r1 r3, group g1=(r4 r5), colocations "
+    "[r1 with r3 20, r1 with g1 -INFINITY, g1 with r3 20]. pacer: r1 r3 on n1, g1 on n2, "
+    "then once that runs: Move r3 (n1 -> n2). crm_simulate: r1 on n2, r3 g1 on n1, and "
+    "nothing more once that runs"
+)
+
+FIXPOINT_CASE = pinned_case(
+    ["n1", "n2"],
+    [_dummy("r1"), _dummy("r3"), Group(id="g1", members=(_dummy("r4"), _dummy("r5")))],
+    [("r1", "r3", 20), ("r1", "g1", -INFINITY), ("g1", "r3", 20)],
+    stickiness=100,
+)
+
+
+@SETTINGS
+@given(clusters(one_primary=True), st.randoms(use_true_random=False))
+def test_constraint_order_does_not_matter(case, rnd):
+    _same_placement_when_reordered(case, rnd, ("locations", "colocations", "orders"))
+
+
 @SETTINGS
 @given(clusters(), st.randoms(use_true_random=False))
 def test_location_and_order_constraint_order_does_not_matter(case, rnd):
     _same_placement_when_reordered(case, rnd, ("locations", "orders"))
 
 
+@pytest.mark.xfail(strict=True, reason=D1_REASON)
 @SETTINGS
 @given(clusters(), st.randoms(use_true_random=False))
-def test_colocation_order_does_not_matter(case, rnd):
-    _same_placement_when_reordered(case, rnd, ("locations", "colocations", "orders"))
+@example(case=D1_CASE, rnd=Random(0))
+def test_colocation_order_does_not_matter_for_shared_dependents(case, rnd):
+    _same_placement_when_reordered(case, rnd, ("colocations",))
 
 
 @settings(SETTINGS, max_examples=60)
@@ -327,9 +398,7 @@ def test_deterministic(case):
     assert transition_key(first) == transition_key(second)
 
 
-@SETTINGS
-@given(clusters())
-def test_fixpoint_after_the_transition(case):
+def _fixpoint(case: Case) -> None:
     result = run(case)
     describe(case, result)
     status = after_transition(case, result)
@@ -339,6 +408,27 @@ def test_fixpoint_after_the_transition(case):
     moves = [(a.task, a.rsc, a.node) for a in again.transition.actions
              if a.task in ("start", "stop", "stonith") and a.runnable]
     assert moves == []
+
+
+# Finite negative colocations are left out: there Pacemaker itself is no fixpoint.
+# Nodes n1 n2, resource-stickiness=100, group g1=(r1 r2) banned from n1, r6,
+# colocation g1 with r6 -50, r2 and r6 active on n2: crm_simulate starts r1 and
+# restarts r2 on n2; once that has run it moves r6 to n1; then nothing.
+FIXPOINT_SCORES = (-INFINITY, 20, 100, INFINITY)
+
+
+@SETTINGS
+@given(clusters(coloc_scores=FIXPOINT_SCORES, one_primary=True))
+def test_fixpoint_after_the_transition(case):
+    _fixpoint(case)
+
+
+@pytest.mark.xfail(strict=True, reason=FIXPOINT_REASON)
+@SETTINGS
+@given(clusters(coloc_scores=FIXPOINT_SCORES))
+@example(case=FIXPOINT_CASE)
+def test_fixpoint_after_the_transition_for_shared_dependents(case):
+    _fixpoint(case)
 
 
 # --------------------------------------------------------------------------- oracle fuzz

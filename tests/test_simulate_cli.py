@@ -235,6 +235,52 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
                  [node_state("n1", running=("A",)), node_state("n2")]),
         (["--fail", "A:n1"], ["-i", "A_monitor_10000@n1=1"]),
     ),
+    # The cases below are where pacer and crm_simulate disagree (KNOWN_DIFFERENCES).
+    "colocation-primaries-sorted": (
+        make_cib(["n1", "n2"], dummy("A") + dummy("Z") + dummy("C"),
+                 '<rsc_colocation id="A-Z" rsc="A" with-rsc="Z" score="-INFINITY"/>'
+                 '<rsc_colocation id="A-C" rsc="A" with-rsc="C" score="20"/>'),
+        ([], []),
+    ),
+    "optional-anti-colocation-on-the-only-node": (
+        make_cib(["n1"], dummy("A") + dummy("B"),
+                 '<rsc_colocation id="B-A" rsc="B" with-rsc="A" score="-50"/>'),
+        ([], []),
+    ),
+    "group-location-scores-first-member-only": (
+        make_cib(["n1"], group("G", "A", "B"),
+                 '<rsc_location id="G-n1" rsc="G" node="n1" score="-100"/>',
+                 [node_state("n1", running=("A",))],
+                 rsc_defaults={"resource-stickiness": "100"}),
+        ([], []),
+    ),
+    "restart-reason-group-after-primitive": (
+        make_cib(["n1"], dummy("X") + group("G", "B", "C"),
+                 '<rsc_order id="X-G" first="X" then="G"/>',
+                 [node_state("n1", running=("C",))]),
+        ([], []),
+    ),
+    "restart-reason-group-after-group": (
+        make_cib(["n1"], group("F", "X") + group("G", "B", "C"),
+                 '<rsc_order id="F-G" first="F" then="G"/>',
+                 [node_state("n1", running=("C",))]),
+        ([], []),
+    ),
+    "restart-reason-order-chain": (
+        make_cib(["n1"], dummy("A") + dummy("B") + dummy("C"),
+                 '<rsc_order id="C-A" first="C" then="A"/>'
+                 '<rsc_order id="B-A" first="B" then="A"/>'
+                 '<rsc_order id="C-B" first="C" then="B"/>',
+                 [node_state("n1", running=("A", "B"))]),
+        ([], []),
+    ),
+    "blocked-start-reason": (
+        make_cib(["n1"], group("G", "B") + dummy("A"),
+                 '<rsc_location id="ban-A" rsc="A" node="n1" score="-INFINITY"/>'
+                 '<rsc_order id="A-G" first="A" then="G"/>',
+                 [node_state("n1", running=("A",))]),
+        ([], []),
+    ),
 }
 
 # Scenarios where pacer's Transition Summary differs from crm_simulate's (reported
@@ -245,6 +291,30 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "stonith-enabled=true but no stonith resource is configured: Pacemaker cannot fence "
         "(pe_can_fence is false), so the lost node stays UNCLEAN and nothing is recovered "
         "(empty Transition Summary); pacer fences n1 and moves A (and B)"),
+    "colocation-primaries-sorted": (
+        "Pacemaker assigns a dependent's primaries sorted (priority, clone/group before "
+        "primitive, id: C before Z), pacer in constraint order (Z first): pacer A=n2 Z=n1 "
+        "C=n2, crm_simulate A=n1 Z=n2 C=n1"),
+    "optional-anti-colocation-on-the-only-node": (
+        "an optional colocation that would leave the dependent no usable node is rolled "
+        "back by Pacemaker (B scores 0 on n1 and starts); pacer gives B -50 there and "
+        "leaves it stopped"),
+    "group-location-scores-first-member-only": (
+        "a location constraint on a (colocated) group gives its score to the first member "
+        "only, the others get 0 (pcmk__group_apply_location); crm_simulate starts B on n1, "
+        "pacer gives B -100 and starts nothing"),
+    "restart-reason-group-after-primitive": (
+        "reason of a group member's restart: crm_simulate 'due to required X start' (the "
+        "first of the order), pacer 'due to required B start' (the previous member)"),
+    "restart-reason-group-after-group": (
+        "reason of a group member's restart: crm_simulate 'due to required F running', "
+        "pacer 'due to required B start'"),
+    "restart-reason-order-chain": (
+        "reason for A's restart: crm_simulate 'due to required B start', pacer 'due to "
+        "required C start'"),
+    "blocked-start-reason": (
+        "crm_simulate 'Start B ( n1 ) due to unrunnable A start (blocked)', pacer 'due to "
+        "required A start (blocked)'"),
 }
 
 
