@@ -20,9 +20,11 @@ DESCRIPTION = """\
 Explain, in plain words, why resource RSC is placed where it is (or why it is
 stopped) in the transition pacer computes for FILE.
 
-For a primitive it prints: where it is active now; the decision; why (the
-winning node and its total score, ties and runner-up nodes, or for a stopped
-resource what rules out every node); the score of every node with each
+For a primitive it prints: where it is active now; its placement (the node
+chosen and its total score) and the outcome (its Transition Summary line);
+why (ties and runner-up nodes, the colocations that tied it to another
+resource, an ordering that blocks its start and the root cause, or for a
+stopped resource what rules out every node); the score of every node with each
 contribution and its source (location constraints and rules, stickiness,
 colocations, fail counts reaching migration-threshold, hard errors) and the
 nodes that cannot run resources at all (offline, standby, unclean, ...);

@@ -53,6 +53,12 @@ output:
   --show-scores adds the allocation scores; `pacer explain RSC FILE` says in
   words why one resource ends up where it does.
 
+  --json prints one object: "summary" (the Transition Summary lines),
+  "actions" (each action of the transition: key, task, node, rsc,
+  interval_ms, pseudo, runnable, reason), "placement" (primitive -> node, or
+  null when stopped) and "scores" (primitive -> node -> allocation score;
+  +/-1000000 is +/-INFINITY).
+
 exit status: 0 on success, 1 when the input cannot be used (missing file,
 malformed XML or YAML, unknown node or resource), 2 on a usage error.
 """
@@ -67,7 +73,8 @@ The what-if options edit the status before scheduling, like crm_simulate's:
 --node-down is a clean shutdown (the node left the cluster as expected);
 --node-fail is a node lost without warning (it must be fenced before its
 resources can move, if stonith is enabled); --fail records a failed recurring
-monitor of RSC on NODE.
+monitor of RSC on NODE and counts it in NODE's fail-count for RSC (as
+crm_simulate -i RSC_monitor_10000@NODE=1 does), so migration-threshold applies.
 """
 
 
