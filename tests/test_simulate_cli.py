@@ -274,6 +274,12 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
                  [node_state("n1", running=("A", "B"))]),
         ([], []),
     ),
+    "start-recorded-without-op-digest": (
+        make_cib(["n1", "n2"], dummy("A"), "",
+                 [node_state("n1", running=("A",)), node_state("n2")]
+                 ).replace(f' op-digest="{EMPTY_DIGEST}"', ""),
+        ([], []),
+    ),
     "blocked-start-reason": (
         make_cib(["n1"], group("G", "B") + dummy("A"),
                  '<rsc_location id="ban-A" rsc="A" node="n1" score="-INFINITY"/>'
@@ -312,6 +318,9 @@ KNOWN_DIFFERENCES: dict[str, str] = {
     "restart-reason-order-chain": (
         "reason for A's restart: crm_simulate 'due to required B start', pacer 'due to "
         "required C start'"),
+    "start-recorded-without-op-digest": (
+        "a start in the history without op-digest: crm_simulate 'Restart A ( n1 )  due to "
+        "resource definition change', pacer leaves A alone"),
     "blocked-start-reason": (
         "crm_simulate 'Start B ( n1 ) due to unrunnable A start (blocked)', pacer 'due to "
         "required A start (blocked)'"),
