@@ -274,6 +274,12 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
                  [node_state("n1", running=("A", "B"))]),
         ([], []),
     ),
+    "colocation-factor-rounding-sign": (
+        make_cib(["n1", "n2"], dummy("A") + dummy("B"),
+                 '<rsc_location id="A-n2" rsc="A" node="n2" score="-10"/>'
+                 '<rsc_colocation id="A-B" rsc="A" with-rsc="B" score="100"/>'),
+        ([], []),
+    ),
     "start-recorded-without-op-digest": (
         make_cib(["n1", "n2"], dummy("A"), "",
                  [node_state("n1", running=("A",)), node_state("n2")]
@@ -318,6 +324,10 @@ KNOWN_DIFFERENCES: dict[str, str] = {
     "restart-reason-order-chain": (
         "reason for A's restart: crm_simulate 'due to required B start', pacer 'due to "
         "required C start'"),
+    "colocation-factor-rounding-sign": (
+        "A's -10 on n2 flows into B scaled by 100/1000000; the product rounds to 0 and "
+        "Pacemaker makes it +1 (the sign of the factor), pacer -1 (the sign of the product): "
+        "crm_simulate starts A and B on n2, pacer on n1"),
     "start-recorded-without-op-digest": (
         "a start in the history without op-digest: crm_simulate 'Restart A ( n1 )  due to "
         "resource definition change', pacer leaves A alone"),
