@@ -280,6 +280,19 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
                  '<rsc_colocation id="A-B" rsc="A" with-rsc="B" score="100"/>'),
         ([], []),
     ),
+    "colocation-chain-through-a-group": (
+        make_cib(["n2", "n3"], dummy("A") + dummy("D") + group("G", "B"),
+                 '<rsc_location id="D-n3" rsc="D" node="n3" score="100"/>'
+                 '<rsc_colocation id="D-G" rsc="D" with-rsc="G" score="INFINITY"/>'
+                 '<rsc_colocation id="G-A" rsc="G" with-rsc="A" score="INFINITY"/>'),
+        ([], []),
+    ),
+    "split-group-after-another-resource": (
+        make_cib(["n3", "n5"], dummy("A") + group("G", "B", "C"), "",
+                 [node_state("n3", running=("B",)), node_state("n5", running=("C",))],
+                 rsc_defaults={"resource-stickiness": "100"}),
+        ([], []),
+    ),
     "start-recorded-without-op-digest": (
         make_cib(["n1", "n2"], dummy("A"), "",
                  [node_state("n1", running=("A",)), node_state("n2")]
@@ -328,6 +341,14 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "A's -10 on n2 flows into B scaled by 100/1000000; the product rounds to 0 and "
         "Pacemaker makes it +1 (the sign of the factor), pacer -1 (the sign of the product): "
         "crm_simulate starts A and B on n2, pacer on n1"),
+    "colocation-chain-through-a-group": (
+        "D (prefers n3) must be with group G, G with A: pacer pulls D's preference through G "
+        "into A and puts all on n3; crm_simulate does not (A, B, D on n2). With a primitive "
+        "instead of the group both say n3"),
+    "split-group-after-another-resource": (
+        "group G split (B on n3, C on n5), stickiness 100, A placed first on n3: "
+        "crm_simulate keeps B and moves C to n3, pacer moves B to n5 and restarts C. "
+        "Without A both move C to n3"),
     "start-recorded-without-op-digest": (
         "a start in the history without op-digest: crm_simulate 'Restart A ( n1 )  due to "
         "resource definition change', pacer leaves A alone"),
