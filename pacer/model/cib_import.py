@@ -31,12 +31,11 @@ from pacer.model.definition import (
     frozen,
 )
 from pacer.model.errors import ConfigError, Problem
-from pacer.model.meta import parse_bool as _strict_bool
+from pacer.model.meta import normalize_role as _normalize_role
+from pacer.model.meta import parse_bool as _meta_bool
 from pacer.model.meta import parse_interval_ms as _strict_interval_ms
 from pacer.model.meta import parse_score as _strict_score
 from pacer.status.types import FenceEvent, NodeState, OpRecord, ResourceHistory, Status
-
-ROLE_NAMES = {"Master": "Promoted", "Slave": "Unpromoted"}
 
 
 def parse_score(value: str) -> int:
@@ -60,16 +59,11 @@ def parse_interval_ms(value: str) -> int:
 
 def parse_bool(value: str, default: bool = False) -> bool:
     """Booleans as a CIB carries them; an invalid value means the default."""
-    try:
-        return _strict_bool(value)
-    except ValueError:
-        return default
+    return _meta_bool(value, default=default)
 
 
 def normalize_role(role: str | None) -> str | None:
-    if role is None:
-        return None
-    return ROLE_NAMES.get(role, role)
+    return _normalize_role(role) if role is not None else None
 
 
 class _Ctx:

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pacer.model.definition import Definition
@@ -99,4 +99,4 @@ def simulate_file(path: str | Path, *, node_down: tuple[str, ...] = (),
         status = apply_what_if(defn, status, node_down=node_down, fail=fail)
     if now is None and status.now is None:
         now = int(time.time())
-    return schedule(defn, replace(status), now)
+    return schedule(defn, status, now)

@@ -85,16 +85,10 @@ def configured_on_fail(prim: Primitive | None, op: OpRecord, stonith_enabled: bo
                        op_defaults: Mapping[str, str]) -> str:
     name = op.operation
     interval = op.interval_ms
-    if name == "monitor" and interval == 0:
-        # Probes use the on-fail of a configured monitor only when there is no
-        # interval-0 monitor; Pacemaker treats probe failures like start failures.
-        pass
     if prim is not None:
         for o in prim.operations:
             if o.name == name and o.interval_ms == interval and o.enabled and o.on_fail:
                 return _normalize_on_fail(o.on_fail, name, stonith_enabled)
-        if name in ("migrate_to", "migrate_from"):
-            pass
     default = op_defaults.get("on-fail")
     if default:
         return _normalize_on_fail(default, name, stonith_enabled)

@@ -11,12 +11,7 @@ from pacer.status.types import NodeState, Status
 
 
 def _true(value: str | None) -> bool:
-    if value is None:
-        return False
-    try:
-        return parse_bool(value)
-    except ValueError:
-        return False
+    return value is not None and parse_bool(value, default=False)
 
 
 def _attr_true(value: str | None) -> bool:

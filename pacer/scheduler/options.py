@@ -10,12 +10,7 @@ from pacer.model.meta import parse_bool
 
 def _bool(props: Mapping[str, str], name: str, default: bool) -> bool:
     value = props.get(name)
-    if value is None:
-        return default
-    try:
-        return parse_bool(value)
-    except ValueError:
-        return default
+    return default if value is None else parse_bool(value, default=default)
 
 
 @dataclass(frozen=True)

@@ -127,12 +127,7 @@ class Rsc:
 
 def _meta_bool(meta: dict[str, str], name: str, default: bool) -> bool:
     v = meta.get(name)
-    if v is None:
-        return default
-    try:
-        return parse_bool(v)
-    except ValueError:
-        return default
+    return default if v is None else parse_bool(v, default=default)
 
 
 def _meta_score(meta: dict[str, str], name: str, default: int) -> int:
