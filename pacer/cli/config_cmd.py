@@ -28,7 +28,8 @@ from pacer.model.definition import (
 )
 from pacer.model.errors import ConfigError, Problem
 from pacer.model.meta import format_score
-from pacer.status.types import NodeState, Status
+from pacer.status.fresh import all_online_status
+from pacer.status.types import Status
 
 FORMATTER = argparse.RawDescriptionHelpFormatter
 
@@ -368,16 +369,6 @@ def cmd_import_cib(args: argparse.Namespace) -> int:
               f"{_plural(resources, 'resource')}, {_plural(constraints, 'constraint')})",
               file=sys.stderr)
     return 0
-
-
-def all_online_status(defn: Definition) -> Status:
-    """Every configured node online and a cluster member, nothing running."""
-    states = {
-        n.name: NodeState(name=n.name, id=n.id or n.name, in_ccm="true", crmd="online",
-                          join="member", expected="member")
-        for n in defn.nodes
-    }
-    return Status(node_states=states)
 
 
 @_handles_config_errors

@@ -23,6 +23,7 @@ from pacer.model.errors import ConfigError
 from pacer.scheduler.api import ScheduleResult, schedule
 from pacer.scheduler.explain_text import close_matches, placement_of, score_table, scores_of
 from pacer.scheduler.explain_text import status_lines as render_status
+from pacer.status.fresh import all_online_status
 from pacer.status.types import NodeState, Status
 
 EXAMPLES = """\
@@ -128,16 +129,6 @@ def _debug() -> bool:
     return bool(os.environ.get("PACER_DEBUG"))
 
 
-def online_status(defn: Definition) -> Status:
-    """Every configured node up and a full member; nothing ran anywhere yet."""
-    states = {
-        n.name: NodeState(name=n.name, id=n.id or n.name, in_ccm="true", crmd="online",
-                          join="member", expected="member")
-        for n in defn.nodes
-    }
-    return Status(node_states=states)
-
-
 def load_snapshot(path_text: str) -> tuple[Definition, Status]:
     """Definition and status from a CIB or a YAML file; input problems → UserError."""
     path = Path(path_text)
@@ -164,7 +155,7 @@ def load_snapshot(path_text: str) -> tuple[Definition, Status]:
         from pacer.model.yaml_loader import load_yaml
 
         defn = load_yaml(text, filename=path_text)
-        return defn, online_status(defn)
+        return defn, all_online_status(defn)
     except ConfigError as exc:
         raise UserError(_config_error_text(exc)) from None
     except Exception as exc:  # the importers' own bugs: still one clean line

@@ -27,6 +27,7 @@ from pacer.scheduler.resources import build_resources
 from pacer.scheduler.state import prepare_state
 from pacer.scheduler.summary import action_lines, summary_lines
 from pacer.scheduler.transition import PlannedAction, Transition
+from pacer.status.fresh import all_online_status
 from pacer.status.types import Status
 
 
@@ -87,7 +88,8 @@ def load_any(path: str | Path) -> tuple[Definition, Status]:
         return load_cib(p)
     from pacer.model.yaml_loader import load_yaml
 
-    return load_yaml(p), Status()
+    defn = load_yaml(p)
+    return defn, all_online_status(defn)
 
 
 def simulate_file(path: str | Path, *, node_down: tuple[str, ...] = (),
