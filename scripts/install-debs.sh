@@ -6,13 +6,20 @@
 #   python3-venv         `python3 -m venv` (Debian ships venv/ensurepip separately)
 #   make                 the Makefile (present once you can run `make deps`, but
 #                        kept here so the script alone also sets up a machine)
+#   etcd-server          etcd, pacer's store; tests start their own members
+#                        (the packaged service is never relied upon)
+#   resource-agents, pacemaker-resource-agents
+#                        real OCF agents (ocf:heartbeat:*, ocf:pacemaker:*)
+#   fence-agents         real fence agents speaking the stdin protocol
+#   iproute2             network namespaces for multi-host tests
 #
 # Fast and silent when everything is already installed (checked with dpkg -s),
 # so `make test` can call it on every run. Needs root (or sudo) only when
 # something is missing. Usage: scripts/install-debs.sh [EXTRA_PACKAGE...]
 set -euo pipefail
 
-PACKAGES=(pacemaker-cli-utils python3-venv make "$@")
+PACKAGES=(pacemaker-cli-utils python3-venv make etcd-server resource-agents
+          pacemaker-resource-agents fence-agents iproute2 "$@")
 
 if ! command -v dpkg >/dev/null 2>&1; then
     echo "install-debs: no dpkg here (not Debian?); install these yourself: ${PACKAGES[*]}" >&2
