@@ -1,0 +1,206 @@
+"""OCF resource agents: `<OCF_ROOT>/resource.d/<provider>/<type> <action>`.
+
+The environment follows `shared/ocf-agents.md` §1.2 and §8 exactly: a clean
+dict, OCF_RESKEY_* only for configured parameters (agents treat unset and
+empty differently), CRM_meta_* with dashes turned into underscores and times
+in milliseconds, the node's own HA_RSCTMP/HA_VARRUN, and the shim directory
+first in PATH and as HA_SBIN_DIR so agents calling crm_* reach pacer.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+
+from pacer.agents.api import (
+    EXIT_REASON_PREFIX,
+    ActionRequest,
+    ActionResult,
+    AgentSpec,
+    NodeEnvironment,
+    map_ocf_rc,
+    not_installed,
+    spawn_failed,
+    timed_out,
+)
+from pacer.agents.metadata import AgentMetadata, MetadataError, parse_metadata
+from pacer.agents.proc import ProcessOutcome, run_process
+from pacer.status.types import OCF_ERR_ARGS, OCF_ERR_GENERIC, OP_DONE, OP_ERROR
+
+DEFAULT_OCF_ROOT = Path("/usr/lib/ocf")
+META_PREFIX = "OCF_RESKEY_CRM_meta_"
+METADATA_TIMEOUT_MS = 10_000
+# meta-data of a large agent is tens of KiB; keep all of it, unlike action output.
+METADATA_CAPTURE = 1024 * 1024
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MAX_REASON = 1024
+
+
+def env_key(name: str) -> str:
+    key = name.replace("-", "_")
+    if not _ENV_NAME.fullmatch(key):
+        raise ValueError(f"{name!r} cannot be passed to an agent as an environment variable")
+    return key
+
+
+def ocf_environment(request: ActionRequest, node: NodeEnvironment, *, ocf_root: Path,
+                    provider: str, type_: str) -> dict[str, str]:
+    """The complete environment of one OCF action (raises ValueError on bad names)."""
+    env = node.base_env()
+    env.update({
+        "OCF_ROOT": str(ocf_root),
+        # Without MAJOR the shell library runs in "init-script mode" and
+        # silently calls every instance "default".
+        "OCF_RA_VERSION_MAJOR": "1",
+        "OCF_RA_VERSION_MINOR": "1",
+        "OCF_RESOURCE_TYPE": type_,
+        "OCF_RESOURCE_PROVIDER": provider,
+        "OCF_EXIT_REASON_PREFIX": EXIT_REASON_PREFIX,
+        "OCF_RESKEY_crm_feature_set": node.feature_set,
+    })
+    if request.instance_name:
+        env["OCF_RESOURCE_INSTANCE"] = request.instance_name
+    for name, value in request.params.items():
+        if name == "OCF_CHECK_LEVEL":
+            continue  # an op attribute Pacemaker passes without the prefix (below)
+        env[f"OCF_RESKEY_{env_key(name)}"] = str(value)
+    for name, value in request.meta.items():
+        env[META_PREFIX + env_key(name)] = str(value)
+    # Agents do arithmetic on these (rabbitmq-cluster: `expr $timeout / 1000`).
+    env[META_PREFIX + "timeout"] = str(int(request.timeout_ms))
+    env[META_PREFIX + "interval"] = str(int(request.interval_ms))
+    env[META_PREFIX + "name"] = request.action
+    if node.node_name and META_PREFIX + "on_node" not in env:
+        env[META_PREFIX + "on_node"] = node.node_name
+    for name, value in request.notify.items():
+        key = env_key(name if name.startswith("notify_") else f"notify_{name}")
+        # Pacemaker passes an empty list as a single space; agents rely on it.
+        env[META_PREFIX + key] = str(value) if str(value) else " "
+    level = request.check_level
+    if level is None and "OCF_CHECK_LEVEL" in request.params:
+        level = int(request.params["OCF_CHECK_LEVEL"])
+    if level is not None:
+        env["OCF_CHECK_LEVEL"] = str(level)
+    return env
+
+
+def exit_reason(outcome: ProcessOutcome) -> str:
+    if not outcome.marked_line:
+        return ""
+    return outcome.marked_line[len(EXIT_REASON_PREFIX):].strip()[:_MAX_REASON]
+
+
+def ocf_result(outcome: ProcessOutcome, request: ActionRequest) -> ActionResult:
+    """Map a finished OCF action as Pacemaker's executor does."""
+    out, err = outcome.text("stdout"), outcome.text("stderr")
+    reason = exit_reason(outcome)
+    if outcome.timed_out:
+        return timed_out(request.timeout_ms, outcome.duration_ms, out, err,
+                         f"{request.action} timed out after {request.timeout_ms} ms"
+                         + (f" ({reason})" if reason else ""))
+    if outcome.exit_status is None:
+        sig = outcome.signal or 0
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
+        return ActionResult(rc=OCF_ERR_GENERIC, op_status=OP_ERROR, output=out, stderr=err,
+                            exit_reason=reason or f"agent was killed by signal {name}",
+                            duration_ms=outcome.duration_ms, signal=sig)
+    rc = map_ocf_rc(outcome.exit_status)
+    if rc != outcome.exit_status and not reason:
+        reason = f"agent exited with unknown status {outcome.exit_status}"
+    return ActionResult(rc=rc, op_status=OP_DONE, exit_reason=reason, output=out, stderr=err,
+                        duration_ms=outcome.duration_ms, exit_status=outcome.exit_status)
+
+
+async def run_ocf_argv(argv: Sequence[str], request: ActionRequest, node: NodeEnvironment, *,
+                       ocf_root: Path, provider: str, type_: str) -> ActionResult:
+    try:
+        env = ocf_environment(request, node, ocf_root=ocf_root, provider=provider, type_=type_)
+    except ValueError as exc:
+        return ActionResult(rc=OCF_ERR_ARGS, op_status=OP_DONE, exit_reason=str(exc))
+    node.ensure_dirs()
+    try:
+        outcome = await run_process(
+            [*argv, request.action], env=env, timeout_s=request.timeout_ms / 1000,
+            cwd=str(node.state_dir), kill_grace_s=node.kill_grace_s,
+            capture_limit=(METADATA_CAPTURE if request.action == "meta-data"
+                           else node.capture_limit),
+            watch_prefix=EXIT_REASON_PREFIX.encode(),
+        )
+    except OSError as exc:
+        return spawn_failed(exc)
+    except ValueError as exc:  # a NUL byte in a value
+        return ActionResult(rc=OCF_ERR_ARGS, op_status=OP_DONE, exit_reason=str(exc))
+    return ocf_result(outcome, request)
+
+
+def metadata_from_result(spec: AgentSpec, result: ActionResult) -> AgentMetadata:
+    if result.rc != 0 or result.op_status != OP_DONE:
+        raise MetadataError(
+            f"{spec} meta-data failed: rc {result.rc} ({result.rc_name}), "
+            f"{result.op_status_name}" + (f": {result.exit_reason}" if result.exit_reason else "")
+        )
+    try:
+        return parse_metadata(result.output)
+    except MetadataError as exc:
+        raise MetadataError(f"{spec}: {exc}") from None
+
+
+class OcfRunner:
+    """Runs agents found under one or more OCF roots (the first root that has it wins)."""
+
+    standard = "ocf"
+
+    def __init__(self, node: NodeEnvironment,
+                 roots: Sequence[Path] = (DEFAULT_OCF_ROOT,)) -> None:
+        self.node = node
+        self.roots = [Path(r) for r in roots]
+
+    def where(self, spec: AgentSpec) -> list[str]:
+        return [str(r / "resource.d" / (spec.provider or "?") / spec.type) for r in self.roots]
+
+    def locate(self, spec: AgentSpec) -> tuple[Path, Path] | None:
+        """(OCF root, agent path) of an executable agent, or None."""
+        if spec.provider is None:
+            return None
+        for root in self.roots:
+            path = root / "resource.d" / spec.provider / spec.type
+            if path.is_file() and os.access(path, os.X_OK):
+                return root, path
+        return None
+
+    def list_agents(self) -> list[AgentSpec]:
+        found: set[AgentSpec] = set()
+        for root in self.roots:
+            base = root / "resource.d"
+            if not base.is_dir():
+                continue
+            for provider in sorted(p for p in base.iterdir() if p.is_dir()):
+                for agent in provider.iterdir():
+                    # Providers' directories also hold the shell library (.ocf-*).
+                    if (not agent.name.startswith(".") and agent.is_file()
+                            and os.access(agent, os.X_OK)):
+                        found.add(AgentSpec("ocf", agent.name, provider.name))
+        return sorted(found, key=str)
+
+    async def run(self, request: ActionRequest) -> ActionResult:
+        spec = request.agent
+        located = self.locate(spec)
+        if located is None:
+            return not_installed(f"{spec} is not installed (looked for "
+                                 f"{', '.join(self.where(spec))})")
+        root, path = located
+        return await run_ocf_argv([str(path)], request, self.node, ocf_root=root,
+                                  provider=spec.provider or "", type_=spec.type)
+
+    async def metadata(self, spec: AgentSpec) -> AgentMetadata:
+        result = await self.run(metadata_request(spec))
+        return metadata_from_result(spec, result)
+
+
+def metadata_request(spec: AgentSpec) -> ActionRequest:
+    # No instance: agents then describe defaults with the RESOURCE_ID placeholder.
+    return ActionRequest(rsc_id="", agent=spec, action="meta-data",
+                         timeout_ms=METADATA_TIMEOUT_MS)
