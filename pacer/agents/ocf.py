@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,20 +22,16 @@ from pacer.agents.api import (
     NodeEnvironment,
     map_ocf_rc,
     not_installed,
-    spawn_failed,
-    timed_out,
 )
+from pacer.agents.execute import abnormal_result, execute, exit_reason, exited_result
 from pacer.agents.metadata import AgentMetadata, MetadataError, parse_metadata
-from pacer.agents.proc import ProcessOutcome, run_process
-from pacer.status.types import OCF_ERR_ARGS, OCF_ERR_GENERIC, OP_DONE, OP_ERROR
+from pacer.agents.proc import ProcessOutcome
+from pacer.status.types import OCF_ERR_ARGS, OP_DONE
 
 DEFAULT_OCF_ROOT = Path("/usr/lib/ocf")
 META_PREFIX = "OCF_RESKEY_CRM_meta_"
 METADATA_TIMEOUT_MS = 10_000
-# meta-data of a large agent is tens of KiB; keep all of it, unlike action output.
-METADATA_CAPTURE = 1024 * 1024
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_MAX_REASON = 1024
 
 
 def env_key(name: str) -> str:
@@ -87,31 +82,17 @@ def ocf_environment(request: ActionRequest, node: NodeEnvironment, *, ocf_root: 
     return env
 
 
-def exit_reason(outcome: ProcessOutcome) -> str:
-    if not outcome.marked_line:
-        return ""
-    return outcome.marked_line[len(EXIT_REASON_PREFIX):].strip()[:_MAX_REASON]
-
-
 def ocf_result(outcome: ProcessOutcome, request: ActionRequest) -> ActionResult:
-    """Map a finished OCF action as Pacemaker's executor does."""
-    out, err = outcome.text("stdout"), outcome.text("stderr")
-    reason = exit_reason(outcome)
-    if outcome.timed_out:
-        return timed_out(request.timeout_ms, outcome.duration_ms, out, err,
-                         f"{request.action} timed out after {request.timeout_ms} ms"
-                         + (f" ({reason})" if reason else ""))
-    if outcome.exit_status is None:
-        sig = outcome.signal or 0
-        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
-        return ActionResult(rc=OCF_ERR_GENERIC, op_status=OP_ERROR, output=out, stderr=err,
-                            exit_reason=reason or f"agent was killed by signal {name}",
-                            duration_ms=outcome.duration_ms, signal=sig)
+    """Map a finished OCF action as Pacemaker's executor does (services__ocf2ocf)."""
+    abnormal = abnormal_result(outcome, request)
+    if abnormal is not None:
+        return abnormal
+    assert outcome.exit_status is not None
     rc = map_ocf_rc(outcome.exit_status)
+    reason = exit_reason(outcome)
     if rc != outcome.exit_status and not reason:
         reason = f"agent exited with unknown status {outcome.exit_status}"
-    return ActionResult(rc=rc, op_status=OP_DONE, exit_reason=reason, output=out, stderr=err,
-                        duration_ms=outcome.duration_ms, exit_status=outcome.exit_status)
+    return exited_result(outcome, rc, reason)
 
 
 async def run_ocf_argv(argv: Sequence[str], request: ActionRequest, node: NodeEnvironment, *,
@@ -120,19 +101,9 @@ async def run_ocf_argv(argv: Sequence[str], request: ActionRequest, node: NodeEn
         env = ocf_environment(request, node, ocf_root=ocf_root, provider=provider, type_=type_)
     except ValueError as exc:
         return ActionResult(rc=OCF_ERR_ARGS, op_status=OP_DONE, exit_reason=str(exc))
-    node.ensure_dirs()
-    try:
-        outcome = await run_process(
-            [*argv, request.action], env=env, timeout_s=request.timeout_ms / 1000,
-            cwd=str(node.state_dir), kill_grace_s=node.kill_grace_s,
-            capture_limit=(METADATA_CAPTURE if request.action == "meta-data"
-                           else node.capture_limit),
-            watch_prefix=EXIT_REASON_PREFIX.encode(),
-        )
-    except OSError as exc:
-        return spawn_failed(exc)
-    except ValueError as exc:  # a NUL byte in a value
-        return ActionResult(rc=OCF_ERR_ARGS, op_status=OP_DONE, exit_reason=str(exc))
+    outcome = await execute([*argv, request.action], env, request, node)
+    if isinstance(outcome, ActionResult):
+        return outcome
     return ocf_result(outcome, request)
 
 
