@@ -172,6 +172,14 @@ def create_actions(plan: Plan) -> None:
     for r in plan.rscs.by_id.values():
         if r.kind == "group":
             _group_pseudo_actions(plan, r)
+    from pacer.scheduler.clone_actions import create_clone_actions, create_role_actions
+
+    for c in plan.rscs.clones:
+        if c.clone_opts is not None and c.clone_opts.promotable:
+            for inst in c.children:
+                for p in inst.primitives():
+                    create_role_actions(plan, p)
+        create_clone_actions(plan, c)
 
 
 def _group_pseudo_actions(plan: Plan, g: Rsc) -> None:

@@ -23,6 +23,7 @@ from pacer.scheduler.nodes import interpret_nodes
 from pacer.scheduler.options import ClusterOptions
 from pacer.scheduler.ordering import apply_orders, propagate, settle_migrations
 from pacer.scheduler.placement import Explain, apply_locations, assign_all, build_colocations
+from pacer.scheduler.promotion import PromotionContext
 from pacer.scheduler.resources import build_resources
 from pacer.scheduler.state import prepare_state
 from pacer.scheduler.summary import action_lines, summary_lines
@@ -55,6 +56,9 @@ def schedule(defn: Definition, status: Status, now: int | None = None) -> Schedu
     rscs = build_resources(defn, status, nodes, opts, now)
     plan = Plan(defn=defn, status=status, opts=opts, nodes=nodes, rscs=rscs, now=now)
     explain = Explain()
+    freeze = not status.have_quorum and opts.no_quorum_policy == "freeze"
+    for c in rscs.clones:
+        c.promotion_ctx = PromotionContext(defn, now, rscs, freeze)
     prepare_state(plan)
     apply_locations(defn, rscs, nodes, opts, status, now, explain)
     build_colocations(defn, rscs)

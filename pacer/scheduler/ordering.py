@@ -41,9 +41,44 @@ def _primitive_actions(r: Rsc, task: str) -> list[Action]:
     return []
 
 
+def _instance_node(inst: Rsc) -> str | None:
+    for p in inst.primitives():
+        if p.assigned is not None:
+            return p.assigned
+    for p in inst.primitives():
+        if p.running_on:
+            return p.running_on[0]
+    return None
+
+
+def _order_interleaved(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_task: str,
+                       kind: str, symmetrical: bool) -> None:
+    """Each instance of `then` is ordered after the instance of `first` on its node."""
+    by_node: dict[str, Rsc] = {}
+    for f in first.children:
+        n = _instance_node(f)
+        if n is not None:
+            by_node.setdefault(n, f)
+    for t in then.children:
+        n = _instance_node(t)
+        f = by_node.get(n) if n is not None else None
+        if f is not None:
+            order_resources(plan, f, first_task, t, then_task, kind, symmetrical)
+        elif kind == "Mandatory" and first_task in ("start", "promote"):
+            # No peer on its node: it cannot start (or be promoted) there.
+            for b in _then_actions(plan, t, then_task):
+                if b.runnable:
+                    b.runnable = False
+                    b.reason = b.reason or f"unrunnable {first.id} {DONE.get(first_task)}"
+
+
 def order_resources(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_task: str,
                     kind: str, symmetrical: bool) -> None:
     if first is then:
+        return
+    if (first.kind == "clone" and then.kind == "clone" and then.clone_opts is not None
+            and then.clone_opts.interleave):
+        _order_interleaved(plan, first, first_task, then, then_task, kind, symmetrical)
         return
     if kind == "Mandatory" and first_task == "start" and then_task == "start":
         for t in then.primitives():
@@ -59,6 +94,11 @@ def order_resources(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_tas
         fwd = inv = Edge.SERIALIZE
     else:
         fwd = inv = Edge.OPTIONAL
+    if first.kind == "clone" and then.kind != "clone":
+        # A clone before one resource: only its instance on that resource's node
+        # restarts it (pacemaker-semantics-clones.md §5.2).
+        fwd |= Edge.ON_NODE
+        inv |= Edge.ON_NODE
     for a in _first_actions(plan, first, first_task):
         for b in _then_actions(plan, then, then_task):
             order(a, b, fwd)
@@ -88,8 +128,8 @@ def apply_orders(plan: Plan) -> None:
         if o.sets:
             _order_sets(plan, o, sym)
             continue
-        first = plan.rscs.by_id.get(o.first or "")
-        then = plan.rscs.by_id.get(o.then or "")
+        first = plan.rscs.find(o.first)
+        then = plan.rscs.find(o.then)
         if first is None or then is None:
             continue
         then_action = o.then_action or o.first_action
@@ -100,7 +140,7 @@ def _order_sets(plan: Plan, o: Order, sym: bool) -> None:
     sets: list[ResourceSet] = list(o.sets)
 
     def members(s: ResourceSet) -> list[Rsc]:
-        return [plan.rscs.by_id[x] for x in s.resources if x in plan.rscs.by_id]
+        return [r for r in (plan.rscs.find(x) for x in s.resources) if r is not None]
 
     def kind_of(s: ResourceSet) -> str:
         if s.kind:
@@ -177,6 +217,25 @@ def _resource_rules(r: Rsc) -> list[Action]:
     return changed
 
 
+def _instance_required_on(clone_action: Action, other: Action) -> bool:
+    """Is an instance action under this clone pseudo action required on other's node?"""
+    node = other.node
+    if node is None:
+        return False
+    for inst_action, _ in clone_action.edges_in + clone_action.edges_out:
+        if inst_action.pseudo:
+            continue
+        if inst_action.required and inst_action.node == node and inst_action.rsc is not None \
+                and inst_action.rsc is not clone_action.rsc:
+            return True
+    return False
+
+
+def _too_few_runnable(a: Action) -> bool:
+    n = sum(1 for f, fl in a.edges_in if fl & Edge.COUNTED and f.runnable)
+    return n < a.min_runnable
+
+
 def settle_migrations(plan: Plan) -> None:
     """A resource migrates only if nothing it must start after moves the slow way."""
     changed = True
@@ -209,9 +268,13 @@ def propagate(plan: Plan) -> None:
         for then, flags in a.edges_out:
             migrating_start = a.task == "start" and a.rsc is not None and a.rsc.migrating
             if flags & Edge.IMPLIES_THEN and a.required and not migrating_start \
+                    and (not flags & Edge.ON_NODE or _instance_required_on(a, then)) \
                     and _set_required(then, a):
                 changed.append(then)
             if flags & Edge.RUNNABLE_LEFT and not a.runnable and _set_unrunnable(then, a):
+                changed.append(then)
+            if flags & Edge.COUNTED and not a.runnable and _too_few_runnable(then) \
+                    and _set_unrunnable(then, None):
                 changed.append(then)
             # A one-way order only holds back a start that is needed anyway.
             if flags & Edge.ASYMMETRICAL and not a.runnable:
@@ -223,6 +286,7 @@ def propagate(plan: Plan) -> None:
         migrating_stop = a.task == "stop" and a.rsc is not None and a.rsc.migrating
         for first, flags in a.edges_in:
             if flags & Edge.IMPLIES_FIRST and a.required and not migrating_stop \
+                    and (not flags & Edge.ON_NODE or _instance_required_on(a, first)) \
                     and _set_required(first, a):
                 changed.append(first)
             if flags & Edge.IMPLIES_FIRST and not first.runnable and a.required \

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from pacer.model.definition import Definition, Location, ResourceSet
 from pacer.model.meta import INFINITY, add_scores, parse_score
-from pacer.scheduler.history import STOPPED
+from pacer.scheduler.history import PROMOTED, STOPPED, UNPROMOTED
 from pacer.scheduler.nodes import NodeInfo
 from pacer.scheduler.options import ClusterOptions
 from pacer.scheduler.resources import Resources, Rsc
@@ -70,7 +70,7 @@ def location_add(r: Rsc, node: str, score: int, explain: Explain, source: str) -
 
 def _location_targets(loc: Location, rscs: Resources) -> list[Rsc]:
     if loc.rsc is not None:
-        r = rscs.by_id.get(loc.rsc)
+        r = rscs.find(loc.rsc)
         return [r] if r is not None else []
     if loc.rsc_pattern is not None:
         try:
@@ -81,7 +81,7 @@ def _location_targets(loc: Location, rscs: Resources) -> list[Rsc]:
     out = []
     for s in loc.sets:
         for rid in s.resources:
-            r = rscs.by_id.get(rid)
+            r = rscs.find(rid)
             if r is not None:
                 out.append(r)
     return out
@@ -99,7 +99,7 @@ def _rule_score(rule, node: NodeInfo) -> int | None:
 def apply_locations(defn: Definition, rscs: Resources, nodes: dict[str, NodeInfo],
                     opts: ClusterOptions, status: Status, now: int, explain: Explain) -> None:
     node_names = list(nodes)
-    for r in rscs.primitives:
+    for r in rscs.primitives + rscs.clones:
         if opts.symmetric_cluster:
             r.allowed = {n: 0 for n in node_names}
         else:
@@ -109,6 +109,8 @@ def apply_locations(defn: Definition, rscs: Resources, nodes: dict[str, NodeInfo
             continue  # role-specific locations affect promotion only
         for target in _location_targets(loc, rscs):
             prims = list(target.primitives())
+            if target.kind == "clone":
+                prims.append(target)  # the clone's own table, for colocation merges
             if loc.rules:
                 for rule in loc.rules:
                     for n in node_names:
@@ -128,12 +130,24 @@ def apply_locations(defn: Definition, rscs: Resources, nodes: dict[str, NodeInfo
                 for p in prims:
                     location_add(p, loc.node, loc.score, explain, f"location constraint {loc.id}")
     health = node_health_scores(defn, nodes)
-    for r in rscs.primitives:
+    for r in rscs.primitives + rscs.clones:
         if r.orphan:
             continue
         for n, score in health.items():
             if score and r.meta.get("allow-unhealthy-nodes", "false").lower() != "true":
                 location_add(r, n, score, explain, "node health (#health attributes)")
+        if r.kind == "clone":
+            for n in sorted(r.ban_nodes):
+                location_add(r, n, MINUS_INFINITY, explain,
+                             "a hard error of an instance there (invalid arguments, "
+                             "unimplemented or not installed)")
+            continue
+        clone = r.clone
+        if clone is not None:
+            for n in sorted(clone.ban_nodes):
+                location_add(r, n, MINUS_INFINITY, explain,
+                             "a hard error of an instance there (invalid arguments, "
+                             "unimplemented or not installed)")
         _apply_stickiness_and_failures(r, nodes, opts, status, now, explain)
 
 
@@ -235,7 +249,7 @@ def _apply_stickiness_and_failures(r: Rsc, nodes: dict[str, NodeInfo], opts: Clu
 # --------------------------------------------------------------------------- colocations
 
 
-def _group_first(r: Rsc) -> Rsc:
+def group_first(r: Rsc) -> Rsc:
     while r.kind == "group" and r.children:
         r = r.children[0]
     return r
@@ -259,14 +273,14 @@ def build_colocations(defn: Definition, rscs: Resources) -> list[Coloc]:
         if dep is prim:
             return
         # A group as dependent: its first member follows (the rest follow the first).
-        d = _group_first(dep) if dep.kind == "group" else dep
+        d = group_first(dep) if dep.kind == "group" else dep
         # A group as primary: mandatory → its last member (the whole group must be
         # up), optional → its first member (a partly active group is fine).
         if prim.kind == "group" and prim.children:
-            p = _group_last(prim) if score >= INFINITY else _group_first(prim)
+            p = _group_last(prim) if score >= INFINITY else group_first(prim)
         else:
             p = prim
-        if d.kind != "primitive" or p.kind != "primitive":
+        if d.kind not in ("primitive", "clone") or p.kind not in ("primitive", "clone"):
             return
         c = Coloc(cid, d, p, score, drole, prole, attr, influence)
         out.append(c)
@@ -284,8 +298,8 @@ def build_colocations(defn: Definition, rscs: Resources) -> list[Coloc]:
         if col.sets:
             _colocation_sets(col, rscs, pair)
             continue
-        dep = rscs.by_id.get(col.rsc or "")
-        prim = rscs.by_id.get(col.with_rsc or "")
+        dep = rscs.find(col.rsc)
+        prim = rscs.find(col.with_rsc)
         if dep is None or prim is None:
             continue
         pair(col.id, dep, prim, col.score, col.rsc_role, col.with_rsc_role, col.node_attribute,
@@ -299,7 +313,7 @@ def _colocation_sets(col, rscs: Resources, pair) -> None:
     sets: list[ResourceSet] = list(col.sets)
 
     def members(s: ResourceSet) -> list[Rsc]:
-        return [rscs.by_id[x] for x in s.resources if x in rscs.by_id]
+        return [r for r in (rscs.find(x) for x in s.resources) if r is not None]
 
     # Within a set: each resource is placed with the next one when sequential.
     for s in sets:
@@ -405,36 +419,61 @@ def _has_influence(c: Coloc) -> bool:
     return True
 
 
+def primary_nodes(p: Rsc, role: str | None) -> list[str]:
+    """Where the primary of a colocation will be (in `role`, when one is named)."""
+    if p.kind == "clone":
+        out = []
+        for inst in p.children:
+            lead = group_first(inst)
+            if lead.assigned is None or lead.next_role == STOPPED:
+                continue
+            if role in (PROMOTED, UNPROMOTED):
+                actual = lead.next_role if lead.next_role in (PROMOTED, UNPROMOTED) else UNPROMOTED
+                if actual != role:
+                    continue
+            if lead.assigned not in out:
+                out.append(lead.assigned)
+        return out
+    if p.assigned is None:
+        return []
+    if role == PROMOTED and p.next_role != PROMOTED:
+        return []
+    return [p.assigned]
+
+
 def _apply_primary(r: Rsc, c: Coloc, nodes: dict[str, NodeInfo], explain: Explain) -> None:
     """Restrict or bias r's scores by where its primary landed."""
     p = c.primary
-    pn = p.assigned
+    pns = primary_nodes(p, c.primary_role)
+    where = ", ".join(pns)
     src = f"colocation {c.id} with {p.id}"
+    values = {_attr(nodes, pn, c.node_attribute) for pn in pns}
+    values.discard(None)
     if c.score >= INFINITY:
-        pv = _attr(nodes, pn, c.node_attribute) if pn else None
         for n in r.allowed:
-            if pn is None or _attr(nodes, n, c.node_attribute) != pv:
+            if _attr(nodes, n, c.node_attribute) not in values:
                 if r.allowed[n] != MINUS_INFINITY:
                     r.allowed[n] = MINUS_INFINITY
                     explain.add(r.id, n, MINUS_INFINITY,
                                 f"{src}: mandatory, and {p.id} is "
-                                + (f"on {pn}" if pn else "not running anywhere"))
+                                + (f"on {where}" if pns else "not running anywhere"))
         return
-    if pn is None:
+    if not pns:
         return
-    pv = _attr(nodes, pn, c.node_attribute)
     for n in r.allowed:
-        if _attr(nodes, n, c.node_attribute) == pv:
-            location_add(r, n, c.score, explain, f"{src} (on {pn})")
+        if _attr(nodes, n, c.node_attribute) in values:
+            location_add(r, n, c.score, explain, f"{src} (on {where})")
 
 
-def _choose(r: Rsc, nodes: dict[str, NodeInfo]) -> str | None:
+def choose(r: Rsc, nodes: dict[str, NodeInfo], exclude: frozenset[str] | set[str] = frozenset()
+           ) -> str | None:
+    """The best node for r: highest score, fewest assigned, current node, name."""
     best = None
     best_key = None
     current = r.running_on[0] if r.running_on else None
     for n, score in r.allowed.items():
         info = nodes.get(n)
-        if info is None or not info.can_run or score < 0:
+        if info is None or not info.can_run or score < 0 or n in exclude:
             continue
         key = (-score, info.assigned_count, 0 if n == current else 1, n.encode())
         if best_key is None or key < best_key:
@@ -445,6 +484,11 @@ def _choose(r: Rsc, nodes: dict[str, NodeInfo]) -> str | None:
 def assign(r: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> str | None:
     if not r.provisional:
         return r.assigned
+    if r.kind == "clone":
+        from pacer.scheduler.clone_placement import assign_clone
+
+        assign_clone(r, nodes, explain)
+        return None
     if r.kind != "primitive":
         for c in r.children:
             assign(c, nodes, explain)
@@ -453,30 +497,47 @@ def assign(r: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> str | None:
     if r.assigning:
         return None  # a colocation loop: decide without that primary
     r.assigning = True
-    for c in r.with_primaries:
-        assign(c.primary, nodes, explain)
-        if c.primary.assigning:
-            explain.note(r.id, f"colocation {c.id} ignored: it closes a colocation loop")
-            continue  # a loop: Pacemaker cuts it here
-        _apply_primary(r, c, nodes, explain)
-    for c in r.dependents:
-        if not _has_influence(c):
-            continue
-        before = dict(r.allowed)
-        r.allowed = _merge(c.dependent, r.allowed, c.node_attribute, c.score / INFINITY, nodes,
-                           True)
-        for n, s in r.allowed.items():
-            if s != before.get(n):
-                explain.add(r.id, n, add_scores(s, -before.get(n, 0)) if abs(s) < INFINITY
-                            else s, f"preferences of {c.dependent.id} (colocated with it, {c.id})")
-    explain.final_scores[r.id] = dict(r.allowed)
+    prepare(r, nodes, explain)
     chosen: str | None
     if r.fixed_node is not None:
         chosen = r.fixed_node
     elif r.next_role == STOPPED or (not r.managed and not r.running_on):
         chosen = None
     else:
-        chosen = _choose(r, nodes)
+        chosen = choose(r, nodes)
+    commit(r, chosen, nodes)
+    return chosen
+
+
+def prepare(r: Rsc, nodes: dict[str, NodeInfo], explain: Explain,
+            extra_primaries: list[Coloc] | None = None) -> None:
+    """Apply where r's primaries landed and merge its dependents' preferences."""
+    for c in list(extra_primaries or []) + r.with_primaries:
+        assign(c.primary, nodes, explain)
+        if c.primary.assigning:
+            explain.note(r.id, f"colocation {c.id} ignored: it closes a colocation loop")
+            continue  # a loop: Pacemaker cuts it here
+        if c.dependent_role == PROMOTED:
+            continue  # it only decides which instance is promoted
+        _apply_primary(r, c, nodes, explain)
+    for c in r.dependents:
+        if not _has_influence(c):
+            continue
+        merge_dependent(r, c, nodes, explain)
+    explain.final_scores[r.id] = dict(r.allowed)
+
+
+def merge_dependent(r: Rsc, c: Coloc, nodes: dict[str, NodeInfo], explain: Explain) -> None:
+    before = dict(r.allowed)
+    r.allowed = _merge(c.dependent, r.allowed, c.node_attribute, c.score / INFINITY, nodes,
+                       True)
+    for n, s in r.allowed.items():
+        if s != before.get(n):
+            explain.add(r.id, n, add_scores(s, -before.get(n, 0)) if abs(s) < INFINITY
+                        else s, f"preferences of {c.dependent.id} (colocated with it, {c.id})")
+
+
+def commit(r: Rsc, chosen: str | None, nodes: dict[str, NodeInfo]) -> None:
     r.assigned = chosen
     r.assigning = False
     r.provisional = False
@@ -484,7 +545,6 @@ def assign(r: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> str | None:
         nodes[chosen].assigned_count += 1
     else:
         r.next_role = STOPPED
-    return chosen
 
 
 def assign_all(rscs: Resources, nodes: dict[str, NodeInfo], explain: Explain) -> None:

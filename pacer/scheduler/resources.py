@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from pacer.model.definition import Clone, Definition, Group, NVSet, Primitive
 from pacer.model.meta import INFINITY, parse_bool, parse_interval_ms, parse_score
+from pacer.scheduler.clones import CloneOptions, HistoryEntry, bind_histories, split_instance_id
 from pacer.scheduler.history import STARTED, STOPPED, NodeHistory, interpret, params_digest
 from pacer.scheduler.nodes import NodeInfo
 from pacer.scheduler.options import ClusterOptions
@@ -55,6 +56,12 @@ class Rsc:
     definition_changed: bool = False
     # Primitives that must start before this one (mandatory orders), for migration.
     order_firsts: list[Rsc] = field(default_factory=list)
+    # --- clones
+    clone_opts: CloneOptions | None = None  # set on the clone itself
+    number: int | None = None  # instance number, on an instance and its members
+    known_nodes: set[str] = field(default_factory=set)  # clone: nodes with any history
+    ban_nodes: set[str] = field(default_factory=set)  # clone: hard errors of any instance
+    promotion_ctx: object | None = None  # promotable clone: promotion.PromotionContext
 
     # ---- typed meta
 
@@ -115,6 +122,31 @@ class Rsc:
         for c in self.children:
             yield from c.primitives()
 
+    @property
+    def clone(self) -> Rsc | None:
+        """The clone this resource is an instance (or instance member) of."""
+        p = self.parent
+        while p is not None:
+            if p.kind == "clone":
+                return p
+            p = p.parent
+        return None
+
+    @property
+    def instance(self) -> Rsc | None:
+        """The clone instance this resource is or belongs to (a primitive or a group)."""
+        r: Rsc | None = self
+        while r is not None and r.parent is not None:
+            if r.parent.kind == "clone":
+                return r
+            r = r.parent
+        return None
+
+    @property
+    def promotable(self) -> bool:
+        c = self if self.kind == "clone" else self.clone
+        return c is not None and c.clone_opts is not None and c.clone_opts.promotable
+
     def top(self) -> Rsc:
         r = self
         while r.parent is not None:
@@ -155,6 +187,18 @@ class Resources:
     top: list[Rsc]
     by_id: dict[str, Rsc]
     primitives: list[Rsc]
+    # Ids that constraints may name but that are not resources of their own:
+    # the primitive or group inside a clone stands for the clone.
+    aliases: dict[str, Rsc] = field(default_factory=dict)
+    clones: list[Rsc] = field(default_factory=list)
+
+    def find(self, rid: str | None) -> Rsc | None:
+        if rid is None:
+            return None
+        r = self.by_id.get(rid)
+        if r is not None and r.instance is not None:
+            return None  # constraints naming an instance are not used
+        return r if r is not None else self.aliases.get(rid)
 
 
 def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo],
@@ -162,29 +206,54 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
     by_id: dict[str, Rsc] = {}
     top: list[Rsc] = []
     prims: list[Rsc] = []
+    clones: list[Rsc] = []
+    aliases: dict[str, Rsc] = {}
+    # child or member id → (clone, configured child, inherited meta, member index)
+    clone_children: dict[str, tuple[Rsc, Primitive | Group, dict[str, str], int | None]] = {}
     counter = [0]
 
     def defaults_for(p: Primitive | None) -> dict[str, str]:
         ctx = RuleContext(now=now, agent=(p.agent_class, p.provider, p.type) if p else None)
         return _nvsets_values(defn.rsc_defaults, ctx)
 
-    def make(res, parent: Rsc | None, inherited: dict[str, str]) -> Rsc:
+    has_stickiness_default = any("resource-stickiness" in ns.values
+                                 for ns in defn.rsc_defaults)
+
+    def make(res, parent: Rsc | None, inherited: dict[str, str], suffix: str = "",
+             number: int | None = None) -> Rsc:
         counter[0] += 1
+        rid = res.id + suffix
         if isinstance(res, Primitive):
             meta = {**defaults_for(res), **inherited, **res.meta}
-            r = Rsc(id=res.id, kind="primitive", prim=res, config=res, parent=parent, meta=meta,
-                    order=counter[0])
+            r = Rsc(id=rid, kind="primitive", prim=res, config=res, parent=parent, meta=meta,
+                    order=counter[0], number=number)
             prims.append(r)
         elif isinstance(res, Group):
             meta = {**defaults_for(None), **inherited, **res.meta}
-            r = Rsc(id=res.id, kind="group", config=res, parent=parent, meta=meta, order=counter[0])
+            r = Rsc(id=rid, kind="group", config=res, parent=parent, meta=meta,
+                    order=counter[0], number=number)
             child_meta = {**inherited, **res.meta}
-            r.children = [make(m, r, child_meta) for m in res.members]
+            r.children = [make(m, r, child_meta, suffix, number) for m in res.members]
         else:
             meta = {**defaults_for(None), **inherited, **res.meta}
-            r = Rsc(id=res.id, kind="clone", config=res, parent=parent, meta=meta, order=counter[0])
+            r = Rsc(id=rid, kind="clone", config=res, parent=parent, meta=meta,
+                    order=counter[0])
+            r.clone_opts = CloneOptions.from_meta(meta, len(nodes), res.promotable)
             child_meta = {**inherited, **res.meta}
-            r.children = [make(res.child, r, child_meta)]
+            if ("resource-stickiness" not in child_meta and not has_stickiness_default
+                    and "resource-stickiness" not in res.child.meta):
+                child_meta["resource-stickiness"] = "1"  # clones are sticky by default
+            clones.append(r)
+            for i in range(r.clone_opts.clone_max):
+                r.children.append(make(res.child, r, child_meta, f":{i}", i))
+            aliases[res.child.id] = r
+            if isinstance(res.child, Group):
+                for m in res.child.members:
+                    aliases[m.id] = r
+            clone_children[res.child.id] = (r, res.child, child_meta, None)
+            if isinstance(res.child, Group):
+                for i, m in enumerate(res.child.members):
+                    clone_children[m.id] = (r, res.child, child_meta, i)
         by_id[r.id] = r
         return r
 
@@ -195,23 +264,49 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
 
     # History: which primitives are active where.
     orphans: dict[str, Rsc] = {}
+    clone_entries: dict[str, list[HistoryEntry]] = {}
     for node_name, ns in status.node_states.items():
         for hist in ns.history:
+            base, _num = split_instance_id(hist.rsc)
             r = by_id.get(hist.rsc)
+            if (r is None or r.instance is not None) and base in clone_children:
+                clone, child, _meta, member = clone_children[base]
+                proto = _first_instance_member(clone, member)
+                nh = interpret(hist.ops, proto.prim, opts.stonith_enabled, op_defaults,
+                               proto.failure_timeout_s, now)
+                clone.known_nodes.add(node_name)
+                if nh.ban_node:
+                    clone.ban_nodes.add(node_name)
+                clone_entries.setdefault(clone.id, []).append(
+                    HistoryEntry(node_name, member or 0, hist.rsc, nh))
+                continue
             if r is None or r.kind != "primitive":
                 if r is not None:
                     continue
-                r = orphans.get(hist.rsc)
+                oid = base if _num is not None else hist.rsc
+                r = orphans.get(oid)
                 if r is None:
                     counter[0] += 1
-                    prim = Primitive(id=hist.rsc, agent_class=hist.agent_class or "ocf",
+                    prim = Primitive(id=oid, agent_class=hist.agent_class or "ocf",
                                      provider=hist.provider, type=hist.type)
-                    r = Rsc(id=hist.rsc, kind="primitive", prim=prim, orphan=True,
+                    r = Rsc(id=oid, kind="primitive", prim=prim, orphan=True,
                             meta={**defaults_for(prim)}, order=counter[0])
-                    orphans[hist.rsc] = r
+                    orphans[oid] = r
             nh = interpret(hist.ops, None if r.orphan else r.prim, opts.stonith_enabled,
                            op_defaults, r.failure_timeout_s, now)
             r.history[node_name] = nh
+    node_order = list(status.node_states)
+    for clone in clones:
+        entries = clone_entries.get(clone.id, [])
+        copts = clone.clone_opts
+        assert copts is not None
+
+        def bind(n: int, e: HistoryEntry, clone: Rsc = clone) -> None:
+            inst = _instance(clone, n, make, clone_children, by_id)
+            target = inst if inst.kind == "primitive" else inst.children[e.member]
+            target.history[e.node] = e.history
+
+        bind_histories(entries, node_order, copts.unique, copts.clone_max, bind)
     for r in orphans.values():
         by_id[r.id] = r
         top.append(r)
@@ -219,7 +314,32 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
 
     for r in prims:
         _summarize_history(r, nodes, status)
-    return Resources(top=top, by_id=by_id, primitives=prims)
+    return Resources(top=top, by_id=by_id, primitives=prims, aliases=aliases, clones=clones)
+
+
+def _first_instance_member(clone: Rsc, member: int | None) -> Rsc:
+    inst = clone.children[0] if clone.children else None
+    if inst is None:
+        raise ValueError(f"clone {clone.id} has no instances")
+    if member is None or inst.kind == "primitive":
+        return inst
+    return inst.children[member]
+
+
+def _instance(clone: Rsc, n: int, make, clone_children, by_id: dict[str, Rsc]) -> Rsc:
+    """Instance number n of the clone, made as an orphan when past clone-max."""
+    for inst in clone.children:
+        if inst.number == n:
+            return inst
+    child = clone.config.child  # type: ignore[union-attr]
+    _clone, _child, meta, _m = clone_children[child.id]
+    inst = make(child, clone, meta, f":{n}", n)
+    for p in inst.primitives():
+        p.orphan = True
+    inst.orphan = True
+    clone.children.append(inst)
+    clone.children.sort(key=lambda c: c.number if c.number is not None else 0)
+    return inst
 
 
 def _summarize_history(r: Rsc, nodes: dict[str, NodeInfo], status: Status) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pacer.scheduler.actions import Plan
+from pacer.scheduler.history import PROMOTED, STOPPED, UNPROMOTED
 from pacer.scheduler.resources import Rsc
 from pacer.scheduler.transition import Action
 
@@ -36,11 +37,84 @@ def _suffix(a: Action | None, fallback: Action | None = None, blocked_from: Acti
     return "blocked" if blocked else ""
 
 
-def _primitive_lines(r: Rsc) -> list[Line]:
+def _details(frm: str | None, to: str | None, role: str, nxt: str) -> str:
+    """crm_simulate's detail text for an instance with roles (promotable clones)."""
+    show = role in (UNPROMOTED, PROMOTED) or nxt == PROMOTED
+    if frm is None:
+        return f"{role} -> {nxt} {to}" if show else f"{to}"
+    if to is None:
+        return f"{role} {frm}" if show else frm
+    if frm == to and role == nxt:
+        return f"{role} {frm}" if show else frm
+    if role == nxt:
+        return f"{frm} -> {to} {role}" if show else f"{frm} -> {to}"
+    if frm == to:
+        return f"{role} -> {nxt} {frm}"
+    return f"{role} {frm} -> {nxt} {to}"
+
+
+def _role_lines(r: Rsc) -> list[Line]:
+    start: Action = r.actions["start"]
+    stops: list[Action] = r.actions.get("stops", [])
+    promote: Action | None = r.actions.get("promote")
+    demotes: list[Action] = r.actions.get("demotes", [])
+    cur = r.running_on
+    frm = cur[0] if cur else None
+    role = STOPPED if frm is None else (PROMOTED if r.roles.get(frm) == PROMOTED
+                                         else UNPROMOTED)
+    nxt = r.next_role if r.next_role in (PROMOTED, STOPPED) else UNPROMOTED
+    target = start.node
+    stopping = target is None or not start.runnable
+    if frm is None:
+        if target is None or not start.required:
+            return []
+        if nxt == PROMOTED and promote is not None:
+            return [Line("Promote", r.id, _details(None, target, STOPPED, PROMOTED),
+                         _suffix(promote, start, promote if not promote.runnable else start))]
+        return [Line("Start", r.id, target, _suffix(start))]
+    if stopping:
+        if not any(s.required for s in stops) and not start.required:
+            return []
+        return [Line("Stop", r.id, _details(s.node, None, role, STOPPED),
+                     _suffix(start, s, s)) for s in stops]
+    if len(cur) > 1:
+        return _primitive_lines(r, plain=True)
+    if nxt == STOPPED:
+        nxt = role
+    promoting = promote is not None and promote.required and promote.runnable
+    demoting = any(d.required for d in demotes)
+    if target == frm:
+        if start.required:
+            verb = "Recover" if frm in r.failed_nodes else "Restart"
+            if not promoting and nxt == PROMOTED and role != PROMOTED:
+                nxt = UNPROMOTED
+            return [Line(verb, r.id, _details(frm, frm, role, nxt),
+                         _suffix(start, stops[0] if stops else None))]
+        if promoting and demoting:
+            return [Line("Re-promote", r.id, _details(frm, frm, role, role), _suffix(promote))]
+        if promote is not None and promote.required:
+            return [Line("Promote", r.id, _details(frm, frm, role, PROMOTED),
+                         _suffix(promote))]
+        if demoting:
+            d = next(d for d in demotes if d.required)
+            return [Line("Demote", r.id, _details(frm, frm, role, UNPROMOTED), _suffix(d))]
+        return []
+    if not start.required and not any(s.required for s in stops):
+        return []
+    if nxt == PROMOTED and not promoting:
+        nxt = UNPROMOTED
+    verb = "Migrate" if r.migrating else ("Recover" if r.failed_nodes else "Move")
+    return [Line(verb, r.id, _details(frm, target, role, nxt),
+                 _suffix(start, stops[0] if stops else None))]
+
+
+def _primitive_lines(r: Rsc, plain: bool = False) -> list[Line]:
     if "start" not in r.actions:
         return []
     if not r.managed or r.blocked:
         return []  # left alone: Pacemaker prints nothing for it
+    if r.promotable and not plain:
+        return _role_lines(r)
     start: Action = r.actions["start"]
     stops: list[Action] = r.actions.get("stops", [])
     cur = r.running_on

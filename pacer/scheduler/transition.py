@@ -19,6 +19,8 @@ class Edge(IntFlag):
     RUNNABLE_LEFT = 8  # first unrunnable ⇒ then unrunnable
     ASYMMETRICAL = 16  # first unrunnable ⇒ then unrunnable (one-way orders)
     SERIALIZE = 32  # never concurrently
+    COUNTED = 64  # first counts toward then's `min_runnable` (clone running/promoted)
+    ON_NODE = 128  # IMPLIES_THEN only when an instance on then's node is required
 
 
 @dataclass(eq=False)
@@ -34,6 +36,8 @@ class Action:
     pseudo: bool = False
     reason: str | None = None
     fence_reason: str | None = None
+    # With COUNTED inputs: runnable only while at least this many of them are.
+    min_runnable: int = 0
     edges_out: list[tuple[Action, Edge]] = field(default_factory=list)
     edges_in: list[tuple[Action, Edge]] = field(default_factory=list)
 

@@ -1,0 +1,182 @@
+"""Promotable clones: which placed instances are promoted — pure.
+
+(pacemaker-semantics-clones.md §4.) An instance's promotion score on its node is
+the node attribute `master-<id>` that its agent sets (when that node's value
+counts for the instance), plus `role=Promoted` location constraints, plus
+colocations naming the promoted role. Instances are promoted best score first
+while fewer than `promoted-max` (and `promoted-node-max` per node) are chosen and
+the score is not negative. There is no promotion stickiness: the current
+promoted instance only wins ties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pacer.model.definition import Definition
+from pacer.model.meta import INFINITY, add_scores, parse_score
+from pacer.scheduler.clones import split_instance_id
+from pacer.scheduler.history import PROMOTED, STOPPED, UNPROMOTED
+from pacer.scheduler.nodes import NodeInfo
+from pacer.scheduler.placement import (
+    MINUS_INFINITY,
+    Explain,
+    _attr,
+    _location_targets,
+    _multiply,
+    _rule_score,
+    group_first,
+    location_add,
+    primary_nodes,
+)
+from pacer.scheduler.resources import Rsc
+from pacer.scheduler.rules import RuleContext, evaluate
+
+
+@dataclass(frozen=True)
+class PromotionContext:
+    """What role selection needs beyond the clone: constraints, time, quorum."""
+
+    defn: Definition
+    now: int
+    rscs: object  # resources.Resources
+    freeze_no_quorum: bool
+
+
+def _attr_names(lead: Rsc, unique: bool) -> list[str]:
+    base, _ = split_instance_id(lead.id)
+    return [f"master-{lead.id}", f"master-{base}"] if unique else [f"master-{base}"]
+
+
+def attribute_score(clone: Rsc, inst: Rsc, node: str, nodes: dict[str, NodeInfo]
+                    ) -> int | None:
+    """The agent-set promotion score of `inst` on `node`, when that value counts."""
+    copts = clone.clone_opts
+    assert copts is not None
+    info = nodes.get(node)
+    if info is None:
+        return None
+    active_here = any(node in p.running_on for p in inst.primitives())
+    if clone.known_nodes and not active_here:
+        if copts.unique:
+            return None
+        someone_here = any(node in p.running_on
+                           for i in clone.children for p in i.primitives())
+        if someone_here or node not in clone.known_nodes:
+            return None
+    total: int | None = None
+    for p in inst.primitives():
+        for name in _attr_names(p, copts.unique):
+            v = info.attrs.get(name)
+            if v is not None:
+                total = add_scores(total or 0, parse_score(v, lenient=True))
+                break
+    return total
+
+
+def add_placement_scores(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> None:
+    """A positive promotion score also counts for placement on that node."""
+    for inst in clone.children:
+        lead = group_first(inst)
+        for n in list(lead.allowed):
+            if lead.allowed[n] < 0:
+                continue
+            v = attribute_score(clone, inst, n, nodes)
+            if v is not None and v > 0:
+                location_add(lead, n, v, explain, f"promotion score {v} (master attribute)")
+
+
+def _role_location_scores(clone: Rsc, plan_defn, nodes: dict[str, NodeInfo], now: int,
+                          rscs) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for loc in plan_defn.locations:
+        if loc.role != PROMOTED:
+            continue
+        if clone not in _location_targets(loc, rscs):
+            continue
+        if loc.rules:
+            for rule in loc.rules:
+                for n, info in nodes.items():
+                    if not evaluate(rule, RuleContext(node_attrs=info.attrs, now=now)):
+                        continue
+                    s = _rule_score(rule, info)
+                    if s is not None:
+                        out[n] = add_scores(out.get(n, 0), s)
+        elif loc.node is not None and loc.score is not None:
+            out[loc.node] = add_scores(out.get(loc.node, 0), loc.score)
+    return out
+
+
+def choose_roles(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> None:
+    copts = clone.clone_opts
+    assert copts is not None
+    ctx = clone.promotion_ctx
+    placed = [i for i in clone.children
+              if group_first(i).assigned is not None and group_first(i).next_role != STOPPED]
+    role_locs = _role_location_scores(clone, ctx.defn, nodes, ctx.now, ctx.rscs) if ctx else {}
+    scores: dict[int, int] = {}
+    for inst in placed:
+        lead = group_first(inst)
+        node = lead.assigned
+        assert node is not None
+        v = attribute_score(clone, inst, node, nodes)
+        score = v if v is not None else -1
+        if node in role_locs:
+            score = add_scores(score, role_locs[node])
+            explain.add(lead.id, node, role_locs[node], "a role=Promoted location")
+        # Colocations of the promoted role with something else.
+        for c in clone.with_primaries:
+            if c.dependent_role != PROMOTED:
+                continue
+            pns = primary_nodes(c.primary, c.primary_role)
+            values = {_attr(nodes, pn, c.node_attribute) for pn in pns}
+            here = _attr(nodes, node, c.node_attribute) in values and bool(pns)
+            if c.score >= INFINITY and not here:
+                score = MINUS_INFINITY
+            elif here:
+                score = add_scores(score, c.score)
+        # What is colocated with the promoted role pulls the promotion its way.
+        for c in clone.dependents:
+            if c.primary_role != PROMOTED:
+                continue
+            dep_score = c.dependent.allowed.get(node)
+            if dep_score is None:
+                continue
+            if c.score >= INFINITY and dep_score <= MINUS_INFINITY:
+                score = MINUS_INFINITY
+            elif dep_score:
+                score = add_scores(score, _multiply(dep_score, c.score / INFINITY))
+        if lead.roles.get(node) == PROMOTED and not lead.managed:
+            score = INFINITY  # an unmanaged promoted instance stays promoted
+        scores[id(inst)] = score
+
+    def key(inst: Rsc) -> tuple:
+        lead = group_first(inst)
+        was = 0 if lead.roles.get(lead.assigned or "") == PROMOTED else 1
+        return (-scores[id(inst)], was, inst.number if inst.number is not None else 0)
+
+    per_node: dict[str, int] = {}
+    chosen = 0
+    allow = lead_target_allows_promotion(clone)
+    freeze = ctx is not None and ctx.freeze_no_quorum
+    for inst in sorted(placed, key=key):
+        lead = group_first(inst)
+        node = lead.assigned
+        assert node is not None
+        s = scores[id(inst)]
+        explain.note(lead.id, f"promotion score on {node}: {s}")
+        ok = (allow and chosen < copts.promoted_max and s >= 0 and (lead.managed or s >= INFINITY)
+              and per_node.get(node, 0) < copts.promoted_node_max)
+        if ok and freeze and lead.roles.get(node) != PROMOTED:
+            ok = False
+        role = PROMOTED if ok else UNPROMOTED
+        if ok:
+            chosen += 1
+            per_node[node] = per_node.get(node, 0) + 1
+        for p in inst.primitives():
+            if p.next_role != STOPPED:
+                p.next_role = role
+
+
+def lead_target_allows_promotion(clone: Rsc) -> bool:
+    return clone.target_role not in ("Unpromoted", "Stopped")
