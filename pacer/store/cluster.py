@@ -1,0 +1,633 @@
+"""The cluster's records in the store, written once on top of `Store`.
+
+The controller, the node daemons, the CLI and the fault simulator all read and
+write the cluster through `ClusterStore`, whichever `Store` is underneath. The
+key layout is documented in `pacer/store/README.md`; `Keys` is its only
+spelling. Three kinds of writes:
+
+- node writes (membership, transient attributes, operation results) are txns
+  guarded by the node's own membership key: they apply only while `nodes/<name>`
+  is bound to the writer's lease, so a node that lost its lease (and may have
+  been fenced and wiped) cannot write stale facts afterwards;
+- controller writes go through a `ControllerSession` and are txns guarded by the
+  controller key's create_revision (the fencing token): a deposed controller
+  writes nothing (DESIGN.md safety rule 3);
+- administrative writes (the definition, permanent attributes) are plain or
+  compare-and-swap writes.
+
+`build_status` turns the keys of one prefix read into the scheduler's `Status`;
+it is pure, so the simulator can also feed it `MemoryCluster.snapshot()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from pacer.model.definition import Definition
+from pacer.model.yaml_loader import load_yaml
+from pacer.scheduler.history import _is_failure as is_failure
+from pacer.status.types import FenceEvent, NodeState, OpRecord, ResourceHistory, Status
+from pacer.store.base import (
+    Compare,
+    Delete,
+    Event,
+    Get,
+    KeyValue,
+    LeaseNotFound,
+    Op,
+    Put,
+    Store,
+    StoreError,
+    TxnResult,
+)
+
+# etcd refuses txns with more operations than --max-txn-ops (128 by default).
+MAX_TXN_OPS = 120
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class NotController(StoreError):
+    def __init__(self, token: int) -> None:
+        super().__init__(f"not the controller any more: the controller key is no longer "
+                         f"the one created at revision {token}; nothing was written")
+        self.token = token
+
+
+class NotMember(StoreError):
+    def __init__(self, node: str) -> None:
+        super().__init__(f"node {node!r} is not a member with this lease "
+                         "(its lease expired or it never joined); nothing was written")
+        self.node = node
+
+
+class NodeAlreadyMember(StoreError):
+    def __init__(self, node: str, lease: int) -> None:
+        super().__init__(f"node {node!r} is already a member under lease {lease:x}; "
+                         "wait for that lease to expire or revoke it")
+        self.node = node
+        self.lease = lease
+
+
+class DefinitionConflict(StoreError):
+    def __init__(self, expected: int, current: int) -> None:
+        super().__init__(f"the definition changed meanwhile (expected revision {expected}, "
+                         f"now {current}); read it again and reapply the change")
+        self.expected = expected
+        self.current = current
+
+
+# --------------------------------------------------------------------------- key layout
+
+
+def _name(kind: str, value: str) -> str:
+    if not value or "/" in value:
+        raise ValueError(f"{kind} name {value!r} cannot be stored: empty or contains '/'")
+    return value
+
+
+class Keys:
+    """Every key of one cluster, under `<root>/<cluster>/`."""
+
+    def __init__(self, cluster: str = "default", root: str = "/pacer") -> None:
+        self.prefix = f"{root.rstrip('/')}/{_name('cluster', cluster)}/"
+        p = self.prefix
+        self.definition = p + "definition"
+        self.controller = p + "controller"
+        self.nodes = p + "nodes/"
+        self.expected = p + "expected/"
+        self.transient = p + "attrs/transient/"
+        self.permanent = p + "attrs/permanent/"
+        self.history = p + "history/"
+        self.fencing = p + "fencing/"
+        self.actions = p + "actions/"
+
+    def node(self, node: str) -> str:
+        return self.nodes + _name("node", node)
+
+    def expected_state(self, node: str) -> str:
+        return self.expected + _name("node", node)
+
+    def node_attrs(self, node: str, transient: bool) -> str:
+        return f"{self.transient if transient else self.permanent}{_name('node', node)}/"
+
+    def attr(self, node: str, name: str, transient: bool) -> str:
+        return self.node_attrs(node, transient) + _name("attribute", name)
+
+    def node_history(self, node: str) -> str:
+        return f"{self.history}{_name('node', node)}/"
+
+    def op(self, node: str, rsc: str, slot: str) -> str:
+        return f"{self.node_history(node)}{_name('resource', rsc)}/{slot}"
+
+    def fence_event(self, target: str, event_id: str) -> str:
+        return f"{self.fencing}{_name('node', target)}/{_name('fence event', event_id)}"
+
+    def node_actions(self, node: str) -> str:
+        return f"{self.actions}{_name('node', node)}/"
+
+    def action(self, node: str, action_id: str) -> str:
+        return self.node_actions(node) + _name("action", action_id)
+
+    def parse(self, key: str) -> tuple[str, ...]:
+        """("nodes", "n1"), ("history", "n1", "rsc", "last_0"), ... or () if foreign."""
+        if not key.startswith(self.prefix):
+            return ()
+        parts = tuple(key[len(self.prefix):].split("/"))
+        if parts[0] == "attrs" and len(parts) > 1:
+            return (f"attrs/{parts[1]}", *parts[2:])
+        return parts
+
+
+# --------------------------------------------------------------------------- records
+
+
+def _dumps(data: object) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _loads(value: bytes) -> dict:
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _from_dict(cls: type, data: Mapping) -> object:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class StoredDefinition:
+    definition: Definition
+    text: str
+    revision: int  # the key's mod_revision: the definition's version
+
+
+@dataclass(frozen=True)
+class ControllerInfo:
+    node: str
+    token: int  # create_revision of the controller key
+    lease: int
+
+
+@dataclass(frozen=True)
+class Agent:
+    """What runs a resource, kept with its history as Pacemaker's `<lrm_resource>` does."""
+
+    agent_class: str = ""
+    provider: str | None = None
+    type: str = ""
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    """An action the controller asks one node daemon to run.
+
+    `token` is the controller's fencing token; a node accepts the request only
+    while it is current (`ClusterStore.accept_action`). Parameters come from the
+    definition at `definition_revision`.
+    """
+
+    id: str
+    token: int
+    node: str
+    task: str
+    rsc: str | None = None
+    interval_ms: int = 0
+    definition_revision: int = 0
+    transition: int = 0
+    timeout_ms: int | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        data = dataclasses.asdict(self)
+        data["extra"] = dict(self.extra)
+        return _dumps(data)
+
+    @classmethod
+    def from_json(cls, value: bytes) -> ActionRequest | None:
+        try:
+            return _from_dict(cls, _loads(value))  # type: ignore[return-value]
+        except TypeError:
+            return None
+
+
+def history_slots(op: OpRecord) -> list[str]:
+    """Where Pacemaker keeps an operation result: `last_0` for one-shot operations,
+    `<op>_<interval>` for recurring ones, and `last_failure_0` too for a failure."""
+    slots = [f"{op.operation}_{op.interval_ms}" if op.interval_ms > 0 else "last_0"]
+    if is_failure(op):
+        slots.append("last_failure_0")
+    return slots
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the controller schedules from, read at one revision."""
+
+    revision: int
+    definition: StoredDefinition | None
+    status: Status
+    controller: ControllerInfo | None
+    actions: tuple[ActionRequest, ...] = ()
+
+
+# --------------------------------------------------------------------------- status
+
+
+def build_status(kvs: Iterable[KeyValue], keys: Keys, definition: Definition | None = None,
+                 now: int | None = None) -> Status:
+    """The scheduler's Status from the cluster's keys (one consistent read).
+
+    A node gets a NodeState once it has joined at least once (`nodes/` or
+    `expected/`): online while its lease-bound key exists; otherwise offline,
+    and unclean to the scheduler while `expected` still says member (it left
+    without stopping cleanly and has not been fenced). A node never seen has no
+    NodeState, which Pacemaker's startup-fencing reads as unclean. Permanent
+    attributes from the store are overlaid by transient ones (Pacemaker's
+    precedence); the definition's node attributes lie under both.
+    """
+    members: dict[str, KeyValue] = {}
+    expected: dict[str, str] = {}
+    attrs: dict[str, dict[str, str]] = {}
+    transient: dict[str, dict[str, str]] = {}
+    ops: dict[str, dict[str, list[OpRecord]]] = {}
+    agents: dict[tuple[str, str], Agent] = {}
+    fences: list[tuple[str, FenceEvent]] = []
+    dc: str | None = None
+    for kv in kvs:
+        parts = keys.parse(kv.key)
+        if not parts:
+            continue
+        kind = parts[0]
+        if kind == "nodes" and len(parts) == 2:
+            members[parts[1]] = kv
+        elif kind == "expected" and len(parts) == 2:
+            expected[parts[1]] = kv.value.decode()
+        elif kind == "attrs/permanent" and len(parts) == 3:
+            attrs.setdefault(parts[1], {})[parts[2]] = kv.value.decode()
+        elif kind == "attrs/transient" and len(parts) == 3:
+            transient.setdefault(parts[1], {})[parts[2]] = kv.value.decode()
+        elif kind == "history" and len(parts) == 4:
+            node, rsc = parts[1], parts[2]
+            data = _loads(kv.value)
+            op = data.get("op")
+            if not isinstance(op, dict):
+                continue
+            ops.setdefault(node, {}).setdefault(rsc, []).append(
+                _from_dict(OpRecord, {**op, "rsc": rsc, "node": node}))  # type: ignore[arg-type]
+            agents[(node, rsc)] = _from_dict(Agent, data.get("agent") or {})  # type: ignore[assignment]
+        elif kind == "fencing" and len(parts) == 3:
+            fences.append((kv.key, _from_dict(FenceEvent, _loads(kv.value))))  # type: ignore[arg-type]
+        elif kind == "controller" and len(parts) == 1:
+            dc = _loads(kv.value).get("node")
+    ids = {n.name: n.id or n.name for n in definition.nodes} if definition else {}
+    states: dict[str, NodeState] = {}
+    for name in sorted(set(members) | set(expected)):
+        member = name in members
+        node_id = _loads(members[name].value).get("id") if member else None
+        merged = {**attrs.get(name, {}), **transient.get(name, {})}
+        history = tuple(
+            ResourceHistory(rsc=rsc, node=name, agent_class=agents[(name, rsc)].agent_class,
+                            provider=agents[(name, rsc)].provider, type=agents[(name, rsc)].type,
+                            ops=tuple(sorted(rops, key=lambda o: (o.call_id, o.id))))
+            for rsc, rops in sorted(ops.get(name, {}).items())
+        )
+        states[name] = NodeState(
+            name=name, id=str(node_id or ids.get(name, name)),
+            in_ccm="true" if member else "false",
+            crmd="online" if member else "offline",
+            join="member" if member else "down",
+            expected=expected.get(name, "member" if member else None),
+            transient=MappingProxyType(merged),
+            history=history,
+        )
+    return Status(have_quorum=True, node_states=states, now=now, dc=dc,
+                  fencing_history=tuple(ev for _, ev in sorted(fences, key=lambda f: f[0])))
+
+
+# --------------------------------------------------------------------------- the layer
+
+
+class ClusterStore:
+    def __init__(self, store: Store, cluster: str = "default", root: str = "/pacer") -> None:
+        self.store = store
+        self.keys = Keys(cluster, root)
+        self._defn_cache: StoredDefinition | None = None
+
+    # ------------------------------------------------------------- definition
+
+    def _definition(self, kv: KeyValue | None) -> StoredDefinition | None:
+        if kv is None:
+            return None
+        cached = self._defn_cache
+        if cached is not None and cached.revision == kv.mod_revision:
+            return cached
+        text = _loads(kv.value).get("text", "")
+        stored = StoredDefinition(load_yaml(text, filename="<stored definition>"), text,
+                                  kv.mod_revision)
+        self._defn_cache = stored
+        return stored
+
+    async def definition(self) -> StoredDefinition | None:
+        return self._definition(await self.store.get(self.keys.definition))
+
+    async def put_definition(self, text: str, expected_revision: int | None = None) -> int:
+        """Store a YAML definition after validating it (raises ConfigError).
+
+        With `expected_revision` (0: none stored yet) the write is a compare-and-swap
+        and raises DefinitionConflict if someone else changed it. Returns the new
+        revision, the definition's version.
+        """
+        load_yaml(text, filename="<definition>")
+        value = _dumps({"format": "pacer-yaml", "text": text})
+        k = self.keys.definition
+        compares = [] if expected_revision is None else [Compare(k, "mod", "==",
+                                                                 expected_revision)]
+        r = await self.store.txn(compares, [Put(k, value)], [Get(k)])
+        if not r.succeeded:
+            current = r.results[0][0].mod_revision if r.results[0] else 0  # type: ignore[index]
+            raise DefinitionConflict(expected_revision or 0, current)
+        return r.revision
+
+    # ------------------------------------------------------------- membership
+
+    def _member_guard(self, node: str, lease: int) -> Compare:
+        return Compare(self.keys.node(node), "lease", "==", lease)
+
+    async def join(self, node: str, lease: int, node_id: str | None = None) -> None:
+        """Become a member: `nodes/<node>` bound to `lease`, `expected/<node>` = member.
+
+        Idempotent for the same lease (safe to repeat after OutcomeUnknown).
+        """
+        k = self.keys.node(node)
+        r = await self.store.txn(
+            [Compare.absent(k)],
+            [Put(k, _dumps({"id": node_id or node}), lease),
+             Put(self.keys.expected_state(node), b"member")],
+            [Get(k)])
+        if r.succeeded:
+            return
+        kvs = r.results[0]
+        if kvs and kvs[0].lease == lease:  # type: ignore[index,union-attr]
+            return
+        raise NodeAlreadyMember(node, kvs[0].lease if kvs else 0)  # type: ignore[index,union-attr]
+
+    async def leave(self, node: str, lease: int) -> None:
+        """Leave cleanly, after every resource here was stopped: expected=down, then
+        revoking the lease removes the membership key and transient attributes."""
+        r = await self.store.txn([self._member_guard(node, lease)],
+                                 [Put(self.keys.expected_state(node), b"down")])
+        if not r.succeeded:
+            raise NotMember(node)
+        try:
+            await self.store.revoke(lease)
+        except LeaseNotFound:
+            pass
+
+    async def members(self) -> dict[str, int]:
+        """Current members and their leases."""
+        r = await self.store.get_prefix(self.keys.nodes)
+        return {kv.key[len(self.keys.nodes):]: kv.lease for kv in r.kvs}
+
+    # ------------------------------------------------------------- attributes
+
+    async def set_attribute(self, node: str, name: str, value: str | None,
+                            transient: bool = True) -> None:
+        """Set (or with None delete) a node attribute, like `crm_attribute`.
+
+        A transient attribute is bound to the node's current lease and vanishes
+        with its membership; setting one on a node that is not a member raises
+        NotMember. Permanent attributes survive everything.
+        """
+        k = self.keys.attr(node, name, transient)
+        if not transient:
+            if value is None:
+                await self.store.delete(k)
+            else:
+                await self.store.put(k, value.encode())
+            return
+        member = await self.store.get(self.keys.node(node))
+        if member is None:
+            raise NotMember(node)
+        op: Op = Delete(k) if value is None else Put(k, value.encode(), member.lease)
+        r = await self.store.txn([self._member_guard(node, member.lease)], [op])
+        if not r.succeeded:
+            raise NotMember(node)
+
+    async def attributes(self, node: str) -> dict[str, str]:
+        """Permanent attributes overlaid by transient ones (as the scheduler sees them)."""
+        perm = await self.store.get_prefix(self.keys.node_attrs(node, False))
+        trans = await self.store.get_prefix(self.keys.node_attrs(node, True))
+        out = {kv.key.rsplit("/", 1)[1]: kv.value.decode() for kv in perm.kvs}
+        out.update({kv.key.rsplit("/", 1)[1]: kv.value.decode() for kv in trans.kvs})
+        return out
+
+    # ------------------------------------------------------------- operation history
+
+    def _op_puts(self, node: str, op: OpRecord, agent: Agent) -> list[Op]:
+        puts: list[Op] = []
+        for slot in history_slots(op):
+            rec = dataclasses.replace(op, node=node, id=f"{op.rsc}_{slot}")
+            data = dataclasses.asdict(rec)
+            del data["rsc"], data["node"]  # the key says both
+            puts.append(Put(self.keys.op(node, op.rsc, slot),
+                            _dumps({"agent": dataclasses.asdict(agent), "op": data})))
+        return puts
+
+    async def record_op(self, node: str, lease: int, op: OpRecord, agent: Agent,
+                        action_id: str | None = None) -> None:
+        """A node reports an operation result (or a pending operation).
+
+        Guarded by the node's membership; completing `action_id` deletes its request
+        in the same txn. Raises NotMember if the node's lease is gone.
+        """
+        ops = self._op_puts(node, op, agent)
+        if action_id is not None:
+            ops.append(Delete(self.keys.action(node, action_id)))
+        r = await self.store.txn([self._member_guard(node, lease)], ops)
+        if not r.succeeded:
+            raise NotMember(node)
+
+    async def forget_op(self, node: str, lease: int, rsc: str, operation: str,
+                        interval_ms: int) -> None:
+        """Drop a cancelled recurring operation's record (Pacemaker does on cancel)."""
+        r = await self.store.txn([self._member_guard(node, lease)],
+                                 [Delete(self.keys.op(node, rsc, f"{operation}_{interval_ms}"))])
+        if not r.succeeded:
+            raise NotMember(node)
+
+    # ------------------------------------------------------------- actions (node side)
+
+    async def pending_actions(self, node: str) -> list[ActionRequest]:
+        r = await self.store.get_prefix(self.keys.node_actions(node))
+        return [a for kv in r.kvs if (a := ActionRequest.from_json(kv.value)) is not None]
+
+    async def accept_action(self, node: str, lease: int, request: ActionRequest,
+                            pending: OpRecord | None = None, agent: Agent | None = None
+                            ) -> bool:
+        """Take an action request if, at this moment, its token is the current
+        controller's, the node is a member with `lease` and the request is still
+        there. Deletes the request and records `pending` (if given) atomically.
+        False: stale or gone; do not run it (DESIGN.md safety rule 6).
+        """
+        k = self.keys.action(node, request.id)
+        ops: list[Op] = [Delete(k)]
+        if pending is not None:
+            ops += self._op_puts(node, pending, agent or Agent())
+        r = await self.store.txn(
+            [Compare.created_at(self.keys.controller, request.token),
+             self._member_guard(node, lease), Compare.exists(k)], ops)
+        return r.succeeded
+
+    def watch_actions(self, node: str, start_revision: int | None = None
+                      ) -> AsyncIterator[Event]:
+        return self.store.watch_prefix(self.keys.node_actions(node), start_revision)
+
+    # ------------------------------------------------------------- controller
+
+    async def controller(self) -> ControllerInfo | None:
+        kv = await self.store.get(self.keys.controller)
+        if kv is None:
+            return None
+        return ControllerInfo(_loads(kv.value).get("node", ""), kv.create_revision, kv.lease)
+
+    async def campaign(self, node: str, lease: int) -> ControllerSession | None:
+        """Become the controller if there is none; None if another node is.
+
+        The session's token is the controller key's create_revision. If the key
+        already names this node under this lease (a campaign whose answer was
+        lost), the session is resumed with that key's token.
+        """
+        k = self.keys.controller
+        r = await self.store.txn([Compare.absent(k)],
+                                 [Put(k, _dumps({"node": node}), lease)], [Get(k)])
+        if r.succeeded:
+            return ControllerSession(self, node, lease, r.revision)
+        kvs = r.results[0]
+        if kvs:
+            kv = kvs[0]  # type: ignore[index]
+            if kv.lease == lease and _loads(kv.value).get("node") == node:  # type: ignore[union-attr]
+                return ControllerSession(self, node, lease, kv.create_revision)  # type: ignore[union-attr]
+        return None
+
+    # ------------------------------------------------------------- reading everything
+
+    async def snapshot(self, now: int | None = None) -> Snapshot:
+        """Definition, Status, controller and pending actions from one read."""
+        r = await self.store.get_prefix(self.keys.prefix)
+        defn_kv = next((kv for kv in r.kvs if kv.key == self.keys.definition), None)
+        stored = self._definition(defn_kv)
+        status = build_status(r.kvs, self.keys, stored.definition if stored else None, now)
+        ctl_kv = next((kv for kv in r.kvs if kv.key == self.keys.controller), None)
+        controller = (ControllerInfo(_loads(ctl_kv.value).get("node", ""),
+                                     ctl_kv.create_revision, ctl_kv.lease) if ctl_kv else None)
+        actions = tuple(a for kv in r.kvs if kv.key.startswith(self.keys.actions)
+                        if (a := ActionRequest.from_json(kv.value)) is not None)
+        return Snapshot(r.revision, stored, status, controller, actions)
+
+    async def status(self, now: int | None = None) -> Status:
+        return (await self.snapshot(now)).status
+
+    def watch(self, start_revision: int | None = None) -> AsyncIterator[Event]:
+        """Every change in this cluster; follow `snapshot()` with `watch(revision + 1)`."""
+        return self.store.watch_prefix(self.keys.prefix, start_revision)
+
+
+class ControllerSession:
+    """The elected controller's handle: every write is guarded by its token."""
+
+    def __init__(self, cluster: ClusterStore, node: str, lease: int, token: int) -> None:
+        self.cluster = cluster
+        self.keys = cluster.keys
+        self.node = node
+        self.lease = lease
+        self.token = token
+
+    def guard(self) -> Compare:
+        return Compare.created_at(self.keys.controller, self.token)
+
+    async def write(self, ops: Sequence[Op], compares: Sequence[Compare] = ()) -> TxnResult:
+        """Apply `ops` atomically if still the controller (and `compares` hold).
+
+        Raises NotController when the token is stale, whatever `compares` say, and
+        returns the failed result when only `compares` failed.
+        """
+        r = await self.cluster.store.txn([self.guard(), *compares], ops,
+                                         [Get(self.keys.controller)] if compares else [])
+        if r.succeeded:
+            return r
+        if compares:
+            kvs = r.results[0] if r.results else ()
+            if kvs and kvs[0].create_revision == self.token:  # type: ignore[index,union-attr]
+                return r
+        raise NotController(self.token)
+
+    async def is_current(self) -> bool:
+        ctl = await self.cluster.controller()
+        return ctl is not None and ctl.token == self.token
+
+    async def request_actions(self, requests: Sequence[ActionRequest]) -> None:
+        """Send actions to node daemons (in batches etcd accepts, each guarded)."""
+        puts = [Put(self.keys.action(a.node, a.id),
+                    dataclasses.replace(a, token=self.token).to_json()) for a in requests]
+        for i in range(0, len(puts), MAX_TXN_OPS):
+            await self.write(puts[i:i + MAX_TXN_OPS])
+
+    async def discard_stale_actions(self) -> int:
+        """Delete requests of earlier controllers (do this on taking over)."""
+        r = await self.cluster.store.get_prefix(self.keys.actions)
+        stale = [Delete(kv.key) for kv in r.kvs
+                 if (a := ActionRequest.from_json(kv.value)) is None or a.token != self.token]
+        for i in range(0, len(stale), MAX_TXN_OPS):
+            await self.write(stale[i:i + MAX_TXN_OPS])
+        return len(stale)
+
+    async def record_fencing(self, event: FenceEvent, event_id: str) -> None:
+        await self.write([Put(self.keys.fence_event(event.target, event_id),
+                              _dumps(dataclasses.asdict(event)))])
+
+    async def node_fenced(self, event: FenceEvent, event_id: str) -> None:
+        """A confirmed fence of `event.target`: record it and, as Pacemaker does, forget
+        the node's membership, transient attributes, history and pending actions
+        and mark it cleanly down, in one txn. Its lease is revoked afterwards."""
+        t = event.target
+        for _ in range(3):
+            member = await self.cluster.store.get(self.keys.node(t))
+            lease = member.lease if member else 0
+            # Guarded by the membership key too: if the node came back under a new
+            # lease since we looked, its new incarnation must not be wiped.
+            r = await self.write([
+                Put(self.keys.fence_event(t, event_id), _dumps(dataclasses.asdict(event))),
+                Put(self.keys.expected_state(t), b"down"),
+                Delete(self.keys.node(t)),
+                Delete(self.keys.node_attrs(t, True), prefix=True),
+                Delete(self.keys.node_history(t), prefix=True),
+                Delete(self.keys.node_actions(t), prefix=True),
+            ], [Compare(self.keys.node(t), "lease", "==", lease)])
+            if r.succeeded:
+                break
+        else:
+            raise StoreError(f"node {t!r} keeps changing membership; fencing not recorded")
+        if lease:
+            try:
+                await self.cluster.store.revoke(lease)
+            except LeaseNotFound:
+                pass
+
+    async def clear_history(self, node: str, rsc: str | None = None) -> None:
+        """Forget a resource's history on a node (crm_resource --cleanup): it is re-probed."""
+        prefix = self.keys.node_history(node) + (f"{_name('resource', rsc)}/" if rsc else "")
+        await self.write([Delete(prefix, prefix=True)])
+
+    async def resign(self) -> None:
+        """Stop being the controller (the lease itself stays with the node)."""
+        await self.write([Delete(self.keys.controller)])

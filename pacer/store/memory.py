@@ -1,0 +1,361 @@
+"""The in-memory store for the deterministic fault simulator.
+
+One `MemoryCluster` is the shared store (what an etcd cluster is in production);
+each daemon gets its own client handle from `MemoryCluster.client(name)`, so
+faults can hit one client and not the others:
+
+- `partition(name)`: every call of that client raises `StoreUnavailable` and its
+  watches end with it, until `heal(name)`. Leases keep counting down on the
+  store's side, exactly as when a node loses its link to etcd.
+- `set_fault(name, injector)`: the injector sees each `Request` and returns its
+  `Fate`: answered, refused before it reached the store, lost before it was
+  applied, or applied with the answer lost (`OutcomeUnknown` either way for
+  writes: the client cannot tell which).
+
+Single-threaded and deterministic: no randomness (the simulator's injector
+decides), calls complete without yielding to the event loop, lease ids are a
+counter, and time comes from the injected `Clock`. Expired leases are reaped at
+the start of every request and by `expire_leases()`, which the simulator calls
+after it moves virtual time so watchers see the deletions at that moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import math
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+from pacer.store.base import (
+    Compare,
+    Delete,
+    Event,
+    EventType,
+    Get,
+    InvalidRequest,
+    KeyValue,
+    Lease,
+    LeaseNotFound,
+    Op,
+    OpResult,
+    OutcomeUnknown,
+    Put,
+    Range,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    TxnResult,
+    check_branch,
+)
+from pacer.store.clock import Clock
+
+# etcd reads create_revision 0 as "missing"; the first revision of a fresh etcd is 1.
+_FIRST_REVISION = 1
+# Lease ids look like etcd's (large, hex-printed) but are a deterministic counter.
+_FIRST_LEASE_ID = 0x7A11_0000_0000_0001
+
+
+class Fate(Enum):
+    OK = "ok"
+    REFUSED = "refused"  # never reached the store: StoreUnavailable
+    LOST = "lost"  # reached it, not applied, answer lost
+    APPLIED_LOST = "applied_lost"  # applied, answer lost
+
+
+_MUTATING = frozenset({"put", "delete", "txn", "grant", "revoke"})
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a fault injector is shown: which client calls what, with which arguments."""
+
+    client: str
+    method: str  # a Store method name
+    args: tuple[object, ...] = ()
+
+    @property
+    def mutating(self) -> bool:
+        return self.method in _MUTATING
+
+
+FaultInjector = Callable[[Request], Fate]
+
+
+@dataclass
+class _LeaseState:
+    ttl: int
+    deadline: float
+    keys: set[str] = field(default_factory=set)
+
+
+class MemoryCluster:
+    """The shared store behind every `MemoryStore` client handle."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.revision = _FIRST_REVISION
+        self._kvs: dict[str, KeyValue] = {}
+        self._leases: dict[int, _LeaseState] = {}
+        self._next_lease = _FIRST_LEASE_ID
+        self._events: list[Event] = []
+        self._event_revs: list[int] = []  # parallel to _events, for bisect
+        self._partitioned: set[str] = set()
+        self._injectors: dict[str, FaultInjector] = {}
+        self._wakeups: set[asyncio.Event] = set()
+
+    # ------------------------------------------------------------- simulator controls
+
+    def client(self, name: str) -> MemoryStore:
+        return MemoryStore(self, name)
+
+    def partition(self, name: str) -> None:
+        self._partitioned.add(name)
+        self._wake()
+
+    def heal(self, name: str) -> None:
+        self._partitioned.discard(name)
+
+    def is_partitioned(self, name: str) -> bool:
+        return name in self._partitioned
+
+    def set_fault(self, name: str, injector: FaultInjector | None) -> None:
+        if injector is None:
+            self._injectors.pop(name, None)
+        else:
+            self._injectors[name] = injector
+
+    def expire_leases(self) -> list[int]:
+        """Revoke every lease whose deadline has passed; returns their ids."""
+        now = self.clock.now()
+        due = sorted((st.deadline, lid) for lid, st in self._leases.items() if st.deadline <= now)
+        for _, lid in due:
+            self._revoke(lid)
+        return [lid for _, lid in due]
+
+    def snapshot(self) -> dict[str, KeyValue]:
+        """Every key as it is now, for invariant checks (no client, no faults)."""
+        return dict(self._kvs)
+
+    def leases(self) -> dict[int, float]:
+        """Live lease ids and their deadlines on the clock's scale."""
+        return {lid: st.deadline for lid, st in self._leases.items()}
+
+    # ------------------------------------------------------------- the state machine
+
+    def _wake(self) -> None:
+        for ev in self._wakeups:
+            ev.set()
+
+    def _commit(self, events: list[Event], revision: int) -> None:
+        if not events:
+            return
+        self.revision = revision
+        self._events.extend(events)
+        self._event_revs.extend(e.revision for e in events)
+        self._wake()
+
+    def _put(self, key: str, value: bytes, lease: int, rev: int, events: list[Event]) -> None:
+        old = self._kvs.get(key)
+        if old is not None and old.lease and old.lease in self._leases:
+            self._leases[old.lease].keys.discard(key)
+        kv = KeyValue(key=key, value=value,
+                      create_revision=old.create_revision if old else rev,
+                      mod_revision=rev, version=old.version + 1 if old else 1, lease=lease)
+        self._kvs[key] = kv
+        if lease:
+            self._leases[lease].keys.add(key)
+        events.append(Event(EventType.PUT, kv))
+
+    def _delete(self, keys: Sequence[str], rev: int, events: list[Event]) -> int:
+        n = 0
+        for key in keys:
+            old = self._kvs.pop(key, None)
+            if old is None:
+                continue
+            n += 1
+            if old.lease and old.lease in self._leases:
+                self._leases[old.lease].keys.discard(key)
+            events.append(Event(EventType.DELETE, KeyValue(key, b"", 0, rev, 0, 0)))
+        return n
+
+    def _range(self, key: str, prefix: bool) -> tuple[KeyValue, ...]:
+        if not prefix:
+            kv = self._kvs.get(key)
+            return (kv,) if kv else ()
+        return tuple(self._kvs[k] for k in sorted(self._kvs) if k.startswith(key))
+
+    def _revoke(self, lease_id: int) -> None:
+        st = self._leases.pop(lease_id, None)
+        if st is None:
+            raise LeaseNotFound(lease_id)
+        events: list[Event] = []
+        rev = self.revision + 1
+        self._delete(sorted(st.keys), rev, events)
+        self._commit(events, rev)
+
+    def _txn(self, compares: Sequence[Compare], on_success: Sequence[Op],
+             on_failure: Sequence[Op]) -> TxnResult:
+        check_branch(on_success)
+        check_branch(on_failure)
+        ok = all(c.holds(self._kvs.get(c.key)) for c in compares)
+        branch = on_success if ok else on_failure
+        for op in branch:
+            if isinstance(op, Put) and op.lease and op.lease not in self._leases:
+                raise LeaseNotFound(op.lease)
+        rev = self.revision + 1
+        events: list[Event] = []
+        results: list[OpResult] = []
+        for op in branch:
+            if isinstance(op, Put):
+                self._put(op.key, op.value, op.lease, rev, events)
+                results.append(None)
+            elif isinstance(op, Delete):
+                keys = [kv.key for kv in self._range(op.key, op.prefix)]
+                results.append(self._delete(keys, rev, events))
+            elif isinstance(op, Get):
+                results.append(self._range(op.key, op.prefix))
+            else:  # pragma: no cover - the Op union is closed
+                raise InvalidRequest(f"unknown txn op {op!r}")
+        self._commit(events, rev)
+        return TxnResult(succeeded=ok, revision=self.revision, results=tuple(results))
+
+    def _events_from(self, prefix: str, revision: int) -> list[Event]:
+        i = bisect.bisect_left(self._event_revs, revision)
+        return [e for e in self._events[i:] if e.kv.key.startswith(prefix)]
+
+
+class MemoryStore(Store):
+    """One client's handle on a `MemoryCluster`."""
+
+    def __init__(self, cluster: MemoryCluster, name: str) -> None:
+        self.cluster = cluster
+        self.name = name
+        self._closed = False
+
+    def _enter(self, method: str, *args: object) -> Fate:
+        c = self.cluster
+        c.expire_leases()  # the store's own clock runs whatever the client's fate
+        if self._closed:
+            raise StoreError(f"memory store client {self.name!r} is closed")
+        if self.name in c._partitioned:
+            raise StoreUnavailable(f"memory store: client {self.name!r} is partitioned "
+                                   "from the store", [f"memory:{self.name}"])
+        injector = c._injectors.get(self.name)
+        fate = injector(Request(self.name, method, args)) if injector else Fate.OK
+        if fate is Fate.REFUSED:
+            raise StoreUnavailable(f"memory store: {method} of client {self.name!r} "
+                                   "refused (injected)", [f"memory:{self.name}"])
+        if fate is Fate.LOST:
+            self._lost(method)
+        return fate
+
+    def _lost(self, method: str) -> None:
+        cls = OutcomeUnknown if method in _MUTATING else StoreUnavailable
+        raise cls(f"memory store: the answer to {method} of client {self.name!r} "
+                  "was lost (injected)", [f"memory:{self.name}"])
+
+    def _leave(self, method: str, fate: Fate) -> None:
+        if fate is Fate.APPLIED_LOST:
+            self._lost(method)
+
+    async def get(self, key: str) -> KeyValue | None:
+        fate = self._enter("get", key)
+        kv = self.cluster._kvs.get(key)
+        self._leave("get", fate)
+        return kv
+
+    async def get_prefix(self, prefix: str) -> Range:
+        fate = self._enter("get_prefix", prefix)
+        r = Range(self.cluster._range(prefix, True), self.cluster.revision)
+        self._leave("get_prefix", fate)
+        return r
+
+    async def put(self, key: str, value: bytes, lease: int = 0) -> int:
+        fate = self._enter("put", key, value, lease)
+        rev = self.cluster._txn((), (Put(key, value, lease),), ()).revision
+        self._leave("put", fate)
+        return rev
+
+    async def delete(self, key: str) -> bool:
+        fate = self._enter("delete", key)
+        n = self.cluster._txn((), (Delete(key),), ()).results[0]
+        self._leave("delete", fate)
+        return bool(n)
+
+    async def txn(self, compares: Sequence[Compare], on_success: Sequence[Op] = (),
+                  on_failure: Sequence[Op] = ()) -> TxnResult:
+        fate = self._enter("txn", tuple(compares), tuple(on_success), tuple(on_failure))
+        result = self.cluster._txn(compares, on_success, on_failure)
+        self._leave("txn", fate)
+        return result
+
+    async def grant(self, ttl: int) -> Lease:
+        fate = self._enter("grant", ttl)
+        if ttl <= 0:
+            raise InvalidRequest(f"lease TTL must be positive, not {ttl}")
+        c = self.cluster
+        lid = c._next_lease
+        c._next_lease += 1
+        c._leases[lid] = _LeaseState(ttl=ttl, deadline=c.clock.now() + ttl)
+        self._leave("grant", fate)
+        return Lease(lid, ttl)
+
+    async def keepalive(self, lease_id: int) -> int:
+        fate = self._enter("keepalive", lease_id)
+        st = self.cluster._leases.get(lease_id)
+        if st is None:
+            raise LeaseNotFound(lease_id)
+        st.deadline = self.cluster.clock.now() + st.ttl
+        self._leave("keepalive", fate)
+        return st.ttl
+
+    async def revoke(self, lease_id: int) -> None:
+        fate = self._enter("revoke", lease_id)
+        self.cluster._revoke(lease_id)
+        self._leave("revoke", fate)
+
+    async def time_to_live(self, lease_id: int) -> int:
+        fate = self._enter("time_to_live", lease_id)
+        st = self.cluster._leases.get(lease_id)
+        if st is None:
+            raise LeaseNotFound(lease_id)
+        self._leave("time_to_live", fate)
+        # etcd truncates the remaining time to whole seconds.
+        return max(0, math.floor(st.deadline - self.cluster.clock.now()))
+
+    async def watch_prefix(self, prefix: str, start_revision: int | None = None
+                           ) -> AsyncIterator[Event]:
+        fate = self._enter("watch_prefix", prefix, start_revision)
+        self._leave("watch_prefix", fate)
+        c = self.cluster
+        next_rev = start_revision if start_revision else c.revision + 1
+        wakeup = asyncio.Event()
+        c._wakeups.add(wakeup)
+        try:
+            while True:
+                self._check_watch()
+                pending = c._events_from(prefix, next_rev)
+                if not pending:
+                    # Nothing can happen between this check and the wait: one thread, no await.
+                    wakeup.clear()
+                    await wakeup.wait()
+                    continue
+                for ev in pending:
+                    self._check_watch()
+                    next_rev = ev.revision + 1
+                    yield ev
+        finally:
+            c._wakeups.discard(wakeup)
+
+    def _check_watch(self) -> None:
+        if self._closed:
+            raise StoreError(f"memory store client {self.name!r} is closed")
+        if self.name in self.cluster._partitioned:
+            raise StoreUnavailable(f"memory store: client {self.name!r} is partitioned "
+                                   "from the store; its watch ended", [f"memory:{self.name}"])
+
+    async def close(self) -> None:
+        self._closed = True
+        self.cluster._wake()
