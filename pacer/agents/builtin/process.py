@@ -21,11 +21,10 @@ from pacer.agents.builtin.base import (
     BuiltinAgent,
     OcfExit,
     pidfile_alive,
-    proc_start_time,
     write_pidfile,
 )
 from pacer.agents.metadata import ActionSpec, AgentMetadata, ParameterSpec
-from pacer.agents.procfs import group_members
+from pacer.agents.procfs import group_members, proc_start_time
 from pacer.status.types import (
     OCF_ERR_CONFIGURED,
     OCF_ERR_GENERIC,
