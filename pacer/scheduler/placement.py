@@ -113,6 +113,8 @@ def apply_locations(defn: Definition, rscs: Resources, nodes: dict[str, NodeInfo
                 prims.append(target)  # the clone's own table, for colocation merges
             if loc.rules:
                 for rule in loc.rules:
+                    if rule.role not in (None, "Started"):
+                        continue  # a role's rule decides promotion only
                     for n in node_names:
                         info = nodes[n]
                         for p in prims:

@@ -43,9 +43,15 @@ class PromotionContext:
     freeze_no_quorum: bool
 
 
-def _attr_names(lead: Rsc, unique: bool) -> list[str]:
-    base, _ = split_instance_id(lead.id)
-    return [f"master-{lead.id}", f"master-{base}"] if unique else [f"master-{base}"]
+def _attr_names(p: Rsc, node: str, unique: bool) -> list[str]:
+    """`master-<id>` under the name history knows it by there (a unique instance: its
+    own id), then the id without instance number."""
+    base, _ = split_instance_id(p.id)
+    names = []
+    for rid in (p.history_ids.get(node), p.id if unique else None, base):
+        if rid is not None and f"master-{rid}" not in names:
+            names.append(f"master-{rid}")
+    return names
 
 
 def attribute_score(clone: Rsc, inst: Rsc, node: str, nodes: dict[str, NodeInfo]
@@ -66,7 +72,7 @@ def attribute_score(clone: Rsc, inst: Rsc, node: str, nodes: dict[str, NodeInfo]
             return None
     total: int | None = None
     for p in inst.primitives():
-        for name in _attr_names(p, copts.unique):
+        for name in _attr_names(p, node, copts.unique):
             v = info.attrs.get(name)
             if v is not None:
                 total = add_scores(total or 0, parse_score(v, lenient=True))
@@ -90,12 +96,14 @@ def _role_location_scores(clone: Rsc, plan_defn, nodes: dict[str, NodeInfo], now
                           rscs) -> dict[str, int]:
     out: dict[str, int] = {}
     for loc in plan_defn.locations:
-        if loc.role != PROMOTED:
+        if loc.role != PROMOTED and not any(r.role == PROMOTED for r in loc.rules):
             continue
         if clone not in _location_targets(loc, rscs):
             continue
         if loc.rules:
             for rule in loc.rules:
+                if loc.role != PROMOTED and rule.role != PROMOTED:
+                    continue
                 for n, info in nodes.items():
                     if not evaluate(rule, RuleContext(node_attrs=info.attrs, now=now)):
                         continue
@@ -142,9 +150,8 @@ def choose_roles(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
             dep_score = c.dependent.allowed.get(node)
             if dep_score is None:
                 continue
-            if c.score >= INFINITY and dep_score <= MINUS_INFINITY:
-                score = MINUS_INFINITY
-            elif dep_score:
+            # Only likings pull: a dependent's ban does not veto a promotion.
+            if dep_score > 0:
                 score = add_scores(score, _multiply(dep_score, c.score / INFINITY))
         if lead.roles.get(node) == PROMOTED and not lead.managed:
             score = INFINITY  # an unmanaged promoted instance stays promoted

@@ -61,6 +61,7 @@ class Rsc:
     number: int | None = None  # instance number, on an instance and its members
     known_nodes: set[str] = field(default_factory=set)  # clone: nodes with any history
     ban_nodes: set[str] = field(default_factory=set)  # clone: hard errors of any instance
+    history_ids: dict[str, str] = field(default_factory=dict)  # node → id in history there
     promotion_ctx: object | None = None  # promotable clone: promotion.PromotionContext
 
     # ---- typed meta
@@ -305,6 +306,7 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
             inst = _instance(clone, n, make, clone_children, by_id)
             target = inst if inst.kind == "primitive" else inst.children[e.member]
             target.history[e.node] = e.history
+            target.history_ids[e.node] = e.hist_id
 
         bind_histories(entries, node_order, copts.unique, copts.clone_max, bind)
     for r in orphans.values():
