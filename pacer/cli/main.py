@@ -12,6 +12,7 @@ COMMAND_MODULES = (
     "pacer.cli.config_cmd",
     "pacer.cli.simulate_cmd",
     "pacer.cli.explain_cmd",
+    "pacer.cli.ra_cmd",
 )
 
 
