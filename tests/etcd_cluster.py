@@ -308,3 +308,26 @@ class EtcdCluster:
             return "\n".join(self.members[i].log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+# --------------------------------------------------------------------------- pytest fixture
+
+_shared: EtcdCluster | None = None
+
+
+@pytest.fixture(scope="session")
+def etcd3(tmp_path_factory: pytest.TempPathFactory):
+    """One 3-member cluster shared by every test that does not break it.
+
+    Tests keep to their own key prefix and must leave all members running.
+    Imported into several test modules, it is still started once per session.
+    """
+    global _shared
+    if _shared is None or len(_shared.running_members()) != _shared.size:
+        if _shared is not None:
+            _shared.close()
+        _shared = EtcdCluster(tmp_path_factory.mktemp("etcd3")).start()
+    yield _shared
+    if _shared is not None:
+        _shared.close()
+        _shared = None
