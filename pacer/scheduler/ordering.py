@@ -11,6 +11,7 @@ from collections import deque
 
 from pacer.model.definition import Order, ResourceSet
 from pacer.scheduler.actions import Plan
+from pacer.scheduler.history import STOPPED
 from pacer.scheduler.resources import Rsc
 from pacer.scheduler.transition import Action, Edge, order
 
@@ -41,41 +42,96 @@ def _primitive_actions(r: Rsc, task: str) -> list[Action]:
     return []
 
 
-def _instance_node(inst: Rsc) -> str | None:
+def _instance_node(inst: Rsc, current: bool) -> str | None:
+    """Where an instance will be (or, for stops and demotes, where it is now)."""
     for p in inst.primitives():
-        if p.assigned is not None:
-            return p.assigned
-    for p in inst.primitives():
-        if p.running_on:
+        if current and p.running_on:
             return p.running_on[0]
+        if not current and p.assigned is not None:
+            return p.assigned
     return None
+
+
+def _peers(first: Rsc, then: Rsc, current: bool) -> list[tuple[Rsc, Rsc | None]]:
+    by_node: dict[str, Rsc] = {}
+    for f in first.children:
+        n = _instance_node(f, current)
+        if n is not None:
+            by_node.setdefault(n, f)
+    out: list[tuple[Rsc, Rsc | None]] = []
+    for t in then.children:
+        n = _instance_node(t, current)
+        out.append((t, by_node.get(n) if n is not None else None))
+    return out
 
 
 def _order_interleaved(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_task: str,
                        kind: str, symmetrical: bool) -> None:
     """Each instance of `then` is ordered after the instance of `first` on its node."""
-    by_node: dict[str, Rsc] = {}
-    for f in first.children:
-        n = _instance_node(f)
-        if n is not None:
-            by_node.setdefault(n, f)
-    for t in then.children:
-        n = _instance_node(t)
-        f = by_node.get(n) if n is not None else None
+    stopping = first_task in ("stop", "demote")
+    for t, f in _peers(first, then, stopping):
         if f is not None:
-            order_resources(plan, f, first_task, t, then_task, kind, symmetrical)
-        elif kind == "Mandatory" and first_task in ("start", "promote"):
-            # No peer on its node: it cannot start (or be promoted) there.
-            for b in _then_actions(plan, t, then_task):
-                if b.runnable:
-                    b.runnable = False
-                    b.reason = b.reason or f"unrunnable {first.id} {DONE.get(first_task)}"
+            order_resources(plan, f, first_task, t, then_task, kind, symmetrical,
+                            part="forward")
+        elif kind == "Mandatory" and first_task == "start" and \
+                _instance_node(t, False) is not None:
+            _inhibit(t)
+    if symmetrical and first_task in INVERSE and then_task in INVERSE:
+        for t, f in _peers(first, then, not stopping):
+            if f is not None:
+                order_resources(plan, f, first_task, t, then_task, kind, symmetrical,
+                                part="inverse")
+
+
+def _inhibit(inst: Rsc) -> None:
+    """An interleaved instance with no peer on its node may not be active at all."""
+    for p in inst.primitives():
+        start = p.actions.get("start")
+        p.assigned = None
+        p.next_role = STOPPED
+        if start is not None:
+            start.node = None
+            start.runnable = False
+            start.required = bool(p.running_on)
+            start.reason = ""  # Pacemaker gives these stops no reason
+        for s in p.actions.get("stops", []):
+            s.required = True
+            s.reason = ""
+
+
+def _one_or_more(plan: Plan, first: Rsc, first_task: str, order_id: str) -> Action | None:
+    """Clone `first` with require-all=false or clone-min: a pseudo action that is
+    runnable while enough instances can start, standing in for the clone."""
+    if first.kind != "clone" or first_task != "start" or first.clone_opts is None:
+        return None
+    a = plan.new("one-or-more", None, rsc_id=f"clone-one-or-more:{order_id}", pseudo=True)
+    a.label = a.rsc_id
+    a.min_runnable = max(1, first.clone_opts.clone_min)
+    for inst in first.children:
+        for b in _first_actions(plan, inst, "start"):
+            order(b, a, Edge.IMPLIES_THEN | Edge.COUNTED)
+    return a
 
 
 def order_resources(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_task: str,
-                    kind: str, symmetrical: bool) -> None:
+                    kind: str, symmetrical: bool, order_id: str | None = None,
+                    require_all: bool = True, part: str = "both") -> None:
+    """Order `then_task` of `then` after `first_task` of `first` (and, when
+    symmetrical, the inverse actions the other way); `part` limits it to the
+    "forward" or "inverse" edges (interleaved clones pair instances differently)."""
     if first is then:
         return
+    if order_id is not None and kind == "Mandatory" and first.kind == "clone" and (
+            not require_all or (first.clone_opts and first.clone_opts.clone_min > 0)):
+        gate = _one_or_more(plan, first, first_task, order_id)
+        if gate is not None:
+            for b in _then_actions(plan, then, then_task):
+                order(gate, b, Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT)
+            if symmetrical and then_task in INVERSE:
+                for a in _first_actions(plan, then, INVERSE[then_task]):
+                    for b in _then_actions(plan, first, INVERSE[first_task]):
+                        order(a, b, Edge.IMPLIES_FIRST)
+            return
     if (first.kind == "clone" and then.kind == "clone" and then.clone_opts is not None
             and then.clone_opts.interleave):
         _order_interleaved(plan, first, first_task, then, then_task, kind, symmetrical)
@@ -99,10 +155,11 @@ def order_resources(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_tas
         # restarts it (pacemaker-semantics-clones.md §5.2).
         fwd |= Edge.ON_NODE
         inv |= Edge.ON_NODE
-    for a in _first_actions(plan, first, first_task):
-        for b in _then_actions(plan, then, then_task):
-            order(a, b, fwd)
-    if symmetrical and first_task in INVERSE and then_task in INVERSE:
+    if part != "inverse":
+        for a in _first_actions(plan, first, first_task):
+            for b in _then_actions(plan, then, then_task):
+                order(a, b, fwd)
+    if symmetrical and part != "forward" and first_task in INVERSE and then_task in INVERSE:
         for a in _first_actions(plan, then, INVERSE[then_task]):
             for b in _then_actions(plan, first, INVERSE[first_task]):
                 order(a, b, inv)
@@ -133,7 +190,8 @@ def apply_orders(plan: Plan) -> None:
         if first is None or then is None:
             continue
         then_action = o.then_action or o.first_action
-        order_resources(plan, first, o.first_action, then, then_action, o.kind, sym)
+        order_resources(plan, first, o.first_action, then, then_action, o.kind, sym, o.id,
+                        o.require_all)
 
 
 def _order_sets(plan: Plan, o: Order, sym: bool) -> None:
@@ -170,6 +228,8 @@ def _order_sets(plan: Plan, o: Order, sym: bool) -> None:
 
 
 def _reason(task_of: Action) -> str:
+    if task_of.label is not None:
+        return task_of.label
     return f"{task_of.rsc_id} {task_of.task}"
 
 
@@ -218,16 +278,18 @@ def _resource_rules(r: Rsc) -> list[Action]:
 
 
 def _instance_required_on(clone_action: Action, other: Action) -> bool:
-    """Is an instance action under this clone pseudo action required on other's node?"""
+    """Does an instance of this clone start or stop on other's node in this transition?"""
     node = other.node
-    if node is None:
+    clone = clone_action.rsc
+    if node is None or clone is None:
         return False
-    for inst_action, _ in clone_action.edges_in + clone_action.edges_out:
-        if inst_action.pseudo:
-            continue
-        if inst_action.required and inst_action.node == node and inst_action.rsc is not None \
-                and inst_action.rsc is not clone_action.rsc:
-            return True
+    for inst in clone.children:  # type: ignore[attr-defined]
+        for p in inst.primitives():
+            start = p.actions.get("start")
+            if start is not None and start.required and start.node == node:
+                return True
+            if any(s.required and s.node == node for s in p.actions.get("stops", [])):
+                return True
     return False
 
 

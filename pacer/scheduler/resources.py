@@ -271,8 +271,10 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
             base, _num = split_instance_id(hist.rsc)
             r = by_id.get(hist.rsc)
             if (r is None or r.instance is not None) and base in clone_children:
-                clone, child, _meta, member = clone_children[base]
-                proto = _first_instance_member(clone, member)
+                clone, child, cmeta, member = clone_children[base]
+                cprim = child if isinstance(child, Primitive) else child.members[member or 0]
+                proto = Rsc(id=base, kind="primitive", prim=cprim,  # type: ignore[arg-type]
+                            meta={**cmeta, **cprim.meta})
                 nh = interpret(hist.ops, proto.prim, opts.stonith_enabled, op_defaults,
                                proto.failure_timeout_s, now)
                 clone.known_nodes.add(node_name)
@@ -317,15 +319,6 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
     for r in prims:
         _summarize_history(r, nodes, status)
     return Resources(top=top, by_id=by_id, primitives=prims, aliases=aliases, clones=clones)
-
-
-def _first_instance_member(clone: Rsc, member: int | None) -> Rsc:
-    inst = clone.children[0] if clone.children else None
-    if inst is None:
-        raise ValueError(f"clone {clone.id} has no instances")
-    if member is None or inst.kind == "primitive":
-        return inst
-    return inst.children[member]
 
 
 def _instance(clone: Rsc, n: int, make, clone_children, by_id: dict[str, Rsc]) -> Rsc:

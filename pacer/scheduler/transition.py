@@ -38,6 +38,7 @@ class Action:
     fence_reason: str | None = None
     # With COUNTED inputs: runnable only while at least this many of them are.
     min_runnable: int = 0
+    label: str | None = None  # how a reason names it, when not "<rsc> <task>"
     edges_out: list[tuple[Action, Edge]] = field(default_factory=list)
     edges_in: list[tuple[Action, Edge]] = field(default_factory=list)
 
