@@ -216,7 +216,7 @@ def _apply(h: NodeHistory, op: OpRecord, prim: Primitive | None, stonith: bool,
     elif task == "migrate_from":
         h.role = STARTED
     elif task == "demote":
-        h.role = PROMOTED
+        h.role = UNPROMOTED  # a failed demote leaves it (at best) unpromoted
     elif rc in (OCF_RUNNING_PROMOTED, OCF_FAILED_PROMOTED):
         h.role = PROMOTED
     elif task == "promote":

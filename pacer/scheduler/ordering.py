@@ -109,7 +109,7 @@ def _one_or_more(plan: Plan, first: Rsc, first_task: str, order_id: str) -> Acti
     a.min_runnable = max(1, first.clone_opts.clone_min)
     for inst in first.children:
         for b in _first_actions(plan, inst, "start"):
-            order(b, a, Edge.IMPLIES_THEN | Edge.COUNTED)
+            order(b, a, Edge.COUNTED)
     return a
 
 
