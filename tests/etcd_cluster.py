@@ -315,8 +315,8 @@ class EtcdCluster:
 _shared: EtcdCluster | None = None
 
 
-@pytest.fixture(scope="session")
-def etcd3(tmp_path_factory: pytest.TempPathFactory):
+@pytest.fixture(scope="session", name="etcd3")
+def etcd3_fixture(tmp_path_factory: pytest.TempPathFactory):
     """One 3-member cluster shared by every test that does not break it.
 
     Tests keep to their own key prefix and must leave all members running.

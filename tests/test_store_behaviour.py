@@ -11,7 +11,7 @@ import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from etcd_cluster import EtcdCluster, etcd3  # noqa: F401  (the fixture)
+from etcd_cluster import EtcdCluster, etcd3_fixture  # noqa: F401  (the fixture)
 
 from pacer.store.base import (
     Compare,
@@ -88,8 +88,8 @@ class Backend:
         asyncio.run(main())
 
 
-@pytest.fixture(params=["memory", "etcd"])
-def backend(request: pytest.FixtureRequest) -> Backend:
+@pytest.fixture(name="backend", params=["memory", "etcd"])
+def backend_fixture(request: pytest.FixtureRequest) -> Backend:
     if request.param == "memory":
         return Backend("memory")
     return Backend("etcd", request.getfixturevalue("etcd3"))
