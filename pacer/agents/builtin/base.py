@@ -11,13 +11,19 @@ from __future__ import annotations
 import os
 import re
 import sys
+import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from pacer.agents.api import EXIT_REASON_PREFIX
 from pacer.agents.metadata import AgentMetadata, metadata_xml
 from pacer.agents.procfs import proc_start_time
-from pacer.status.types import OCF_ERR_CONFIGURED, OCF_ERR_UNIMPLEMENTED, OCF_SUCCESS
+from pacer.status.types import (
+    OCF_ERR_CONFIGURED,
+    OCF_ERR_GENERIC,
+    OCF_ERR_UNIMPLEMENTED,
+    OCF_SUCCESS,
+)
 
 _META = "OCF_RESKEY_CRM_meta_"
 
@@ -91,17 +97,21 @@ def run_agent(cls: type[BuiltinAgent], action: str) -> int:
     if action == "meta-data":
         sys.stdout.write(metadata_xml(cls.METADATA))
         return OCF_SUCCESS
-    agent = cls(os.environ)
-    method = agent.actions().get(action)
-    if method is None:
-        print(f"usage: {cls.METADATA.name} {{{'|'.join(agent.actions())}|meta-data}}")
-        return OCF_ERR_UNIMPLEMENTED
     try:
+        agent = cls(os.environ)
+        method = agent.actions().get(action)
+        if method is None:
+            print(f"usage: {cls.METADATA.name} {{{'|'.join(agent.actions())}|meta-data}}")
+            return OCF_ERR_UNIMPLEMENTED
         return method()
     except OcfExit as exc:
         if exc.reason:
             print(f"{EXIT_REASON_PREFIX}{exc.reason}", file=sys.stderr)
         return exc.rc
+    except Exception as exc:  # a bug or an unforeseen system error: say what, exit 1
+        traceback.print_exc()
+        print(f"{EXIT_REASON_PREFIX}{type(exc).__name__}: {exc}", file=sys.stderr)
+        return OCF_ERR_GENERIC
 
 
 # --------------------------------------------------------------------------- pid files

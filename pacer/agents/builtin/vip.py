@@ -12,6 +12,8 @@ stop kills it). `netns` makes the agent act inside a named network namespace
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import ipaddress
 import os
 import signal
@@ -93,6 +95,26 @@ def send_garp(nic: str, mac: bytes, ip: ipaddress.IPv4Address) -> None:
             s.send(frame)
 
 
+CLONE_NEWNET = 0x40000000
+
+
+def enter_netns(name: str) -> None:
+    """Move this process into /run/netns/NAME, which must exist.
+
+    Not pyroute2's setns: that creates a missing namespace (O_CREAT by default).
+    """
+    if not name or "/" in name or name in (".", ".."):
+        raise OSError(errno.EINVAL, f"{name!r} is not a namespace name")
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+    finally:
+        os.close(fd)
+
+
 @dataclass(frozen=True)
 class Placement:
     index: int
@@ -108,11 +130,11 @@ class VipAgent(BuiltinAgent):
         super().__init__(environ)
         netns = self.param("netns")
         if netns:
-            from pyroute2.netns import setns
             try:
-                setns(netns)  # this process only; before any socket is opened
+                enter_netns(netns)  # this process only; before any socket is opened
             except OSError as exc:
-                raise OcfExit(OCF_ERR_INSTALLED, f"network namespace {netns}: {exc}") from None
+                raise OcfExit(OCF_ERR_INSTALLED, f"network namespace {netns}: "
+                              f"{exc.strerror or exc}") from None
 
     def address(self) -> ipaddress.IPv4Address:
         try:
