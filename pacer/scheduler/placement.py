@@ -190,26 +190,36 @@ def failcount(r: Rsc, node: NodeInfo, status: Status, now: int) -> tuple[int, in
     names = {base}
     if ":" in base:
         names.add(base.split(":", 1)[0])
+    clone = r.clone
+    # An anonymous clone's failures on a node belong to whichever instance is there.
+    anonymous = clone is not None and clone.clone_opts is not None \
+        and not clone.clone_opts.unique
+
+    def matches(rsc_part: str) -> bool:
+        if rsc_part in names:
+            return True
+        return anonymous and rsc_part.rpartition(":")[0] in names \
+            and rsc_part.rpartition(":")[2].isdigit()
+
     total = 0
     last = 0
     for k, v in node.attrs.items():
+        if not k.startswith("fail-count-"):
+            continue
+        rest = k[len("fail-count-"):]
         if per_op:
-            if not k.startswith("fail-count-"):
-                continue
-            rest = k[len("fail-count-"):]
             rsc_part = rest.split("#", 1)[0] if "#" in rest else None
-            if rsc_part is None or rsc_part not in names:
+            if rsc_part is None or not matches(rsc_part):
                 continue
-        else:
-            if k not in {f"fail-count-{n}" for n in names}:
-                continue
+        elif not matches(rest):
+            continue
         total = add_scores(total, parse_score(v, lenient=True))
     for k, v in node.attrs.items():
         if not k.startswith("last-failure-"):
             continue
         rest = k[len("last-failure-"):]
         rsc_part = rest.split("#", 1)[0] if per_op else rest
-        if rsc_part in names:
+        if matches(rsc_part):
             try:
                 last = max(last, int(v))
             except ValueError:
