@@ -117,6 +117,13 @@ def bind_histories(entries: list[HistoryEntry], node_order: list[str], unique: b
         taken.add(next_free)
         return next_free
 
+    def orphan_number() -> int:
+        n = clone_max
+        while n in taken:
+            n += 1
+        taken.add(n)
+        return n
+
     has: set[tuple[int, str, int]] = set()
     idle: list[HistoryEntry] = []
     for node in sorted(by_node, key=lambda n: rank.get(n, len(rank))):
@@ -132,7 +139,8 @@ def bind_histories(entries: list[HistoryEntry], node_order: list[str], unique: b
             k = copies.get(e.member, 0)
             copies[e.member] = k + 1
             if k >= len(numbers):
-                numbers.append(fresh())
+                # A second copy on one node is a duplicate: an orphan past clone-max.
+                numbers.append(fresh() if k == 0 else orphan_number())
             has.add((numbers[k], node, e.member))
             bind(numbers[k], e)
     for e in idle:

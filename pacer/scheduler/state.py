@@ -58,7 +58,8 @@ def prepare_state(plan: Plan) -> None:
         if r.target_role == "Stopped":
             r.next_role = STOPPED
         if r.orphan:
-            if opts.stop_orphan_resources:
+            # An extra instance of a configured clone is stopped whatever the option.
+            if opts.stop_orphan_resources or r.clone is not None:
                 r.next_role = STOPPED
             else:
                 r.meta["is-managed"] = "false"
