@@ -150,6 +150,7 @@ class _Writer:
             el.set(key, value)
             del meta[key]
         self.nvset(el, "meta_attributes", f"{op_id}-meta_attributes", meta)
+        self.nvset(el, "instance_attributes", f"{op_id}-instance_attributes", op.params)
 
     # ------------------------------------------------------------------ rules
 
