@@ -57,6 +57,9 @@ def _primitive_lines(r: Rsc) -> list[Line]:
             out.append(Line("Stop", r.id, s.node or "", _suffix(start, s, s)))
         return out
     if not start.required and not any(s.required for s in stops):
+        reload = r.actions.get("reload")
+        if reload is not None and reload.required:
+            out.append(Line("Reload", r.id, reload.node or ""))
         return out
     failed = bool(r.failed_nodes)
     if len(cur) > 1:
