@@ -101,6 +101,7 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         change = digest_change(r, nh)
         if change == RESTART:
             r.restart_needed.add(n)
+            r.changed_nodes.add(n)
             r.definition_changed = True
         elif change == RELOAD:
             if nh.pending == "start":
@@ -165,7 +166,8 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         and target != cur[0]
         and start.runnable
         and not r.failed_nodes
-        and not r.restart_needed
+        # A migration carries the new parameters too: only a failure forbids it.
+        and not (r.restart_needed - r.changed_nodes)
         and not stops[0].pseudo
         and stops[0].runnable
         and (r.prim is None or r.prim.agent_class in ("ocf", "pacer"))

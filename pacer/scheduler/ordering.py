@@ -177,6 +177,16 @@ def _resource_rules(r: Rsc) -> list[Action]:
     return changed
 
 
+def _own_start_needs(stop: Action) -> bool:
+    """A stop its own resource already needs (its start is required or cannot
+    run) owes nothing to another resource: it reports its start's reason."""
+    r = stop.rsc
+    if stop.task != "stop" or not isinstance(r, Rsc) or not r.managed or r.blocked:
+        return False
+    start = r.actions.get("start")
+    return start is not None and (start.required or not start.runnable)
+
+
 def settle_migrations(plan: Plan) -> None:
     """A resource migrates only if nothing it must start after moves the slow way."""
     changed = True
@@ -191,10 +201,10 @@ def settle_migrations(plan: Plan) -> None:
                 stops = f.actions.get("stops", [])
                 if any(s.required for s in stops):
                     r.migrating = False
-                    start = r.actions["start"]
+                    stop = r.actions["stops"][0]
                     moving = f.actions.get("start") is not None and f.actions["start"].runnable
-                    if start.reason is None and moving:
-                        start.reason = f"unrunnable {f.id} stop"
+                    if stop.reason is None and moving:
+                        stop.reason = f"unrunnable {f.id} stop"
                     changed = True
                     break
 
@@ -223,7 +233,7 @@ def propagate(plan: Plan) -> None:
         migrating_stop = a.task == "stop" and a.rsc is not None and a.rsc.migrating
         for first, flags in a.edges_in:
             if flags & Edge.IMPLIES_FIRST and a.required and not migrating_stop \
-                    and _set_required(first, a):
+                    and _set_required(first, None if _own_start_needs(first) else a):
                 changed.append(first)
             if flags & Edge.IMPLIES_FIRST and not first.runnable and a.required \
                     and a.task == "stop" and _set_unrunnable(a, first):

@@ -53,6 +53,7 @@ class Rsc:
     restart_needed: set[str] = field(default_factory=set)
     migrating: bool = False
     definition_changed: bool = False
+    changed_nodes: set[str] = field(default_factory=set)  # runs there with old parameters
     reload_nodes: set[str] = field(default_factory=set)  # only reloadable parameters changed
     # Primitives that must start before this one (mandatory orders), for migration.
     order_firsts: list[Rsc] = field(default_factory=list)

@@ -54,7 +54,7 @@ def _primitive_lines(r: Rsc) -> list[Line]:
     stopping = target is None or not start.runnable
     if stopping:
         for s in stops:
-            out.append(Line("Stop", r.id, s.node or "", _suffix(start, s, s)))
+            out.append(Line("Stop", r.id, s.node or "", _suffix(s, start, s)))
         return out
     if not start.required and not any(s.required for s in stops):
         reload = r.actions.get("reload")
@@ -76,10 +76,13 @@ def _primitive_lines(r: Rsc) -> list[Line]:
         out.append(Line(verb, r.id, target, _suffix(start, stops[0] if stops else None)))
         return out
     if r.migrating:
-        out.append(Line("Migrate", r.id, f"{current} -> {target}", _suffix(start)))
+        out.append(Line("Migrate", r.id, f"{current} -> {target}"))
         return out
     verb = "Recover" if failed else "Move"
-    out.append(Line(verb, r.id, f"{current} -> {target}", _suffix(start, stops[0] if stops else None)))
+    # A move reports why its stop happens (the start's reason, e.g. a definition
+    # change, is moot once it starts afresh elsewhere).
+    out.append(Line(verb, r.id, f"{current} -> {target}",
+                    _suffix(stops[0] if stops else None, None, start)))
     return out
 
 
