@@ -119,17 +119,46 @@ def _order_sets(plan: Plan, o: Order, sym: bool) -> None:
             continue
         a1 = s1.action or o.first_action
         a2 = s2.action or o.then_action or o.first_action
-        exits = [m1[-1]] if s1.sequential else m1
         entries = [m2[0]] if s2.sequential else m2
+        if not s1.require_all:
+            _one_or_more(plan, s1.id, m1, a1, entries, a2, o.kind, sym)
+            continue
+        exits = [m1[-1]] if s1.sequential else m1
         for a in exits:
             for b in entries:
                 order_resources(plan, a, a1, b, a2, o.kind, sym)
+
+
+def _one_or_more(plan: Plan, set_id: str, firsts: list[Rsc], first_task: str,
+                 thens: list[Rsc], then_task: str, kind: str, symmetrical: bool) -> None:
+    """require-all=false: the next set may go ahead once any one member of this
+    set can; a pseudo action `one-or-more:SET` stands for "any one of them"."""
+    key = ("", f"one-or-more:{set_id}")
+    pseudo = plan.pseudo.get(key)
+    if pseudo is None:
+        pseudo = plan.new(key[1], None, rsc_id=None, pseudo=True)
+        plan.pseudo[key] = pseudo
+    for f in firsts:
+        for a in _first_actions(plan, f, first_task):
+            # Only runnability flows in: one member (re)starting restarts nothing.
+            order(a, pseudo, Edge.ONE_OR_MORE)
+    if kind != "Mandatory":
+        fwd = Edge.OPTIONAL
+    elif symmetrical:
+        fwd = Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT
+    else:
+        fwd = Edge.ASYMMETRICAL
+    for t in thens:
+        for b in _then_actions(plan, t, then_task):
+            order(pseudo, b, fwd)
 
 
 # --------------------------------------------------------------------------- propagation
 
 
 def _reason(task_of: Action) -> str:
+    if task_of.rsc_id is None:
+        return task_of.task  # one-or-more:SET
     return f"{task_of.rsc_id} {task_of.task}"
 
 
@@ -155,7 +184,8 @@ def _set_unrunnable(a: Action, cause: Action | None) -> bool:
     if not a.runnable:
         return False
     a.runnable = False
-    if cause is not None and a.reason is None and cause.rsc_id != a.rsc_id and cause.rsc_id:
+    if cause is not None and a.reason is None and cause.rsc_id != a.rsc_id \
+            and (cause.rsc_id or cause.pseudo):
         if _passes_through(a, cause):
             a.reason = cause.reason
         else:
@@ -222,6 +252,10 @@ def propagate(plan: Plan) -> None:
                     and _set_required(then, a):
                 changed.append(then)
             if flags & Edge.RUNNABLE_LEFT and not a.runnable and _set_unrunnable(then, a):
+                changed.append(then)
+            if flags & Edge.ONE_OR_MORE and not a.runnable and then.runnable and not any(
+                    f.runnable for f, fl in then.edges_in if fl & Edge.ONE_OR_MORE):
+                then.runnable = False
                 changed.append(then)
             # A one-way order only holds back a start that is needed anyway.
             if flags & Edge.ASYMMETRICAL and not a.runnable:

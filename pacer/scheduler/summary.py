@@ -125,7 +125,9 @@ def action_lines(plan: Plan) -> list[str]:
             continue
         if not a.required or not a.runnable or a.node is None and not a.pseudo:
             continue
-        if a.pseudo:
+        if a.pseudo and a.rsc_id is None:
+            out.append(f"  * Pseudo action:   {a.task}")
+        elif a.pseudo:
             out.append(f"  * Pseudo action:   {a.rsc_id}_{a.task}_0")
         else:
             task = a.task if not a.interval_ms else f"{a.task}={a.interval_ms}"

@@ -19,6 +19,7 @@ class Edge(IntFlag):
     RUNNABLE_LEFT = 8  # first unrunnable ⇒ then unrunnable
     ASYMMETRICAL = 16  # first unrunnable ⇒ then unrunnable (one-way orders)
     SERIALIZE = 32  # never concurrently
+    ONE_OR_MORE = 64  # then unrunnable only when all its ONE_OR_MORE firsts are
 
 
 @dataclass(eq=False)
@@ -41,6 +42,8 @@ class Action:
     def key(self) -> str:
         if self.task == "stonith":
             return f"stonith-{self.node}-{self.fence_action}"
+        if self.rsc_id is None:
+            return self.task  # a pseudo action of the graph itself (one-or-more:SET)
         return f"{self.rsc_id}_{self.task}_{self.interval_ms}"
 
     fence_action: str = "reboot"
