@@ -577,6 +577,7 @@ def _read_status(ctx: _Ctx, root: ET.Element, defn: Definition) -> Status:
         now = _int(exec_date, 0) or None
     return Status(
         have_quorum=root.get("have-quorum", "1") in ("1", "true", "yes"),
+        no_quorum_panic=root.get("no-quorum-panic", "0") in ("1", "true", "yes"),
         node_states=states,
         now=now,
         dc=id_to_name.get(root.get("dc-uuid", ""), root.get("dc-uuid")),

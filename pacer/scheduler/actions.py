@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pacer.model.definition import Definition
-from pacer.scheduler.nodes import NodeInfo
+from pacer.scheduler.nodes import NodeInfo, suicide
 from pacer.scheduler.options import ClusterOptions
 from pacer.scheduler.resources import RELOAD, RESTART, Resources, Rsc, digest_change
 from pacer.scheduler.transition import Action, Edge, order
@@ -58,7 +58,8 @@ def fence_node(plan: Plan, node: str, reason: str) -> Action | None:
 
 def can_fence(plan: Plan) -> bool:
     return plan.opts.stonith_enabled and (
-        plan.status.have_quorum or plan.opts.no_quorum_policy == "ignore")
+        plan.status.have_quorum or plan.opts.no_quorum_policy == "ignore"
+        or suicide(plan.status, plan.opts))
 
 
 def create_fencing(plan: Plan) -> None:
