@@ -74,6 +74,7 @@ def operations(draw, rsc_id: str, new_id):
             enabled=draw(st.booleans()),
             meta=draw(text_map(meta_keys, 2)),
             id=new_id("op"),
+            params=draw(text_map(st.sampled_from(["OCF_CHECK_LEVEL", "depth"]), 1)),
         ))
     return tuple(ops)
 

@@ -150,6 +150,7 @@ class _Writer:
             el.set(key, value)
             del meta[key]
         self.nvset(el, "meta_attributes", f"{op_id}-meta_attributes", meta)
+        self.nvset(el, "instance_attributes", f"{op_id}-instance_attributes", op.params)
 
     # ------------------------------------------------------------------ rules
 
@@ -424,6 +425,8 @@ def export_cib_element(defn: Definition, status: Status | None = None) -> ET.Ele
     cib.set("num_updates", "0")
     cib.set("admin_epoch", "0")
     cib.set("have-quorum", "1" if (status is None or status.have_quorum) else "0")
+    if status is not None and status.no_quorum_panic:
+        cib.set("no-quorum-panic", "1")
     if status is not None:
         if status.dc is not None:
             dc = defn.node(status.dc)

@@ -244,7 +244,7 @@ def _operation(ctx: _Ctx, el: ET.Element) -> Operation:
         if k not in ("id", "name", "interval", "timeout", "on-fail", "role", "enabled")
     }
     meta.update(_sets(ctx, el, "meta_attributes"))
-    meta.update(_sets(ctx, el, "instance_attributes"))
+    params = _sets(ctx, el, "instance_attributes")
     timeout = el.get("timeout", meta.pop("timeout", None))
     on_fail = el.get("on-fail", meta.pop("on-fail", None))
     enabled = el.get("enabled", meta.pop("enabled", "true"))
@@ -257,6 +257,7 @@ def _operation(ctx: _Ctx, el: ET.Element) -> Operation:
         enabled=parse_bool(enabled, True),
         meta=frozen(meta),
         id=el.get("id", ""),
+        params=frozen(params),
     )
 
 
@@ -576,6 +577,7 @@ def _read_status(ctx: _Ctx, root: ET.Element, defn: Definition) -> Status:
         now = _int(exec_date, 0) or None
     return Status(
         have_quorum=root.get("have-quorum", "1") in ("1", "true", "yes"),
+        no_quorum_panic=root.get("no-quorum-panic", "0") in ("1", "true", "yes"),
         node_states=states,
         now=now,
         dc=id_to_name.get(root.get("dc-uuid", ""), root.get("dc-uuid")),

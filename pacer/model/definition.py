@@ -104,6 +104,9 @@ class Operation:
     enabled: bool = True
     meta: Mapping[str, str] = field(default_factory=_empty)
     id: str = ""
+    # Agent parameters given to this operation only (`<op><instance_attributes>`):
+    # added to the resource's parameters when it runs, and part of its digest.
+    params: Mapping[str, str] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,8 @@ def operation_data(rsc_id: str, op: Operation) -> dict:
             out[key] = str(meta.pop(key))
     if meta:
         out["meta"] = _flat(meta)
+    if op.params:
+        out["params"] = _flat(op.params)
     if op.id and op.id != ids.op_id(rsc_id, op.name, op.interval_ms, op.role):
         out["id"] = op.id
     return out

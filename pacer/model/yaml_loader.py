@@ -57,7 +57,8 @@ GROUP_KEYS = ("group", "members", "meta")
 CLONE_KEYS = ("clone", "child", "meta")
 PROMOTABLE_KEYS = ("promotable", "child", "meta")
 # Operation keys that are fields of `Operation`; any other key of OP_META_KEYS goes to meta.
-OP_FIELD_KEYS = ("name", "interval", "timeout", "on-fail", "role", "enabled", "id", "meta")
+OP_FIELD_KEYS = ("name", "interval", "timeout", "on-fail", "role", "enabled", "id", "meta",
+                 "params")
 OP_META_KEYS = ("start-delay", "interval-origin", "record-pending", "description")
 CONSTRAINT_KINDS = ("location", "colocation", "order")
 LOCATION_KEYS = (
@@ -533,6 +534,8 @@ class _Loader:
             enabled=self.boolean(m, "enabled", path, True),
             meta=frozen(meta),
             id=op_id,
+            params=frozen(self.str_map(m["params"], _join(path, "params")) if "params" in m
+                          else None),
         )
 
     def group(self, n: Node, path: str) -> Group | None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pacer.model.definition import Definition
-from pacer.scheduler.nodes import NodeInfo
+from pacer.scheduler.nodes import NodeInfo, suicide
 from pacer.scheduler.options import ClusterOptions
-from pacer.scheduler.resources import Resources, Rsc, op_digest_ok
+from pacer.scheduler.resources import RELOAD, RESTART, Resources, Rsc, digest_change
 from pacer.scheduler.transition import Action, Edge, order
 from pacer.status.types import Status
 
@@ -58,7 +58,8 @@ def fence_node(plan: Plan, node: str, reason: str) -> Action | None:
 
 def can_fence(plan: Plan) -> bool:
     return plan.opts.stonith_enabled and (
-        plan.status.have_quorum or plan.opts.no_quorum_policy == "ignore")
+        plan.status.have_quorum or plan.opts.no_quorum_policy == "ignore"
+        or suicide(plan.status, plan.opts))
 
 
 def create_fencing(plan: Plan) -> None:
@@ -97,9 +98,19 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
             continue
         if nh.failed and nh.on_fail not in ("ignore", "block"):
             r.restart_needed.add(n)
-        elif not op_digest_ok(r, nh):
+            continue  # recovered anyway: a reload would change nothing
+        change = digest_change(r, nh)
+        if change == RESTART:
             r.restart_needed.add(n)
+            r.changed_nodes.add(n)
             r.definition_changed = True
+        elif change == RELOAD:
+            if nh.pending == "start":
+                # A start still in flight cannot be reloaded: stop it and start
+                # again (and this restart is not reported as a definition change).
+                r.restart_needed.add(n)
+            else:
+                r.reload_nodes.add(n)
     multiply_active = len(cur) > 1
 
     start: Action
@@ -146,6 +157,9 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         # It cannot start (anywhere) before it has stopped where it was.
         order(stop, start, Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT)
     r.actions["stops"] = stops
+    if target in r.reload_nodes and target in cur and not multiply_active:
+        # Dropped again (api) if it restarts there anyway.
+        r.actions["reload"] = plan.new("reload-agent", target, r, required=True)
     r.migrating = (
         r.allow_migrate
         and len(cur) == 1
@@ -153,7 +167,8 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         and target != cur[0]
         and start.runnable
         and not r.failed_nodes
-        and not r.restart_needed
+        # A migration carries the new parameters too: only a failure forbids it.
+        and not (r.restart_needed - r.changed_nodes)
         and not stops[0].pseudo
         and stops[0].runnable
         and (r.prim is None or r.prim.agent_class in ("ocf", "pacer"))
@@ -163,6 +178,18 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         for n in cur:
             if n in plan.fences:
                 order(plan.fences[n], start, Edge.OPTIONAL)
+
+
+def settle_reloads(plan: Plan) -> None:
+    """A resource that is stopped or restarted anyway takes its new parameters
+    with the start: its reload is dropped."""
+    for r in plan.rscs.primitives:
+        reload = r.actions.get("reload")
+        if reload is None:
+            continue
+        start = r.actions["start"]
+        if start.required or not start.runnable or any(s.required for s in r.actions["stops"]):
+            reload.required = False
 
 
 def create_actions(plan: Plan) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pacer.model.definition import Definition
-from pacer.scheduler.actions import Plan, create_actions
+from pacer.scheduler.actions import Plan, create_actions, settle_reloads
 from pacer.scheduler.nodes import interpret_nodes
 from pacer.scheduler.options import ClusterOptions
 from pacer.scheduler.ordering import apply_orders, propagate, settle_migrations
@@ -67,6 +67,7 @@ def schedule(defn: Definition, status: Status, now: int | None = None) -> Schedu
     apply_orders(plan)
     settle_migrations(plan)
     propagate(plan)
+    settle_reloads(plan)
     actions = tuple(
         PlannedAction(key=a.key, task=a.task, node=a.node, rsc=a.rsc_id,
                       interval_ms=a.interval_ms, pseudo=a.pseudo, runnable=a.runnable,

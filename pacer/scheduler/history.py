@@ -57,6 +57,9 @@ class NodeHistory:
     stop_failed: bool = False
     pending: str | None = None  # task of an in-flight operation
     last_op: OpRecord | None = None  # op that set the current state
+    # Non-recurring operations since the resource was last stopped here: the
+    # ones whose recorded digests say whether its definition changed since.
+    active_ops: list[OpRecord] = field(default_factory=list)
     partial_migration_target: str | None = None
     partial_migration_source: str | None = None
     migrate_to_failed: bool = False
@@ -150,6 +153,8 @@ def _apply(h: NodeHistory, op: OpRecord, prim: Primitive | None, stonith: bool,
         h.recurring[(task, op.interval_ms)] = op
     if op.op_status == OP_CANCELLED:
         return
+    if op.interval_ms == 0:
+        h.active_ops.append(op)
     if op.op_status == OP_PENDING or op.rc == 193:
         h.pending = task
         if task in ("start", "migrate_from"):
@@ -237,6 +242,7 @@ def _success(h: NodeHistory, op: OpRecord) -> None:
     if task == "stop":
         h.role = STOPPED
         h.partial_migration_target = None
+        h.active_ops = []
     elif task == "start":
         h.role = STARTED
     elif task == "promote":
@@ -252,6 +258,7 @@ def _success(h: NodeHistory, op: OpRecord) -> None:
     elif task == "monitor":
         if rc == OCF_NOT_RUNNING:
             h.role = STOPPED
+            h.active_ops = []
         elif rc == OCF_RUNNING_PROMOTED:
             h.role = PROMOTED
         elif op.interval_ms == 0 or h.role == STOPPED:

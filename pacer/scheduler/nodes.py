@@ -106,6 +106,12 @@ def _membership(ns: NodeState, info: NodeInfo, opts: ClusterOptions) -> None:
         info.fence_reason = "peer was in an unknown state"
 
 
+def suicide(status: Status, opts: ClusterOptions) -> bool:
+    """A partition that lost quorum under no-quorum-policy=suicide fences its own nodes."""
+    return (not status.have_quorum and status.no_quorum_panic
+            and opts.no_quorum_policy == "suicide")
+
+
 def interpret_nodes(defn: Definition, status: Status, opts: ClusterOptions) -> dict[str, NodeInfo]:
     nodes: dict[str, NodeInfo] = {}
     for n in defn.nodes:
@@ -126,6 +132,9 @@ def interpret_nodes(defn: Definition, status: Status, opts: ClusterOptions) -> d
         attrs["#kind"] = "cluster"
         attrs["#is_dc"] = "true" if status.dc == n.name else "false"
         info.attrs = attrs
+        if suicide(status, opts) and info.online and not info.unclean:
+            info.unclean = True
+            info.fence_reason = "cluster does not have quorum"
         info.standby = _true(attrs.get("standby"))
         info.maintenance = _true(attrs.get("maintenance"))
         nodes[n.name] = info

@@ -99,7 +99,8 @@ def _inhibit(inst: Rsc) -> None:
             s.reason = ""
 
 
-def _one_or_more(plan: Plan, first: Rsc, first_task: str, order_id: str) -> Action | None:
+def _clone_one_or_more(plan: Plan, first: Rsc, first_task: str, order_id: str
+                       ) -> Action | None:
     """Clone `first` with require-all=false or clone-min: a pseudo action that is
     runnable while enough instances can start, standing in for the clone."""
     if first.kind != "clone" or first_task != "start" or first.clone_opts is None:
@@ -123,7 +124,7 @@ def order_resources(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_tas
         return
     if order_id is not None and kind == "Mandatory" and first.kind == "clone" and (
             not require_all or (first.clone_opts and first.clone_opts.clone_min > 0)):
-        gate = _one_or_more(plan, first, first_task, order_id)
+        gate = _clone_one_or_more(plan, first, first_task, order_id)
         if gate is not None:
             for b in _then_actions(plan, then, then_task):
                 order(gate, b, Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT)
@@ -217,11 +218,38 @@ def _order_sets(plan: Plan, o: Order, sym: bool) -> None:
             continue
         a1 = s1.action or o.first_action
         a2 = s2.action or o.then_action or o.first_action
-        exits = [m1[-1]] if s1.sequential else m1
         entries = [m2[0]] if s2.sequential else m2
+        if not s1.require_all:
+            _one_or_more(plan, s1.id, m1, a1, entries, a2, o.kind, sym)
+            continue
+        exits = [m1[-1]] if s1.sequential else m1
         for a in exits:
             for b in entries:
                 order_resources(plan, a, a1, b, a2, o.kind, sym)
+
+
+def _one_or_more(plan: Plan, set_id: str, firsts: list[Rsc], first_task: str,
+                 thens: list[Rsc], then_task: str, kind: str, symmetrical: bool) -> None:
+    """require-all=false: the next set may go ahead once any one member of this
+    set can; a pseudo action `one-or-more:SET` stands for "any one of them"."""
+    key = ("", f"one-or-more:{set_id}")
+    pseudo = plan.pseudo.get(key)
+    if pseudo is None:
+        pseudo = plan.new(key[1], None, rsc_id=None, pseudo=True)
+        plan.pseudo[key] = pseudo
+    for f in firsts:
+        for a in _first_actions(plan, f, first_task):
+            # Only runnability flows in: one member (re)starting restarts nothing.
+            order(a, pseudo, Edge.ONE_OR_MORE)
+    if kind != "Mandatory":
+        fwd = Edge.OPTIONAL
+    elif symmetrical:
+        fwd = Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT
+    else:
+        fwd = Edge.ASYMMETRICAL
+    for t in thens:
+        for b in _then_actions(plan, t, then_task):
+            order(pseudo, b, fwd)
 
 
 # --------------------------------------------------------------------------- propagation
@@ -230,6 +258,8 @@ def _order_sets(plan: Plan, o: Order, sym: bool) -> None:
 def _reason(task_of: Action) -> str:
     if task_of.label is not None:
         return task_of.label
+    if task_of.rsc_id is None:
+        return task_of.task  # one-or-more:SET
     return f"{task_of.rsc_id} {task_of.task}"
 
 
@@ -255,7 +285,8 @@ def _set_unrunnable(a: Action, cause: Action | None) -> bool:
     if not a.runnable:
         return False
     a.runnable = False
-    if cause is not None and a.reason is None and cause.rsc_id != a.rsc_id and cause.rsc_id:
+    if cause is not None and a.reason is None and cause.rsc_id != a.rsc_id \
+            and (cause.rsc_id or cause.pseudo):
         if _passes_through(a, cause):
             a.reason = cause.reason
         else:
@@ -298,6 +329,16 @@ def _too_few_runnable(a: Action) -> bool:
     return n < a.min_runnable
 
 
+def _own_start_needs(stop: Action) -> bool:
+    """A stop its own resource already needs (its start is required or cannot
+    run) owes nothing to another resource: it reports its start's reason."""
+    r = stop.rsc
+    if stop.task != "stop" or not isinstance(r, Rsc) or not r.managed or r.blocked:
+        return False
+    start = r.actions.get("start")
+    return start is not None and (start.required or not start.runnable)
+
+
 def settle_migrations(plan: Plan) -> None:
     """A resource migrates only if nothing it must start after moves the slow way."""
     changed = True
@@ -312,10 +353,10 @@ def settle_migrations(plan: Plan) -> None:
                 stops = f.actions.get("stops", [])
                 if any(s.required for s in stops):
                     r.migrating = False
-                    start = r.actions["start"]
+                    stop = r.actions["stops"][0]
                     moving = f.actions.get("start") is not None and f.actions["start"].runnable
-                    if start.reason is None and moving:
-                        start.reason = f"unrunnable {f.id} stop"
+                    if stop.reason is None and moving:
+                        stop.reason = f"unrunnable {f.id} stop"
                     changed = True
                     break
 
@@ -338,6 +379,10 @@ def propagate(plan: Plan) -> None:
             if flags & Edge.COUNTED and not a.runnable and _too_few_runnable(then) \
                     and _set_unrunnable(then, None):
                 changed.append(then)
+            if flags & Edge.ONE_OR_MORE and not a.runnable and then.runnable and not any(
+                    f.runnable for f, fl in then.edges_in if fl & Edge.ONE_OR_MORE):
+                then.runnable = False
+                changed.append(then)
             # A one-way order only holds back a start that is needed anyway.
             if flags & Edge.ASYMMETRICAL and not a.runnable:
                 # A group's start stands for its members' starts.
@@ -349,7 +394,7 @@ def propagate(plan: Plan) -> None:
         for first, flags in a.edges_in:
             if flags & Edge.IMPLIES_FIRST and a.required and not migrating_stop \
                     and (not flags & Edge.ON_NODE or _instance_required_on(a, first)) \
-                    and _set_required(first, a):
+                    and _set_required(first, None if _own_start_needs(first) else a):
                 changed.append(first)
             if flags & Edge.IMPLIES_FIRST and not first.runnable and a.required \
                     and a.task == "stop" and _set_unrunnable(a, first):

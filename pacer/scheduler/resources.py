@@ -54,6 +54,8 @@ class Rsc:
     restart_needed: set[str] = field(default_factory=set)
     migrating: bool = False
     definition_changed: bool = False
+    changed_nodes: set[str] = field(default_factory=set)  # runs there with old parameters
+    reload_nodes: set[str] = field(default_factory=set)  # only reloadable parameters changed
     # Primitives that must start before this one (mandatory orders), for migration.
     order_firsts: list[Rsc] = field(default_factory=list)
     # --- clones
@@ -353,16 +355,63 @@ def _summarize_history(r: Rsc, nodes: dict[str, NodeInfo], status: Status) -> No
             r.failed_nodes.append(node_name)
 
 
-def op_digest_ok(r: Rsc, nh: NodeHistory) -> bool:
-    """Does the recorded start digest still match the configured parameters?"""
-    op = nh.last_op
-    if op is None or r.prim is None or r.orphan:
-        return True
-    if op.operation not in ("start", "migrate_from") or op.digest is None:
-        return True
-    if op.secure_params and op.secure_digest:
-        # Private parameters are masked in a saved CIB: compare without them.
-        private = set(op.secure_params.split())
-        public = {k: v for k, v in r.prim.params.items() if k not in private}
-        return op.secure_digest == params_digest(public)
-    return op.digest == params_digest(r.prim.params)
+# Non-recurring operations whose recorded digest describes the running instance:
+# a probe that found it running and a promote or migration stand for its start.
+DIGEST_TASKS = ("start", "monitor", "promote", "migrate_from")
+RESTART = "restart"
+RELOAD = "reload"
+
+
+def _op_params(r: Rsc, task: str) -> dict[str, str]:
+    """The parameters of one non-recurring operation: the resource's own plus
+    those configured on that operation alone."""
+    assert r.prim is not None
+    params = dict(r.prim.params)
+    for o in r.prim.operations:
+        if o.name == task and o.interval_ms == 0:
+            params.update(o.params)
+    return params
+
+
+def _public_digest(r: Rsc, params: dict[str, str], secure_params: str) -> str:
+    """The digest of what a saved CIB may show: private parameters left out,
+    and for a fence device also the pcmk_* options, which its agent never sees."""
+    assert r.prim is not None
+    private = set(secure_params.split())
+    public = {k: v for k, v in params.items() if k not in private}
+    if r.prim.agent_class == "stonith":
+        public = {k: v for k, v in public.items() if not k.startswith("pcmk_")}
+    return params_digest(public)
+
+
+def digest_change(r: Rsc, nh: NodeHistory) -> str | None:
+    """How the configured parameters differ from those the resource runs with
+    on a node: None (same), RELOAD (only reloadable parameters changed) or
+    RESTART (it must be stopped and started again to take them)."""
+    if r.prim is None or r.orphan:
+        return None
+    worst: str | None = None
+    for op in nh.active_ops:
+        if op.operation not in DIGEST_TASKS or op.interval_ms != 0 or op.digest is None:
+            continue
+        params = _op_params(r, op.operation)
+        if op.restart_digest is not None:
+            # The digest of the parameters that cannot be reloaded, as listed then.
+            names = set((op.force_restart or "").split())
+            fixed = {k: v for k, v in params.items() if k in names}
+            if params_digest(fixed) != op.restart_digest:
+                return RESTART
+        if op.secure_params and op.secure_digest:
+            same = op.secure_digest == _public_digest(r, params, op.secure_params)
+        else:
+            same = op.digest == params_digest(params)
+        if same:
+            continue
+        own = any(o.params for o in r.prim.operations
+                  if o.name == op.operation and o.interval_ms == 0)
+        if op.restart_digest is None or own:
+            # The agent cannot reload, or this operation has parameters of its own
+            # that only a fresh run of it applies.
+            return RESTART
+        worst = RELOAD
+    return worst

@@ -128,9 +128,12 @@ def _primitive_lines(r: Rsc, plain: bool = False) -> list[Line]:
     stopping = target is None or not start.runnable
     if stopping:
         for s in stops:
-            out.append(Line("Stop", r.id, s.node or "", _suffix(start, s, s)))
+            out.append(Line("Stop", r.id, s.node or "", _suffix(s, start, s)))
         return out
     if not start.required and not any(s.required for s in stops):
+        reload = r.actions.get("reload")
+        if reload is not None and reload.required:
+            out.append(Line("Reload", r.id, reload.node or ""))
         return out
     failed = bool(r.failed_nodes)
     if len(cur) > 1:
@@ -147,10 +150,13 @@ def _primitive_lines(r: Rsc, plain: bool = False) -> list[Line]:
         out.append(Line(verb, r.id, target, _suffix(start, stops[0] if stops else None)))
         return out
     if r.migrating:
-        out.append(Line("Migrate", r.id, f"{current} -> {target}", _suffix(start)))
+        out.append(Line("Migrate", r.id, f"{current} -> {target}"))
         return out
     verb = "Recover" if failed else "Move"
-    out.append(Line(verb, r.id, f"{current} -> {target}", _suffix(start, stops[0] if stops else None)))
+    # A move reports why its stop happens (the start's reason, e.g. a definition
+    # change, is moot once it starts afresh elsewhere).
+    out.append(Line(verb, r.id, f"{current} -> {target}",
+                    _suffix(stops[0] if stops else None, None, start)))
     return out
 
 
@@ -193,7 +199,9 @@ def action_lines(plan: Plan) -> list[str]:
             continue
         if not a.required or not a.runnable or a.node is None and not a.pseudo:
             continue
-        if a.pseudo:
+        if a.pseudo and a.rsc_id is None:
+            out.append(f"  * Pseudo action:   {a.task}")
+        elif a.pseudo:
             out.append(f"  * Pseudo action:   {a.rsc_id}_{a.task}_0")
         else:
             task = a.task if not a.interval_ms else f"{a.task}={a.interval_ms}"

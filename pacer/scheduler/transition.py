@@ -21,6 +21,7 @@ class Edge(IntFlag):
     SERIALIZE = 32  # never concurrently
     COUNTED = 64  # first counts toward then's `min_runnable` (clone running/promoted)
     ON_NODE = 128  # IMPLIES_THEN only when an instance on then's node is required
+    ONE_OR_MORE = 256  # then unrunnable only when all its ONE_OR_MORE firsts are
 
 
 @dataclass(eq=False)
@@ -46,6 +47,8 @@ class Action:
     def key(self) -> str:
         if self.task == "stonith":
             return f"stonith-{self.node}-{self.fence_action}"
+        if self.rsc_id is None:
+            return self.task  # a pseudo action of the graph itself (one-or-more:SET)
         return f"{self.rsc_id}_{self.task}_{self.interval_ms}"
 
     fence_action: str = "reboot"

@@ -112,6 +112,9 @@ class FenceEvent:
 @dataclass(frozen=True)
 class Status:
     have_quorum: bool = True
+    # The partition lost quorum it had (`no-quorum-panic` on the CIB): with
+    # no-quorum-policy=suicide its nodes must fence themselves.
+    no_quorum_panic: bool = False
     node_states: Mapping[str, NodeState] = field(default_factory=dict)
     now: int | None = None  # epoch seconds; None means "use the caller's clock"
     dc: str | None = None
