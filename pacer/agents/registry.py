@@ -129,6 +129,13 @@ class AgentRegistry:
     async def run(self, request: ActionRequest) -> ActionResult:
         try:
             spec = self.resolve(request.agent)
+        except AgentNotFoundError as exc:
+            unit = replace(request, agent=AgentSpec("systemd", request.agent.type))
+            if (request.action == "stop" and self._standard(request.agent) == "systemd"
+                    and self.systemd.available):
+                # As Pacemaker's systemd class: a unit that does not exist is stopped.
+                return await self.systemd.run(unit)
+            return not_installed(str(exc))
         except AgentError as exc:
             return not_installed(str(exc))
         if spec != request.agent:
