@@ -286,6 +286,30 @@ class EtcdCluster:
         except (OSError, ValueError):
             return False
 
+    def status(self, i: int) -> dict:
+        """Member i's /v3/maintenance/status (JSON gateway): member_id, leader, raft term."""
+        m = self.members[i]
+        req = urllib.request.Request(f"{m.client_url}/v3/maintenance/status", data=b"{}",
+                                     method="POST")
+        with urllib.request.urlopen(req, timeout=2, context=self._ssl_context()) as resp:
+            return json.load(resp)
+
+    def leader(self) -> int | None:
+        """The index of the member that is the raft leader now, if any answers."""
+        for i in self.running_members():
+            try:
+                st = self.status(i)
+            except (OSError, ValueError):
+                continue
+            leader = st.get("leader")
+            for j in self.running_members():
+                try:
+                    if self.status(j)["header"]["member_id"] == leader:
+                        return j
+                except (OSError, ValueError, KeyError):
+                    continue
+        return None
+
     def wait_healthy(self, members: list[int] | None = None, timeout: float | None = None
                      ) -> None:
         todo = list(range(len(self.members))) if members is None else members

@@ -1,0 +1,191 @@
+"""etcd-only behaviour: failover between members, unavailability, TLS client certs.
+
+Each test that breaks members starts its own cluster on loopback (tests/etcd_cluster.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from etcd_cluster import EtcdCluster, make_ca, make_client_cert, make_tls, require_etcd
+
+from pacer.store.base import EventType, OutcomeUnknown, StoreError, StoreUnavailable
+from pacer.store.etcd import EtcdConfig, EtcdStore, _not_applied
+
+
+@pytest.fixture
+def cluster(tmp_path: Path):
+    require_etcd()
+    with EtcdCluster(tmp_path / "etcd") as c:
+        yield c
+
+
+def run(coro, timeout: float = 40.0) -> object:
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def test_the_client_moves_on_when_its_member_dies(cluster: EtcdCluster) -> None:
+    async def body() -> None:
+        store = EtcdStore(EtcdConfig(tuple(cluster.endpoints), timeout=8.0))
+        try:
+            lease = await store.grant(30)
+            first = await store.put("/f/a", b"1", lease=lease.id)
+            watch = store.watch_prefix("/f/", first)
+            assert (await watch.__anext__()).kv.value == b"1"
+
+            # kill the member the client talks to, then the leader (an election)
+            for victim in (cluster.endpoints.index(store.current_endpoint), None):
+                if victim is None:
+                    victim = cluster.leader()
+                    assert victim is not None
+                cluster.kill(victim)
+                started = time.monotonic()
+                assert (await store.get("/f/a")).value == b"1"  # type: ignore[union-attr]
+                assert await store.keepalive(lease.id) == 30
+                for _attempt in range(5):
+                    try:
+                        await store.put("/f/b", str(victim).encode())
+                        break
+                    except OutcomeUnknown:
+                        # a write in flight during the election: read, then decide
+                        kv = await store.get("/f/b")
+                        if kv is not None and kv.value == str(victim).encode():
+                            break
+                else:
+                    raise AssertionError("no write got through after the election")
+                assert time.monotonic() - started < 8
+                ev = await asyncio.wait_for(watch.__anext__(), 10)
+                # the watch resumed on another member: nothing lost, nothing repeated
+                assert (ev.type, ev.kv.key, ev.kv.value) == (
+                    EventType.PUT, "/f/b", str(victim).encode())
+                cluster.start_member(victim)
+            await watch.aclose()
+        finally:
+            await store.close()
+    run(body())
+
+
+def test_no_quorum_refuses_writes_without_applying_them(cluster: EtcdCluster) -> None:
+    async def body() -> None:
+        store = EtcdStore(EtcdConfig((cluster.endpoints[0],), timeout=3.0))
+        try:
+            await store.put("/q/k", b"before")
+            cluster.kill(1)
+            cluster.kill(2)
+            await asyncio.sleep(1.5)  # member 0 notices it lost its leader
+            with pytest.raises(StoreUnavailable) as exc:
+                await store.put("/q/k", b"after")
+            # refused before proposing ("no leader"), so known not to be applied
+            assert not isinstance(exc.value, OutcomeUnknown), exc.value
+            assert "no leader" in str(exc.value)
+        finally:
+            await store.close()
+        cluster.start_member(1, wait=False)
+        cluster.start_member(2, wait=False)
+        cluster.wait_healthy()
+        store = EtcdStore(EtcdConfig(tuple(cluster.endpoints)))
+        try:
+            assert (await store.get("/q/k")).value == b"before"  # type: ignore[union-attr]
+        finally:
+            await store.close()
+    run(body())
+
+
+def test_all_members_down_is_a_clear_store_unavailable(cluster: EtcdCluster) -> None:
+    async def body() -> None:
+        store = EtcdStore(EtcdConfig(tuple(cluster.endpoints), timeout=1.5,
+                                     connect_timeout=0.3))
+        try:
+            await store.put("/u/k", b"")
+            for i in range(3):
+                cluster.kill(i)
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable) as exc:
+                await store.get("/u/k")
+            assert time.monotonic() - started < 3
+            message = str(exc.value)
+            for endpoint in cluster.endpoints:
+                assert endpoint in message
+            assert "Connection refused" in message and "etcdctl" in message
+            assert len(exc.value.endpoints) == 3
+        finally:
+            await store.close()
+    run(body())
+
+
+def test_tls_with_client_certificates(tmp_path: Path) -> None:
+    require_etcd()
+    tls = make_tls(tmp_path / "pki")
+    make_ca(tmp_path / "other", "rogue")
+    rogue_cert, rogue_key = make_client_cert(tmp_path / "other", "rogue", "intruder")
+    with EtcdCluster(tmp_path / "etcd", size=1, tls=tls) as cluster:
+        endpoint = f"https://{cluster.endpoints[0]}"
+
+        def config(**kw: object) -> EtcdConfig:
+            base: dict[str, object] = dict(endpoints=(endpoint,), timeout=1.5,
+                                           connect_timeout=0.5, ca_file=str(tls.ca),
+                                           cert_file=str(tls.client_cert),
+                                           key_file=str(tls.client_key))
+            base.update(kw)
+            return EtcdConfig(**base)  # type: ignore[arg-type]
+
+        async def body() -> None:
+            async with EtcdStore(config()) as store:
+                rev = await store.put("/tls/k", b"secret")
+                assert (await store.get("/tls/k")).value == b"secret"  # type: ignore[union-attr]
+                ev = await asyncio.wait_for(store.watch_prefix("/tls/", rev).__anext__(), 5)
+                assert ev.kv.value == b"secret"
+            for bad in (config(cert_file=None, key_file=None),  # no client certificate
+                        config(cert_file=str(rogue_cert), key_file=str(rogue_key)),
+                        config(ca_file=str(tmp_path / "other" / "rogue.crt"))):  # untrusted server
+                async with EtcdStore(bad) as store:
+                    with pytest.raises(StoreUnavailable) as exc:
+                        await store.get("/tls/k")
+                    assert "with TLS" in str(exc.value)
+            async with EtcdStore(EtcdConfig((cluster.endpoints[0],), timeout=1.0)) as plain:
+                with pytest.raises(StoreUnavailable):
+                    await plain.get("/tls/k")  # plaintext to a TLS port
+        run(body())
+
+
+def test_config_is_checked_early(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="host:port"):
+        EtcdConfig(("127.0.0.1",))
+    with pytest.raises(ValueError, match="go together"):
+        EtcdConfig(cert_file="c.pem")
+    assert EtcdConfig("a:1,https://b:2").endpoints == ("a:1", "https://b:2")  # type: ignore[arg-type]
+    assert EtcdConfig(("https://b:2",)).tls
+    with pytest.raises(StoreError, match="cannot read the CA"):
+        EtcdStore(EtcdConfig(ca_file=str(tmp_path / "missing.pem")))
+
+
+def _error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
+    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details)
+
+
+@pytest.mark.parametrize(("code", "details", "not_applied"), [
+    (grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; last error: "
+     "UNKNOWN: ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused", True),
+    (grpc.StatusCode.UNAVAILABLE, "etcdserver: no leader", True),
+    (grpc.StatusCode.UNAVAILABLE, "etcdserver: leader changed", False),
+    (grpc.StatusCode.UNAVAILABLE, "etcdserver: request timed out", False),
+    (grpc.StatusCode.UNAVAILABLE, "Socket closed", False),
+    (grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", False),
+])
+def test_only_provably_unapplied_writes_are_retried(code: grpc.StatusCode, details: str,
+                                                    not_applied: bool) -> None:
+    assert _not_applied(_error(code, details)) is not_applied
+
+
+def test_the_fixture_leaves_no_etcd_behind(tmp_path: Path) -> None:
+    require_etcd()
+    cluster = EtcdCluster(tmp_path / "etcd", size=1).start()
+    pid = cluster.members[0].proc.pid  # type: ignore[union-attr]
+    cluster.close()
+    assert subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0
+    assert not (tmp_path / "etcd" / "etcd0" / "data").exists()
