@@ -16,7 +16,6 @@ monitor) so `pacer ra` can list, describe and try fence agents too.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,9 +27,9 @@ from pacer.agents.api import (
     FenceRequest,
     FenceResult,
     NodeEnvironment,
-    not_installed,
 )
 from pacer.agents.execute import abnormal_result, execute, exited_result
+from pacer.agents.files import find_program, missing, programs
 from pacer.agents.metadata import AgentMetadata, MetadataError, parse_metadata
 from pacer.status.types import OCF_ERR_GENERIC, OCF_SUCCESS, OP_DONE, OP_TIMEOUT
 
@@ -116,18 +115,10 @@ class FenceAgentRunner:
         return [str(d / spec.type) for d in self.dirs]
 
     def locate(self, spec: AgentSpec) -> Path | None:
-        if not spec.type.startswith("fence_"):
-            return None
-        for d in self.dirs:
-            path = d / spec.type
-            if path.is_file() and os.access(path, os.X_OK):
-                return path
-        return None
+        return find_program(self.dirs, spec.type) if spec.type.startswith("fence_") else None
 
     def list_agents(self) -> list[AgentSpec]:
-        found = {AgentSpec("stonith", p.name) for d in self.dirs if d.is_dir()
-                 for p in d.glob("fence_*") if p.is_file() and os.access(p, os.X_OK)}
-        return sorted(found, key=str)
+        return [AgentSpec("stonith", name) for name in sorted(programs(self.dirs, "fence_*"))]
 
     async def _call(self, path: Path, request: FenceRequest, stdin: str
                     ) -> ActionResult:
@@ -196,8 +187,7 @@ class FenceAgentRunner:
         """A `stonith:` resource action (what `pacer ra run` uses)."""
         spec = request.agent
         if self.locate(spec) is None:
-            return not_installed(f"{spec} is not installed (looked for "
-                                 f"{', '.join(self.where(spec))})")
+            return missing(spec, self.where(spec))
         if request.action in ("start", "stop"):
             return ActionResult(rc=OCF_SUCCESS)
         action = {"meta-data": "metadata"}.get(request.action, request.action)

@@ -9,7 +9,6 @@ error), and anything unexpected is an unknown error.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,9 +18,9 @@ from pacer.agents.api import (
     ActionResult,
     AgentSpec,
     NodeEnvironment,
-    not_installed,
 )
 from pacer.agents.execute import abnormal_result, execute, exited_result
+from pacer.agents.files import find_program, missing, programs
 from pacer.agents.metadata import (
     AgentMetadata,
     MetadataError,
@@ -95,17 +94,10 @@ class LsbRunner:
         return [str(d / spec.type) for d in self.dirs]
 
     def locate(self, spec: AgentSpec) -> Path | None:
-        for d in self.dirs:
-            path = d / spec.type
-            if path.is_file() and os.access(path, os.X_OK):
-                return path
-        return None
+        return find_program(self.dirs, spec.type)
 
     def list_agents(self) -> list[AgentSpec]:
-        found = {AgentSpec("lsb", p.name) for d in self.dirs if d.is_dir()
-                 for p in d.iterdir()
-                 if p.is_file() and os.access(p, os.X_OK) and not p.name.startswith(".")}
-        return sorted(found, key=str)
+        return [AgentSpec("lsb", name) for name in sorted(programs(self.dirs))]
 
     def metadata_for(self, spec: AgentSpec, path: Path) -> AgentMetadata:
         try:
@@ -126,8 +118,7 @@ class LsbRunner:
         spec = request.agent
         path = self.locate(spec)
         if path is None:
-            return not_installed(f"{spec} is not installed (looked for "
-                                 f"{', '.join(self.where(spec))})")
+            return missing(spec, self.where(spec))
         if request.action == "meta-data":
             return ActionResult(rc=OCF_SUCCESS,
                                 output=metadata_xml(self.metadata_for(spec, path)))

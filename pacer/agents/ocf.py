@@ -9,7 +9,6 @@ first in PATH and as HA_SBIN_DIR so agents calling crm_* reach pacer.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,9 +20,9 @@ from pacer.agents.api import (
     AgentSpec,
     NodeEnvironment,
     map_ocf_rc,
-    not_installed,
 )
 from pacer.agents.execute import abnormal_result, execute, exit_reason, exited_result
+from pacer.agents.files import find_program, missing, programs
 from pacer.agents.metadata import AgentMetadata, MetadataError, parse_metadata
 from pacer.agents.proc import ProcessOutcome
 from pacer.status.types import OCF_ERR_ARGS, OP_DONE
@@ -137,8 +136,8 @@ class OcfRunner:
         if spec.provider is None:
             return None
         for root in self.roots:
-            path = root / "resource.d" / spec.provider / spec.type
-            if path.is_file() and os.access(path, os.X_OK):
+            path = find_program([root / "resource.d" / spec.provider], spec.type)
+            if path is not None:
                 return root, path
         return None
 
@@ -146,22 +145,16 @@ class OcfRunner:
         found: set[AgentSpec] = set()
         for root in self.roots:
             base = root / "resource.d"
-            if not base.is_dir():
-                continue
-            for provider in sorted(p for p in base.iterdir() if p.is_dir()):
-                for agent in provider.iterdir():
-                    # Providers' directories also hold the shell library (.ocf-*).
-                    if (not agent.name.startswith(".") and agent.is_file()
-                            and os.access(agent, os.X_OK)):
-                        found.add(AgentSpec("ocf", agent.name, provider.name))
+            providers = [p for p in base.iterdir() if p.is_dir()] if base.is_dir() else []
+            for provider in providers:
+                found |= {AgentSpec("ocf", name, provider.name) for name in programs([provider])}
         return sorted(found, key=str)
 
     async def run(self, request: ActionRequest) -> ActionResult:
         spec = request.agent
         located = self.locate(spec)
         if located is None:
-            return not_installed(f"{spec} is not installed (looked for "
-                                 f"{', '.join(self.where(spec))})")
+            return missing(spec, self.where(spec))
         root, path = located
         return await run_ocf_argv([str(path)], request, self.node, ocf_root=root,
                                   provider=spec.provider or "", type_=spec.type)

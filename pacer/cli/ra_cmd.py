@@ -237,11 +237,16 @@ def result_text(spec: AgentSpec, action: str, instance: str, r: ActionResult) ->
         lines.append(f"agent exit status: {r.exit_status}")
     if r.exit_reason:
         lines.append(f"reason: {r.exit_reason}")
-    if r.output.strip():
-        lines += ["--- stdout ---", r.output.rstrip()]
-    if r.stderr.strip():
-        lines += ["--- stderr ---", r.stderr.rstrip()]
-    return "\n".join(lines)
+    return "\n".join(lines + _output_lines(r.output, r.stderr))
+
+
+def _output_lines(out: str, err: str) -> list[str]:
+    lines = []
+    if out.strip():
+        lines += ["--- stdout ---", out.rstrip()]
+    if err.strip():
+        lines += ["--- stderr ---", err.rstrip()]
+    return lines
 
 
 def fence_text(req: FenceRequest, r: FenceResult) -> str:
@@ -253,11 +258,7 @@ def fence_text(req: FenceRequest, r: FenceResult) -> str:
         lines.append(f"power: {r.power}")
     if r.error:
         lines.append(f"error: {r.error}")
-    if r.output.strip():
-        lines += ["--- stdout ---", r.output.rstrip()]
-    if r.stderr.strip():
-        lines += ["--- stderr ---", r.stderr.rstrip()]
-    return "\n".join(lines)
+    return "\n".join(lines + _output_lines(r.output, r.stderr))
 
 
 async def _metadata_or_none(registry: AgentRegistry, spec: AgentSpec) -> AgentMetadata | None:

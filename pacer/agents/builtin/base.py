@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from pacer.agents.api import EXIT_REASON_PREFIX
-from pacer.agents.metadata import AgentMetadata, metadata_xml
+from pacer.agents.metadata import ActionSpec, AgentMetadata, metadata_xml
 from pacer.agents.procfs import proc_start_time
 from pacer.status.types import (
     OCF_ERR_CONFIGURED,
@@ -26,6 +26,16 @@ from pacer.status.types import (
 )
 
 _META = "OCF_RESKEY_CRM_meta_"
+
+
+def standard_actions(validate_timeout_ms: int) -> tuple[ActionSpec, ...]:
+    """What every built-in advertises: start, stop, a 10 s monitor, meta-data, validate-all."""
+    return (
+        ActionSpec("start", timeout_ms=20_000), ActionSpec("stop", timeout_ms=20_000),
+        ActionSpec("monitor", timeout_ms=20_000, interval_ms=10_000),
+        ActionSpec("meta-data", timeout_ms=5_000),
+        ActionSpec("validate-all", timeout_ms=validate_timeout_ms),
+    )
 
 
 class OcfExit(Exception):

@@ -21,9 +21,10 @@ from pacer.agents.builtin.base import (
     BuiltinAgent,
     OcfExit,
     pidfile_alive,
+    standard_actions,
     write_pidfile,
 )
-from pacer.agents.metadata import ActionSpec, AgentMetadata, ParameterSpec
+from pacer.agents.metadata import AgentMetadata, ParameterSpec
 from pacer.agents.procfs import group_members, proc_start_time
 from pacer.status.types import (
     OCF_ERR_CONFIGURED,
@@ -53,11 +54,7 @@ METADATA = AgentMetadata(
         ParameterSpec("startup_check", type="integer", default="200",
                       shortdesc="Milliseconds start watches for a command that exits at once"),
     ),
-    actions=(
-        ActionSpec("start", timeout_ms=20_000), ActionSpec("stop", timeout_ms=20_000),
-        ActionSpec("monitor", timeout_ms=20_000, interval_ms=10_000),
-        ActionSpec("meta-data", timeout_ms=5_000), ActionSpec("validate-all", timeout_ms=5_000),
-    ),
+    actions=standard_actions(validate_timeout_ms=5_000),
 )
 
 _POLL_S = 0.02

@@ -29,9 +29,10 @@ from pacer.agents.builtin.base import (
     BuiltinAgent,
     OcfExit,
     pidfile_alive,
+    standard_actions,
     write_pidfile,
 )
-from pacer.agents.metadata import ActionSpec, AgentMetadata, ParameterSpec
+from pacer.agents.metadata import AgentMetadata, ParameterSpec
 from pacer.status.types import (
     OCF_ERR_ARGS,
     OCF_ERR_CONFIGURED,
@@ -64,11 +65,7 @@ METADATA = AgentMetadata(
         ParameterSpec("netns", default="",
                       shortdesc="Network namespace (a name under /run/netns) to act in"),
     ),
-    actions=(
-        ActionSpec("start", timeout_ms=20_000), ActionSpec("stop", timeout_ms=20_000),
-        ActionSpec("monitor", timeout_ms=20_000, interval_ms=10_000),
-        ActionSpec("meta-data", timeout_ms=5_000), ActionSpec("validate-all", timeout_ms=20_000),
-    ),
+    actions=standard_actions(validate_timeout_ms=20_000),
 )
 
 ETH_P_ARP = 0x0806
