@@ -9,15 +9,14 @@ Every member is started here (never the packaged etcd service) with its own
 data dir under the given directory and its own free ports on 127.0.0.1. Fast
 raft timing (50 ms heartbeat, 500 ms election) keeps failovers and lease expiry
 quick. Members die with the test process: each runs in its own process group,
-which `close()` kills; a parent-death signal and an atexit hook cover a test
-process that dies without running its finalizers. `make_tls()` writes a CA,
+which `close()` kills; a parent-death signal (setpriv --pdeathsig) and an atexit
+hook cover a test process that dies without running its finalizers. `make_tls()` writes a CA,
 a server certificate for 127.0.0.1 and a client certificate with the openssl CLI.
 """
 
 from __future__ import annotations
 
 import atexit
-import ctypes
 import json
 import os
 import shutil
@@ -62,10 +61,10 @@ def _kill_leftovers() -> None:
         _kill_group(proc)
 
 
-def _die_with_parent() -> None:
-    # Runs in the child before exec: SIGKILL it if the test process dies.
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+# SIGKILL a member when the test process dies. Not with a preexec_fn: Python code
+# in a child forked while gRPC threads run can crash before exec.
+_SETPRIV = shutil.which("setpriv")
+_DIE_WITH_PARENT = [_SETPRIV, "--pdeathsig", "KILL"] if _SETPRIV else []
 
 
 def free_ports(n: int) -> list[int]:
@@ -209,8 +208,8 @@ class EtcdCluster:
                     str(self.tls.server_key), "--trusted-ca-file", str(self.tls.ca),
                     "--client-cert-auth"]
         with open(m.log, "ab") as log:
-            m.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                      start_new_session=True, preexec_fn=_die_with_parent)
+            m.proc = subprocess.Popen([*_DIE_WITH_PARENT, *cmd], stdin=subprocess.DEVNULL,
+                                      stdout=log, stderr=log, start_new_session=True)
         _live.add(m.proc)
 
     def close(self) -> None:

@@ -317,8 +317,9 @@ class EtcdStore(Store):
                 raise self._unavailable(what, tried)
             ep = self._endpoints[self._current]
             try:
+                # No reset of the channel here: other tasks may have calls on it, and
+                # gRPC keeps reconnecting (within a second, see _CHANNEL_OPTIONS).
                 if not await ep.connect(min(self.config.connect_timeout, remaining)):
-                    await ep.reset()
                     raise _Retry(f"no connection within {self.config.connect_timeout:g}s")
                 # A read that hangs (a member cut off from the quorum before it
                 # notices) must leave time to ask another member.
@@ -486,9 +487,12 @@ class EtcdStore(Store):
 
     async def watch_prefix(self, prefix: str, start_revision: int | None = None
                            ) -> AsyncIterator[Event]:
+        loop = asyncio.get_running_loop()
         next_rev = start_revision or (await self._revision()) + 1
+        failing_since: float | None = None
         while True:
             call = await self._open_watch(prefix, next_rev)
+            opened, delivered, why = loop.time(), False, "the stream ended"
             try:
                 while True:
                     resp = await call.read()
@@ -496,19 +500,31 @@ class EtcdStore(Store):
                         break
                     if resp.compact_revision:
                         raise Compacted(resp.compact_revision)
-                    if resp.canceled:
-                        break  # e.g. the member lost its leader: resume elsewhere
+                    if resp.canceled:  # e.g. the member lost its leader: resume elsewhere
+                        why = f"watch canceled: {resp.cancel_reason}"
+                        break
                     for ev in resp.events:
                         kind = EventType.DELETE if ev.type == rpc.Event.DELETE else EventType.PUT
                         next_rev = ev.kv.mod_revision + 1
+                        delivered = True
                         yield Event(kind, _kv(ev.kv))
             except grpc.aio.AioRpcError as e:
                 err = _fatal(e)
                 if err is not None:
                     raise err from None
+                why = _details(e)
             finally:
                 call.cancel()
             # A watch is a read: resuming from the next revision repeats and loses nothing.
+            # But streams that keep breaking right after opening are an outage.
+            now = loop.time()
+            if delivered or now - opened > self.config.timeout:
+                failing_since = None
+            else:
+                failing_since = failing_since if failing_since is not None else opened
+                if now - failing_since > self.config.timeout:
+                    raise self._unavailable(f"watch {prefix!r}", {self.current_endpoint: why})
+                await asyncio.sleep(0.1)
             self._current = (self._current + 1) % len(self._endpoints)
 
     async def close(self) -> None:
