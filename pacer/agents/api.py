@@ -145,6 +145,11 @@ class ActionRequest:
         return self.instance or self.rsc_id
 
     @property
+    def effective_timeout_ms(self) -> int:
+        # 0 means "the default", as for a Pacemaker op without a timeout.
+        return self.timeout_ms if self.timeout_ms > 0 else DEFAULT_TIMEOUT_MS
+
+    @property
     def is_probe(self) -> bool:
         return self.action == "monitor" and self.interval_ms == 0
 

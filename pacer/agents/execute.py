@@ -33,7 +33,7 @@ async def execute(argv: Sequence[str], env: Mapping[str, str], request: ActionRe
     node.ensure_dirs()
     try:
         return await run_process(
-            argv, env=env, timeout_s=request.timeout_ms / 1000, cwd=str(node.state_dir),
+            argv, env=env, timeout_s=request.effective_timeout_ms / 1000, cwd=str(node.state_dir),
             stdin=stdin, kill_grace_s=node.kill_grace_s,
             capture_limit=(METADATA_CAPTURE if request.action in ("meta-data", "metadata")
                            else node.capture_limit),
@@ -57,8 +57,9 @@ def abnormal_result(outcome: ProcessOutcome, request: ActionRequest) -> ActionRe
     out, err = outcome.text("stdout"), outcome.text("stderr")
     reason = exit_reason(outcome)
     if outcome.timed_out:
-        return timed_out(request.timeout_ms, outcome.duration_ms, out, err,
-                         f"{request.action} timed out after {request.timeout_ms} ms"
+        timeout_ms = request.effective_timeout_ms
+        return timed_out(timeout_ms, outcome.duration_ms, out, err,
+                         f"{request.action} timed out after {timeout_ms} ms"
                          + (f" ({reason})" if reason else ""))
     if outcome.exit_status is None:
         sig = outcome.signal or 0

@@ -64,7 +64,7 @@ def ocf_environment(request: ActionRequest, node: NodeEnvironment, *, ocf_root: 
     for name, value in request.meta.items():
         env[META_PREFIX + env_key(name)] = str(value)
     # Agents do arithmetic on these (rabbitmq-cluster: `expr $timeout / 1000`).
-    env[META_PREFIX + "timeout"] = str(int(request.timeout_ms))
+    env[META_PREFIX + "timeout"] = str(int(request.effective_timeout_ms))
     env[META_PREFIX + "interval"] = str(int(request.interval_ms))
     env[META_PREFIX + "name"] = request.action
     if node.node_name and META_PREFIX + "on_node" not in env:
