@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -307,3 +308,36 @@ def test_ocf_runner_lists_agents(tmp_path: Path) -> None:
     names = {str(a) for a in agents}
     assert "ocf:heartbeat:Dummy" in names
     assert not any(a.type.startswith(".") for a in agents)
+
+
+def test_cancelled_action_kills_its_group(tmp_path: Path, test_root: Path) -> None:
+    # A node daemon shutting down cancels its running actions: nothing may linger.
+    write_agent(test_root, "test", "hang", HANGING)
+    node = node_env(tmp_path / "node1")
+    reg = AgentRegistry(node, ocf_roots=[test_root])
+    request = ActionRequest(rsc_id="r1", agent=AgentSpec.parse("ocf:test:hang"),
+                            action="start", timeout_ms=300_000)
+
+    async def cancel_soon() -> None:
+        task = asyncio.ensure_future(reg.run(request))
+        while not (node.rsctmp / "child.pid").exists():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    arun(cancel_soon())
+    leader = int((node.rsctmp / "leader.pid").read_text())
+    child = int((node.rsctmp / "child.pid").read_text())
+    assert group_members(leader) == []
+    assert proc_start_time(leader) is None and proc_start_time(child) is None
+
+
+@require_agents("ocf:heartbeat:Dummy")
+def test_unwritable_state_dir(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    reg = AgentRegistry(node_env(blocker / "state"))
+    result = act(reg, "ocf:heartbeat:Dummy", "start")
+    assert (result.rc, result.op_status) == (1, OP_ERROR)
+    assert "state directory" in result.exit_reason

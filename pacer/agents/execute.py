@@ -30,7 +30,11 @@ async def execute(argv: Sequence[str], env: Mapping[str, str], request: ActionRe
                   node: NodeEnvironment, *, stdin: bytes | None = None
                   ) -> ProcessOutcome | ActionResult:
     """Run one action's process; an ActionResult when it could not even start."""
-    node.ensure_dirs()
+    try:
+        node.ensure_dirs()
+    except OSError as exc:
+        return ActionResult(rc=OCF_ERR_GENERIC, op_status=OP_ERROR,
+                            exit_reason=f"cannot prepare the node state directory: {exc}")
     try:
         return await run_process(
             argv, env=env, timeout_s=request.effective_timeout_ms / 1000, cwd=str(node.state_dir),

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
+import tempfile
 import textwrap
 from dataclasses import asdict
 from pathlib import Path
@@ -31,7 +33,10 @@ from pacer.cli.main import UserError
 from pacer.model.meta import format_interval, parse_interval_ms
 
 FORMATTER = argparse.RawDescriptionHelpFormatter
-DEFAULT_STATE_DIR = Path("/run/pacer/ra")
+# root shares one directory; others get their own (agents keep state files there).
+DEFAULT_STATE_DIR = (Path("/run/pacer/ra") if os.geteuid() == 0 else
+                     Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
+                     / f"pacer-ra-{os.geteuid()}")
 FENCE_ONLY_ACTIONS = ("off", "on", "reboot", "status", "list", "list-status")
 
 RA_DESCRIPTION = """\
