@@ -87,6 +87,8 @@ def _primitive_state(r: Rsc) -> str:
     elif len(nodes) == 1:
         n = nodes[0]
         role = roles.get(n, "Started")
+        if r.promotable and role != "Promoted":
+            role = "Unpromoted"
         text = f"FAILED {n}" if n in failed else f"{role} {n}"
     else:
         parts = []
@@ -113,8 +115,19 @@ def _resource_status_lines(r: Rsc, indent: str) -> list[str]:
     if r.kind == "group":
         head = f"{indent}* Resource Group: {r.id}:"
     else:
-        child = r.children[0].id if r.children else "?"
-        head = f"{indent}* Clone Set: {r.id} [{child}]:"
+        child = r.config.child.id if r.config is not None else "?"  # type: ignore[union-attr]
+        kind = " (promotable)" if r.promotable else ""
+        head = f"{indent}* Clone Set: {r.id} [{child}]{kind}:"
+        out = [head]
+        stopped = 0
+        for c in r.children:
+            if any(p.running_on for p in c.primitives()):
+                out.extend(_resource_status_lines(c, indent + "  "))
+            elif not c.orphan:
+                stopped += 1
+        if stopped:
+            out.append(f"{indent}  * Stopped: {stopped} instance{'s' if stopped > 1 else ''}")
+        return out
     out = [head]
     for c in r.children:
         out.extend(_resource_status_lines(c, indent + "  "))

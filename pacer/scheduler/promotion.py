@@ -123,15 +123,17 @@ def choose_roles(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
               if group_first(i).assigned is not None and group_first(i).next_role != STOPPED]
     role_locs = _role_location_scores(clone, ctx.defn, nodes, ctx.now, ctx.rscs) if ctx else {}
     scores: dict[int, int] = {}
+    reasons: dict[int, list[str]] = {}
     for inst in placed:
         lead = group_first(inst)
         node = lead.assigned
         assert node is not None
         v = attribute_score(clone, inst, node, nodes)
         score = v if v is not None else -1
+        why = [f"master attribute {v}" if v is not None else "no master attribute (-1)"]
         if node in role_locs:
             score = add_scores(score, role_locs[node])
-            explain.add(lead.id, node, role_locs[node], "a role=Promoted location")
+            why.append(f"role=Promoted locations {role_locs[node]:+d}")
         # Colocations of the promoted role with something else.
         for c in clone.with_primaries:
             if c.dependent_role != PROMOTED:
@@ -155,7 +157,9 @@ def choose_roles(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
                 score = add_scores(score, _multiply(dep_score, c.score / INFINITY))
         if lead.roles.get(node) == PROMOTED and not lead.managed:
             score = INFINITY  # an unmanaged promoted instance stays promoted
+            why.append("unmanaged and promoted: stays promoted")
         scores[id(inst)] = score
+        reasons[id(inst)] = why
 
     def key(inst: Rsc) -> tuple:
         lead = group_first(inst)
@@ -171,7 +175,8 @@ def choose_roles(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
         node = lead.assigned
         assert node is not None
         s = scores[id(inst)]
-        explain.note(lead.id, f"promotion score on {node}: {s}")
+        explain.note(lead.id, f"promotion score on {node}: {s} ("
+                     + "; ".join(reasons[id(inst)]) + ")")
         ok = (allow and chosen < copts.promoted_max and s >= 0 and (lead.managed or s >= INFINITY)
               and per_node.get(node, 0) < copts.promoted_node_max)
         if ok and freeze and lead.roles.get(node) != PROMOTED:
