@@ -126,7 +126,7 @@ def interpret(
         return h
     h.known = True
     for op in sorted(ops, key=_sort_key):
-        if failure_timeout_s > 0 and _is_failure(op) and op.operation != "stop":
+        if failure_timeout_s > 0 and is_failure(op) and op.operation != "stop":
             changed = op.last_rc_change or op.last_run
             if changed and now > changed + failure_timeout_s:
                 h.expired_failures.append(op)
@@ -135,7 +135,7 @@ def interpret(
     return h
 
 
-def _is_failure(op: OpRecord) -> bool:
+def is_failure(op: OpRecord) -> bool:
     if op.op_status in (OP_PENDING, OP_CANCELLED):
         return False
     if op.op_status not in (OP_DONE, OP_ERROR):

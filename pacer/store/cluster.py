@@ -29,7 +29,7 @@ from types import MappingProxyType
 
 from pacer.model.definition import Definition
 from pacer.model.yaml_loader import load_yaml
-from pacer.scheduler.history import _is_failure as is_failure
+from pacer.scheduler.history import is_failure
 from pacer.status.types import FenceEvent, NodeState, OpRecord, ResourceHistory, Status
 from pacer.store.base import (
     Compare,
