@@ -131,6 +131,10 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         start.runnable = False
         start.required = bool(cur)
     r.actions["start"] = start
+    if any(info.probe_pending and not (r.history.get(n) and r.history[n].known)
+           for n, info in nodes.items()):
+        # It must first be probed on a joining node, which cannot run a probe yet.
+        start.runnable = False
     if len(cur) > 1 and r.multiple_active == "stop_unexpected" and start.reason is None:
         start.reason = "being multiply active"
     if r.definition_changed and start.reason is None and r.prim is not None \

@@ -89,8 +89,9 @@ def configured_on_fail(prim: Primitive | None, op: OpRecord, stonith_enabled: bo
     name = op.operation
     interval = op.interval_ms
     if prim is not None:
+        # A disabled operation still says how its past failures are handled.
         for o in prim.operations:
-            if o.name == name and o.interval_ms == interval and o.enabled and o.on_fail:
+            if o.name == name and o.interval_ms == interval and o.on_fail:
                 return _normalize_on_fail(o.on_fail, name, stonith_enabled)
     default = op_defaults.get("on-fail")
     if default:

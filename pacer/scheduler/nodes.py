@@ -35,6 +35,9 @@ class NodeInfo:
     shutdown: bool = False
     fence_reason: str | None = None
     attrs: dict[str, str] = field(default_factory=dict)
+    # Pending but already a cluster member (in_ccm): resources must be probed
+    # here before they may start anywhere, and a probe cannot run here yet.
+    probe_pending: bool = False
     # Set when an on-fail=standby failure happened on this node.
     standby_onfail: bool = False
     # Filled during scheduling: how many resources were assigned here this run.
@@ -80,6 +83,7 @@ def _membership(ns: NodeState, info: NodeInfo, opts: ClusterOptions) -> None:
             else:
                 info.pending = True
                 info.online = ccm_true and crmd_online
+                info.probe_pending = ccm_true and opts.stonith_enabled
         return
     if terminate and ns.join == "down" and not ccm_true and not crmd_online:
         return  # just shot: clean offline
@@ -101,6 +105,8 @@ def _membership(ns: NodeState, info: NodeInfo, opts: ClusterOptions) -> None:
     elif ns.join in ("pending", "down", None):
         info.pending = True
         info.online = True
+        # Without fencing, Pacemaker has no "pending": such a node is just not up.
+        info.probe_pending = opts.stonith_enabled
     else:
         info.unclean = True
         info.fence_reason = "peer was in an unknown state"
