@@ -131,7 +131,9 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         start.runnable = False
         start.required = bool(cur)
     r.actions["start"] = start
+    clone = r.clone
     if any(info.probe_pending and not (r.history.get(n) and r.history[n].known)
+           and not (clone is not None and n in clone.known_nodes)
            for n, info in nodes.items()):
         # It must first be probed on a joining node, which cannot run a probe yet.
         start.runnable = False
