@@ -134,7 +134,7 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
     clone = r.clone
     if any(info.probe_pending and not (r.history.get(n) and r.history[n].known)
            and not (clone is not None and n in clone.known_nodes)
-           for n, info in nodes.items()):
+           for n, info in nodes.items()) and (start.required or not cur):
         # It must first be probed on a joining node, which cannot run a probe yet.
         start.runnable = False
     if len(cur) > 1 and r.multiple_active == "stop_unexpected" and start.reason is None:
