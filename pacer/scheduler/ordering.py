@@ -207,6 +207,11 @@ def _resource_rules(r: Rsc) -> list[Action]:
     return changed
 
 
+def _blocked_stop(a: Action) -> bool:
+    return (a.task == "stop" and not a.runnable and isinstance(a.rsc, Rsc)
+            and a.rsc.blocked)
+
+
 def _own_start_needs(stop: Action) -> bool:
     """A stop its own resource already needs (its start is required or cannot
     run) owes nothing to another resource: it reports its start's reason."""
@@ -252,6 +257,10 @@ def propagate(plan: Plan) -> None:
                     and _set_required(then, a):
                 changed.append(then)
             if flags & Edge.RUNNABLE_LEFT and not a.runnable and _set_unrunnable(then, a):
+                changed.append(then)
+            if flags & Edge.IMPLIES_THEN and _blocked_stop(a) and then.runnable:
+                # What must follow the stop of a blocked resource waits forever.
+                then.runnable = False
                 changed.append(then)
             if flags & Edge.ONE_OR_MORE and not a.runnable and then.runnable and not any(
                     f.runnable for f, fl in then.edges_in if fl & Edge.ONE_OR_MORE):
