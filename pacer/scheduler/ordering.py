@@ -59,6 +59,12 @@ def order_resources(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_tas
         fwd = inv = Edge.SERIALIZE
     else:
         fwd = inv = Edge.OPTIONAL
+        # The deprecated restart-type=restart meta makes an optional order restart
+        # that resource when the other one is (re)started or stopped.
+        if _restart_type(then):
+            fwd = Edge.IMPLIES_THEN
+        if _restart_type(first):
+            inv = Edge.IMPLIES_FIRST
     for a in _first_actions(plan, first, first_task):
         for b in _then_actions(plan, then, then_task):
             order(a, b, fwd)
@@ -66,6 +72,10 @@ def order_resources(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_tas
         for a in _first_actions(plan, then, INVERSE[then_task]):
             for b in _then_actions(plan, first, INVERSE[first_task]):
                 order(a, b, inv)
+
+
+def _restart_type(r: Rsc) -> bool:
+    return r.meta.get("restart-type", "ignore").lower() == "restart"
 
 
 def _default_symmetrical(o: Order) -> bool:
