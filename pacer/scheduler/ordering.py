@@ -151,6 +151,12 @@ def order_resources(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_tas
         fwd = inv = Edge.SERIALIZE
     else:
         fwd = inv = Edge.OPTIONAL
+        # The deprecated restart-type=restart meta makes an optional order restart
+        # that resource when the other one is (re)started or stopped.
+        if _restart_type(then):
+            fwd = Edge.IMPLIES_THEN
+        if _restart_type(first):
+            inv = Edge.IMPLIES_FIRST
     if first.kind == "clone" and then.kind != "clone":
         # A clone before one resource: only its instance on that resource's node
         # restarts it (pacemaker-semantics-clones.md §5.2).
@@ -164,6 +170,10 @@ def order_resources(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_tas
         for a in _first_actions(plan, then, INVERSE[then_task]):
             for b in _then_actions(plan, first, INVERSE[first_task]):
                 order(a, b, inv)
+
+
+def _restart_type(r: Rsc) -> bool:
+    return r.meta.get("restart-type", "ignore").lower() == "restart"
 
 
 def _default_symmetrical(o: Order) -> bool:
@@ -329,6 +339,11 @@ def _too_few_runnable(a: Action) -> bool:
     return n < a.min_runnable
 
 
+def _blocked_stop(a: Action) -> bool:
+    return (a.task == "stop" and not a.runnable and isinstance(a.rsc, Rsc)
+            and a.rsc.blocked)
+
+
 def _own_start_needs(stop: Action) -> bool:
     """A stop its own resource already needs (its start is required or cannot
     run) owes nothing to another resource: it reports its start's reason."""
@@ -378,6 +393,10 @@ def propagate(plan: Plan) -> None:
                 changed.append(then)
             if flags & Edge.COUNTED and not a.runnable and _too_few_runnable(then) \
                     and _set_unrunnable(then, None):
+                changed.append(then)
+            if flags & Edge.IMPLIES_THEN and _blocked_stop(a) and then.runnable:
+                # What must follow the stop of a blocked resource waits forever.
+                then.runnable = False
                 changed.append(then)
             if flags & Edge.ONE_OR_MORE and not a.runnable and then.runnable and not any(
                     f.runnable for f, fl in then.edges_in if fl & Edge.ONE_OR_MORE):

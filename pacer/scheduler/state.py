@@ -53,6 +53,11 @@ def prepare_state(plan: Plan) -> None:
             policy = r.multiple_active
             if policy == "block":
                 r.blocked = True
+                g = r.parent
+                if g is not None and g.kind == "group" and g.multiple_active == "block":
+                    # A group configured to block is blocked as a whole.
+                    for m in g.primitives():
+                        m.blocked = True
             elif policy == "stop_only":
                 r.next_role = STOPPED
         if r.target_role == "Stopped":

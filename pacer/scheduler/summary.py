@@ -147,7 +147,8 @@ def _primitive_lines(r: Rsc, plain: bool = False) -> list[Line]:
         if not start.required:
             return out
         verb = "Recover" if current in r.failed_nodes else "Restart"
-        out.append(Line(verb, r.id, target, _suffix(start, stops[0] if stops else None)))
+        # A restart in place reports why it starts again, never why it stops.
+        out.append(Line(verb, r.id, target, _suffix(start)))
         return out
     if r.migrating:
         out.append(Line("Migrate", r.id, f"{current} -> {target}"))
