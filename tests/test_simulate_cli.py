@@ -337,10 +337,6 @@ KNOWN_DIFFERENCES: dict[str, str] = {
     "restart-reason-order-chain": (
         "reason for A's restart: crm_simulate 'due to required B start', pacer 'due to "
         "required C start'"),
-    "colocation-factor-rounding-sign": (
-        "A's -10 on n2 flows into B scaled by 100/1000000; the product rounds to 0 and "
-        "Pacemaker makes it +1 (the sign of the factor), pacer -1 (the sign of the product): "
-        "crm_simulate starts A and B on n2, pacer on n1"),
     "colocation-chain-through-a-group": (
         "D (prefers n3) must be with group G, G with A: pacer pulls D's preference through G "
         "into A and puts all on n3; crm_simulate does not (A, B, D on n2). With a primitive "

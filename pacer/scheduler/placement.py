@@ -371,7 +371,9 @@ def _multiply(score: int, factor: float) -> int:
     product = score * factor
     rounded = int(abs(product) + 0.5) * (1 if product >= 0 else -1)
     if rounded == 0:
-        rounded = 1 if product > 0 else -1
+        # Too small to count: Pacemaker keeps a trace of it with the factor's sign
+        # (a liking for a node the dependent dislikes a little is still +1).
+        rounded = 1 if factor > 0 else -1
     return rounded
 
 
