@@ -316,10 +316,6 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "stonith-enabled=true but no stonith resource is configured: Pacemaker cannot fence "
         "(pe_can_fence is false), so the lost node stays UNCLEAN and nothing is recovered "
         "(empty Transition Summary); pacer fences n1 and moves A (and B)"),
-    "colocation-primaries-sorted": (
-        "Pacemaker assigns a dependent's primaries sorted (priority, clone/group before "
-        "primitive, id: C before Z), pacer in constraint order (Z first): pacer A=n2 Z=n1 "
-        "C=n2, crm_simulate A=n1 Z=n2 C=n1"),
     "optional-anti-colocation-on-the-only-node": (
         "an optional colocation that would leave the dependent no usable node is rolled "
         "back by Pacemaker (B scores 0 on n1 and starts); pacer gives B -50 there and "

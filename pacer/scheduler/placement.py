@@ -58,6 +58,10 @@ class Coloc:
     primary_role: str | None = None
     node_attribute: str = "#uname"
     influence: bool = True
+    # The resources the constraint names (a group or clone, where `dependent` and
+    # `primary` are members of it): Pacemaker orders colocations by them.
+    named_dependent: Rsc | None = None
+    named_primary: Rsc | None = None
 
 
 def location_add(r: Rsc, node: str, score: int, explain: Explain, source: str) -> None:
@@ -268,7 +272,7 @@ def build_colocations(defn: Definition, rscs: Resources) -> list[Coloc]:
             p = prim
         if d.kind != "primitive" or p.kind != "primitive":
             return
-        c = Coloc(cid, d, p, score, drole, prole, attr, influence)
+        c = Coloc(cid, d, p, score, drole, prole, attr, influence, dep, prim)
         out.append(c)
 
     # Groups: each member with the previous one.
@@ -292,7 +296,20 @@ def build_colocations(defn: Definition, rscs: Resources) -> list[Coloc]:
              col.influence)
     for c in out:
         add_colocation(c)
+    # Pacemaker takes a resource's colocations in a fixed order, whatever the
+    # order of the constraints: higher priority first, then collective resources
+    # (clones, groups) before primitives, then by id.
+    for r in rscs.by_id.values():
+        r.with_primaries.sort(key=lambda c: _coloc_rank(c.named_primary or c.primary))
+        r.dependents.sort(key=lambda c: _coloc_rank(c.named_dependent or c.dependent))
     return out
+
+
+_VARIANT_RANK = {"clone": 0, "group": 1, "primitive": 2}
+
+
+def _coloc_rank(r: Rsc) -> tuple[int, int, bytes]:
+    return (-r.priority, _VARIANT_RANK.get(r.kind, 2), r.id.encode())
 
 
 def _colocation_sets(col, rscs: Resources, pair) -> None:
