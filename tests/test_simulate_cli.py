@@ -214,6 +214,24 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
                  props={"stonith-enabled": "true"}),
         (["--node-fail", "n1"], ["--node-fail", "n1"]),
     ),
+    # Fencing required, nothing to fence with: Pacemaker disables resource start-up
+    # (and every other action), so nothing starts, moves or stops.
+    "nothing-happens-without-fence-device": (
+        make_cib(NODES3, dummy("A", {"target-role": "Stopped"}) + dummy("B") + dummy("C"),
+                 '<rsc_location id="B-n3" rsc="B" node="n3" score="100"/>',
+                 [node_state("n1", running=("A",)), node_state("n2", running=("B",)),
+                  node_state("n3")],
+                 props={"stonith-enabled": "true"}),
+        ([], []),
+    ),
+    # A watchdog (sbd) can fence without a device.
+    "node-lost-with-watchdog-only": (
+        make_cib(NODES3, dummy("A") + dummy("B"), "",
+                 [node_state("n1", running=("A",)), node_state("n2", running=("B",)),
+                  node_state("n3")],
+                 props={"stonith-enabled": "true", "have-watchdog": "true"}),
+        (["--node-fail", "n1"], ["--node-fail", "n1"]),
+    ),
     "standby-moves-everything": (
         make_cib(["n1", "n2"], group("G", "B", "C"), "",
                  [node_state("n1", running=("B", "C"), attrs={"standby": "on"}),
@@ -312,10 +330,6 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
 # to the scheduler's owner; the scheduler is not changed here). Strict: when the
 # scheduler is fixed, the xfail turns into a failure that asks to remove the entry.
 KNOWN_DIFFERENCES: dict[str, str] = {
-    "node-lost-without-fence-device": (
-        "stonith-enabled=true but no stonith resource is configured: Pacemaker cannot fence "
-        "(pe_can_fence is false), so the lost node stays UNCLEAN and nothing is recovered "
-        "(empty Transition Summary); pacer fences n1 and moves A (and B)"),
     "optional-anti-colocation-on-the-only-node": (
         "an optional colocation that would leave the dependent no usable node is rolled "
         "back by Pacemaker (B scores 0 on n1 and starts); pacer gives B -50 there and "

@@ -56,7 +56,17 @@ def fence_node(plan: Plan, node: str, reason: str) -> Action | None:
     return a
 
 
+def startup_disabled(plan: Plan) -> bool:
+    """Fencing is required but nothing could fence (no fence device, no watchdog):
+    Pacemaker then disables resource start-up, and in fact every action."""
+    return (plan.opts.stonith_enabled and not plan.opts.have_watchdog
+            and not any(r.prim is not None and r.prim.agent_class == "stonith" and not r.orphan
+                        for r in plan.rscs.primitives))
+
+
 def can_fence(plan: Plan) -> bool:
+    if startup_disabled(plan):
+        return False
     return plan.opts.stonith_enabled and (
         plan.status.have_quorum or plan.opts.no_quorum_policy == "ignore"
         or suicide(plan.status, plan.opts))

@@ -27,6 +27,7 @@ class ClusterOptions:
     placement_strategy: str = "default"
     shutdown_lock: bool = False
     stop_all_resources: bool = False
+    have_watchdog: bool = False  # set by the cluster: sbd can fence without a device
 
     @classmethod
     def from_properties(cls, props: Mapping[str, str]) -> ClusterOptions:
@@ -49,4 +50,5 @@ class ClusterOptions:
             placement_strategy=props.get("placement-strategy", "default"),
             shutdown_lock=_bool(props, "shutdown-lock", False),
             stop_all_resources=_bool(props, "stop-all-resources", False),
+            have_watchdog=_bool(props, "have-watchdog", False),
         )

@@ -7,15 +7,16 @@ resources count as active, and unmanaged resources stay where they are.
 
 from __future__ import annotations
 
-from pacer.scheduler.actions import Plan
+from pacer.scheduler.actions import Plan, startup_disabled
 from pacer.scheduler.history import STOPPED
 
 
 def prepare_state(plan: Plan) -> None:
     opts = plan.opts
     nodes = plan.nodes
+    disabled = startup_disabled(plan)
     for r in plan.rscs.primitives:
-        if opts.maintenance_mode:
+        if opts.maintenance_mode or disabled:
             r.meta["is-managed"] = "false"
         # Failures and their on-fail policy.
         for n in list(r.running_on):
