@@ -277,7 +277,7 @@ def digest_change(r: Rsc, nh: NodeHistory) -> str | None:
         return None
     worst: str | None = None
     for op in nh.active_ops:
-        if op.operation not in DIGEST_TASKS or op.interval_ms != 0 or op.digest is None:
+        if op.operation not in DIGEST_TASKS or op.interval_ms != 0:
             continue
         params = _op_params(r, op.operation)
         if op.restart_digest is not None:
@@ -286,7 +286,9 @@ def digest_change(r: Rsc, nh: NodeHistory) -> str | None:
             fixed = {k: v for k, v in params.items() if k in names}
             if params_digest(fixed) != op.restart_digest:
                 return RESTART
-        if op.secure_params and op.secure_digest:
+        if op.digest is None:
+            same = False  # recorded without a digest: what it runs with is unknown
+        elif op.secure_params and op.secure_digest:
             same = op.secure_digest == _public_digest(r, params, op.secure_params)
         else:
             same = op.digest == params_digest(params)
