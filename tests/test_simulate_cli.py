@@ -330,10 +330,6 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
 # to the scheduler's owner; the scheduler is not changed here). Strict: when the
 # scheduler is fixed, the xfail turns into a failure that asks to remove the entry.
 KNOWN_DIFFERENCES: dict[str, str] = {
-    "optional-anti-colocation-on-the-only-node": (
-        "an optional colocation that would leave the dependent no usable node is rolled "
-        "back by Pacemaker (B scores 0 on n1 and starts); pacer gives B -50 there and "
-        "leaves it stopped"),
     "group-location-scores-first-member-only": (
         "a location constraint on a (colocated) group gives its score to the first member "
         "only, the others get 0 (pcmk__group_apply_location); crm_simulate starts B on n1, "

@@ -442,6 +442,13 @@ def _apply_primary(r: Rsc, c: Coloc, nodes: dict[str, NodeInfo], explain: Explai
     if pn is None:
         return
     pv = _attr(nodes, pn, c.node_attribute)
+    if MINUS_INFINITY < c.score < 0:
+        # An optional colocation is given up if it would leave r nowhere to run.
+        after = {n: add_scores(s, c.score) if _attr(nodes, n, c.node_attribute) == pv else s
+                 for n, s in r.allowed.items()}
+        if not _can_run_any(after, nodes) and _can_run_any(r.allowed, nodes):
+            explain.note(r.id, f"{src} ignored: it would leave {r.id} no node to run on")
+            return
     for n in r.allowed:
         if _attr(nodes, n, c.node_attribute) == pv:
             location_add(r, n, c.score, explain, f"{src} (on {pn})")
