@@ -272,6 +272,14 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
                  rsc_defaults={"resource-stickiness": "100"}),
         ([], []),
     ),
+    # The first member takes the group's +50 on n2; B's stickiness flows into A.
+    "group-location-moves-group-by-first-member": (
+        make_cib(["n1", "n2"], group("G", "A", "B", "C"),
+                 '<rsc_location id="G-n2" rsc="G" node="n2" score="50"/>',
+                 [node_state("n1", running=("A", "B")), node_state("n2")],
+                 rsc_defaults={"resource-stickiness": "20"}),
+        ([], []),
+    ),
     "restart-reason-group-after-primitive": (
         make_cib(["n1"], dummy("X") + group("G", "B", "C"),
                  '<rsc_order id="X-G" first="X" then="G"/>',
@@ -330,10 +338,6 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
 # to the scheduler's owner; the scheduler is not changed here). Strict: when the
 # scheduler is fixed, the xfail turns into a failure that asks to remove the entry.
 KNOWN_DIFFERENCES: dict[str, str] = {
-    "group-location-scores-first-member-only": (
-        "a location constraint on a (colocated) group gives its score to the first member "
-        "only, the others get 0 (pcmk__group_apply_location); crm_simulate starts B on n1, "
-        "pacer gives B -100 and starts nothing"),
     "restart-reason-group-after-primitive": (
         "reason of a group member's restart: crm_simulate 'due to required X start' (the "
         "first of the order), pacer 'due to required B start' (the previous member)"),

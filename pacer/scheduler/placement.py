@@ -113,6 +113,9 @@ def apply_locations(defn: Definition, rscs: Resources, nodes: dict[str, NodeInfo
             continue  # role-specific locations affect promotion only
         for target in _location_targets(loc, rscs):
             prims = list(target.primitives())
+            # A colocated group takes the score on its first member; the others
+            # get the node with score 0 and follow the first through colocation.
+            full = prims[:1] if _colocated_group(target) else prims
             if loc.rules:
                 for rule in loc.rules:
                     for n in node_names:
@@ -126,11 +129,14 @@ def apply_locations(defn: Definition, rscs: Resources, nodes: dict[str, NodeInfo
                             score = _rule_score(rule, info)
                             if score is None:
                                 continue
-                            location_add(p, n, score, explain,
-                                         f"rule {rule.id} of location constraint {loc.id}")
+                            location_add(p, n, score if p in full else 0, explain,
+                                         f"rule {rule.id} of location constraint {loc.id}"
+                                         + ("" if p in full else _LATER_MEMBER))
             elif loc.node is not None and loc.node in nodes and loc.score is not None:
                 for p in prims:
-                    location_add(p, loc.node, loc.score, explain, f"location constraint {loc.id}")
+                    location_add(p, loc.node, loc.score if p in full else 0, explain,
+                                 f"location constraint {loc.id}"
+                                 + ("" if p in full else _LATER_MEMBER))
     health = node_health_scores(defn, nodes)
     for r in rscs.primitives:
         if r.orphan:
@@ -139,6 +145,14 @@ def apply_locations(defn: Definition, rscs: Resources, nodes: dict[str, NodeInfo
             if score and r.meta.get("allow-unhealthy-nodes", "false").lower() != "true":
                 location_add(r, n, score, explain, "node health (#health attributes)")
         _apply_stickiness_and_failures(r, nodes, opts, status, now, explain)
+
+
+_LATER_MEMBER = " (on the group: its first member takes the score)"
+
+
+def _colocated_group(r: Rsc) -> bool:
+    return r.kind == "group" and r.meta.get(
+        "collocated", r.meta.get("colocated", "true")) != "false"
 
 
 def node_health_scores(defn: Definition, nodes: dict[str, NodeInfo]) -> dict[str, int]:
