@@ -292,6 +292,19 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
                  [node_state("n1", running=("C",))]),
         ([], []),
     ),
+    # A group's start hands a member the reason it got; the member passes it on.
+    "restart-reason-group-members-in-turn": (
+        make_cib(["n1"], dummy("X") + group("G", "B", "C", "D", "E"),
+                 '<rsc_order id="X-G" first="X" then="G"/>',
+                 [node_state("n1", running=("C", "D", "E"))]),
+        ([], []),
+    ),
+    "restart-reason-group-all-active": (
+        make_cib(["n1"], dummy("X") + group("G", "B", "C", "D"),
+                 '<rsc_order id="X-G" first="X" then="G"/>',
+                 [node_state("n1", running=("B", "C", "D"))]),
+        ([], []),
+    ),
     "restart-reason-order-chain": (
         make_cib(["n1"], dummy("A") + dummy("B") + dummy("C"),
                  '<rsc_order id="C-A" first="C" then="A"/>'
@@ -338,12 +351,6 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
 # to the scheduler's owner; the scheduler is not changed here). Strict: when the
 # scheduler is fixed, the xfail turns into a failure that asks to remove the entry.
 KNOWN_DIFFERENCES: dict[str, str] = {
-    "restart-reason-group-after-primitive": (
-        "reason of a group member's restart: crm_simulate 'due to required X start' (the "
-        "first of the order), pacer 'due to required B start' (the previous member)"),
-    "restart-reason-group-after-group": (
-        "reason of a group member's restart: crm_simulate 'due to required F running', "
-        "pacer 'due to required B start'"),
     "restart-reason-order-chain": (
         "reason for A's restart: crm_simulate 'due to required B start', pacer 'due to "
         "required C start'"),

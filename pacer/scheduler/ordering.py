@@ -7,7 +7,7 @@ unrunnable. The first reason an action receives is the one reported.
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Iterator
 
 from pacer.model.definition import Order, ResourceSet
 from pacer.scheduler.actions import Plan
@@ -42,7 +42,11 @@ def _primitive_actions(r: Rsc, task: str) -> list[Action]:
 
 
 def order_resources(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_task: str,
-                    kind: str, symmetrical: bool) -> None:
+                    kind: str, symmetrical: bool, internal: bool = False) -> None:
+    """`first first_task` before `then then_task`, and (symmetrical) the inverse
+    for the opposite tasks. `internal`: a group's own member order, whose stop
+    chain names the member that made a stop necessary; a constraint's inverse
+    makes stops necessary without a reason of their own."""
     if first is then:
         return
     if kind == "Mandatory" and first_task == "start" and then_task == "start":
@@ -54,7 +58,7 @@ def order_resources(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_tas
             fwd |= Edge.RUNNABLE_LEFT
         if not symmetrical:
             fwd = Edge.ASYMMETRICAL
-        inv = Edge.IMPLIES_FIRST
+        inv = Edge.IMPLIES_FIRST if internal else Edge.IMPLIES_FIRST | Edge.QUIET
     elif kind == "Serialize":
         fwd = inv = Edge.SERIALIZE
     else:
@@ -92,7 +96,8 @@ def apply_orders(plan: Plan) -> None:
             if not ordered:
                 continue
             for prev, cur in zip(r.children, r.children[1:], strict=False):
-                order_resources(plan, prev, "start", cur, "start", "Mandatory", True)
+                order_resources(plan, prev, "start", cur, "start", "Mandatory", True,
+                                internal=True)
     for o in plan.defn.orders:
         sym = _default_symmetrical(o)
         if o.sets:
@@ -222,16 +227,6 @@ def _blocked_stop(a: Action) -> bool:
             and a.rsc.blocked)
 
 
-def _own_start_needs(stop: Action) -> bool:
-    """A stop its own resource already needs (its start is required or cannot
-    run) owes nothing to another resource: it reports its start's reason."""
-    r = stop.rsc
-    if stop.task != "stop" or not isinstance(r, Rsc) or not r.managed or r.blocked:
-        return False
-    start = r.actions.get("start")
-    return start is not None and (start.required or not start.runnable)
-
-
 def settle_migrations(plan: Plan) -> None:
     """A resource migrates only if nothing it must start after moves the slow way."""
     changed = True
@@ -254,51 +249,112 @@ def settle_migrations(plan: Plan) -> None:
                     break
 
 
-def propagate(plan: Plan) -> None:
-    work: deque[Action] = deque(plan.actions)
-    queued = set(id(a) for a in plan.actions)
-    while work:
-        a = work.popleft()
-        queued.discard(id(a))
-        changed: list[Action] = []
-        for then, flags in a.edges_out:
-            migrating_start = a.task == "start" and a.rsc is not None and a.rsc.migrating
-            if flags & Edge.IMPLIES_THEN and a.required and not migrating_start \
-                    and _set_required(then, a):
-                changed.append(then)
-            if flags & Edge.RUNNABLE_LEFT and not a.runnable and _set_unrunnable(then, a):
-                changed.append(then)
-            if flags & Edge.IMPLIES_THEN and _blocked_stop(a) and then.runnable:
-                # What must follow the stop of a blocked resource waits forever.
-                then.runnable = False
-                changed.append(then)
-            if flags & Edge.ONE_OR_MORE and not a.runnable and then.runnable and not any(
-                    f.runnable for f, fl in then.edges_in if fl & Edge.ONE_OR_MORE):
-                then.runnable = False
-                changed.append(then)
-            # A one-way order only holds back a start that is needed anyway.
-            if flags & Edge.ASYMMETRICAL and not a.runnable:
-                # A group's start stands for its members' starts.
-                targets = [t for t, _ in then.edges_out] if then.pseudo else [then]
-                for t in targets:
-                    if t.required and _set_unrunnable(t, a):
-                        changed.append(t)
-        migrating_stop = a.task == "stop" and a.rsc is not None and a.rsc.migrating
+def _migrating(a: Action, task: str) -> bool:
+    return a.task == task and isinstance(a.rsc, Rsc) and a.rsc.migrating
+
+
+Step = tuple[Action, Action | None]  # an action to bring up to date, and from which group action
+
+
+def _update(a: Action, via: Action | None = None) -> Iterator[Step]:
+    """Bring `a` up to date with the actions ordered before it (Pacemaker's
+    "then" view of an ordering), yielding every action whose flags this changed
+    and that must be brought up to date in turn, at once (depth first): which
+    action reaches another first decides the reason it reports.
+
+    A group's start/stop does not reach its members as an ordering of theirs:
+    when it changes it hands its flags (and reason) to each member in turn
+    (`via`), each followed through before the next."""
+    changed = False
+    if via is not None:
         for first, flags in a.edges_in:
-            if flags & Edge.IMPLIES_FIRST and a.required and not migrating_stop \
-                    and _set_required(first, None if _own_start_needs(first) else a):
-                changed.append(first)
-            if flags & Edge.IMPLIES_FIRST and not first.runnable and a.required \
-                    and a.task == "stop" and _set_unrunnable(a, first):
-                changed.append(a)
-        if a.rsc is not None and a.rsc.kind == "primitive":
-            changed.extend(_resource_rules(a.rsc))
-        for c in changed:
-            if id(c) not in queued:
-                queued.add(id(c))
-                work.append(c)
-            # An action that changed can change what came before it too.
-            for first, _ in c.edges_in:
-                if id(first) not in queued:
-                    queued.add(id(first))
-                    work.append(first)
+            if first is via:
+                if flags & Edge.IMPLIES_THEN and via.required and _set_required(a, via):
+                    changed = True
+                if flags & Edge.RUNNABLE_LEFT and not via.runnable \
+                        and _set_unrunnable(a, via):
+                    changed = True
+    # Newest ordering first, as Pacemaker keeps them.
+    for first, flags in list(reversed(a.edges_in)):
+        if _passes_through(a, first):
+            continue
+        if flags & Edge.IMPLIES_THEN and first.required and not _migrating(first, "start") \
+                and _set_required(a, first):
+            changed = True
+        if flags & Edge.RUNNABLE_LEFT and not first.runnable and _set_unrunnable(a, first):
+            changed = True
+        if flags & Edge.IMPLIES_THEN and _blocked_stop(first) and a.runnable:
+            # What must follow the stop of a blocked resource waits forever.
+            a.runnable = False
+            changed = True
+        if flags & Edge.ONE_OR_MORE and not first.runnable and a.runnable and not any(
+                f.runnable for f, fl in a.edges_in if fl & Edge.ONE_OR_MORE):
+            a.runnable = False
+            changed = True
+        if flags & Edge.ASYMMETRICAL and not first.runnable:
+            # A one-way order only holds back a start that is needed anyway; a
+            # group's start stands for its members' starts.
+            if a.pseudo:
+                for t, _ in a.edges_out:
+                    if t.required and _set_unrunnable(t, first):
+                        yield t, None
+            elif a.required and _set_unrunnable(a, first):
+                changed = True
+        if flags & Edge.IMPLIES_FIRST and a.required and not _migrating(a, "stop") \
+                and _set_required(first, None if flags & Edge.QUIET else a):
+            yield first, None
+        if flags & Edge.IMPLIES_FIRST and not first.runnable and a.required \
+                and a.task == "stop" and _set_unrunnable(a, first):
+            changed = True
+    if a.task == "start" and isinstance(a.rsc, Rsc) and a.rsc.kind == "primitive":
+        # A start that is required or cannot run needs its stops first.
+        for stop in _resource_rules(a.rsc):
+            yield stop, None
+    if changed:
+        for then, _ in list(a.edges_out):
+            yield then, (a if _passes_through(then, a) else None)
+        yield a, None  # what it needs before it may have changed too
+
+
+def _walk_order(plan: Plan) -> list[Action]:
+    """The actions in the order Pacemaker creates them: fencing, then resource
+    by resource in configuration order, a group's own pseudo actions before its
+    members', a primitive's stops before its start; anything else after."""
+    out: list[Action] = [a for a in plan.actions if a.task == "stonith"]
+
+    def walk(r: Rsc) -> None:
+        if r.kind == "primitive":
+            out.extend(r.actions.get("stops", []))
+            if "start" in r.actions:
+                out.append(r.actions["start"])
+            return
+        for task in ("start", "running", "stop", "stopped"):
+            p = plan.pseudo.get((r.id, task))
+            if p is not None:
+                out.append(p)
+        for c in r.children:
+            walk(c)
+
+    for r in plan.rscs.top:
+        walk(r)
+    seen = set(map(id, out))
+    out.extend(a for a in plan.actions if id(a) not in seen)
+    return out
+
+
+def propagate(plan: Plan) -> None:
+    """Spread required/unrunnable along the edges until nothing changes.
+
+    Every action is brought up to date in the order Pacemaker creates them
+    (`_walk_order`), and a change is followed depth first before the walk goes
+    on: the flags end the same whatever the order, but the first reason an
+    action gets is the one it reports, so the order is Pacemaker's. Flags only
+    ever go one way (optional to required, runnable to unrunnable), so this ends."""
+    for start in _walk_order(plan):
+        stack: list[Iterator[Step]] = [_update(start)]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+            else:
+                stack.append(_update(*nxt))

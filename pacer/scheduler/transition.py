@@ -20,6 +20,7 @@ class Edge(IntFlag):
     ASYMMETRICAL = 16  # first unrunnable ⇒ then unrunnable (one-way orders)
     SERIALIZE = 32  # never concurrently
     ONE_OR_MORE = 64  # then unrunnable only when all its ONE_OR_MORE firsts are
+    QUIET = 128  # IMPLIES_FIRST without giving first a reason (a constraint's inverse)
 
 
 @dataclass(eq=False)
