@@ -362,9 +362,6 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "group G split (B on n3, C on n5), stickiness 100, A placed first on n3: "
         "crm_simulate keeps B and moves C to n3, pacer moves B to n5 and restarts C. "
         "Without A both move C to n3"),
-    "blocked-start-reason": (
-        "crm_simulate 'Start B ( n1 ) due to unrunnable A start (blocked)', pacer 'due to "
-        "required A start (blocked)'"),
 }
 
 

@@ -178,20 +178,26 @@ def _reason(task_of: Action) -> str:
 
 
 def _passes_through(a: Action, cause: Action) -> bool:
-    """A group's own start/stop pseudo action hands its members the reason it got."""
+    """A group's own start/stop pseudo action stands for its members' ones:
+    what it got from an ordering, its members get from that ordering."""
     return (cause.pseudo and cause.rsc is not None and a.rsc is not None
             and a.rsc.parent is cause.rsc and cause.task in ("start", "stop"))
+
+
+def _gives_reason(a: Action, cause: Action | None) -> bool:
+    return (cause is not None and a.reason is None and cause.rsc_id != a.rsc_id
+            and bool(cause.rsc_id or cause.pseudo))
 
 
 def _set_required(a: Action, cause: Action | None) -> bool:
     if a.required:
         return False
     a.required = True
-    if cause is not None and a.reason is None and cause.rsc_id != a.rsc_id and cause.rsc_id:
-        if _passes_through(a, cause):
-            a.reason = cause.reason
-        else:
-            a.reason = f"required {_reason(cause)}"
+    if cause is not None and _passes_through(a, cause):
+        cause = cause.required_by
+    a.required_by = cause
+    if cause is not None and _gives_reason(a, cause):
+        a.reason = f"required {_reason(cause)}"
     return True
 
 
@@ -199,12 +205,11 @@ def _set_unrunnable(a: Action, cause: Action | None) -> bool:
     if not a.runnable:
         return False
     a.runnable = False
-    if cause is not None and a.reason is None and cause.rsc_id != a.rsc_id \
-            and (cause.rsc_id or cause.pseudo):
-        if _passes_through(a, cause):
-            a.reason = cause.reason
-        else:
-            a.reason = f"unrunnable {_reason(cause)}"
+    if cause is not None and _passes_through(a, cause):
+        cause = cause.unrunnable_by
+    a.unrunnable_by = cause
+    if cause is not None and _gives_reason(a, cause):
+        a.reason = f"unrunnable {_reason(cause)}"
     return True
 
 

@@ -36,6 +36,9 @@ class Action:
     pseudo: bool = False
     reason: str | None = None
     fence_reason: str | None = None
+    # The actions that made it required / unrunnable (None: its own need).
+    required_by: Action | None = None
+    unrunnable_by: Action | None = None
     edges_out: list[tuple[Action, Edge]] = field(default_factory=list)
     edges_in: list[tuple[Action, Edge]] = field(default_factory=list)
 
