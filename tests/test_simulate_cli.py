@@ -305,6 +305,14 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
                  [node_state("n1", running=("B", "C", "D"))]),
         ([], []),
     ),
+    # A group's start that cannot run tells each member itself.
+    "blocked-group-members-reason": (
+        make_cib(["n1"], dummy("X") + group("G", "B", "C", "D"),
+                 '<rsc_location id="ban-X" rsc="X" node="n1" score="-INFINITY"/>'
+                 '<rsc_order id="X-G" first="X" then="G"/>',
+                 [node_state("n1")]),
+        ([], []),
+    ),
     "restart-reason-order-chain": (
         make_cib(["n1"], dummy("A") + dummy("B") + dummy("C"),
                  '<rsc_order id="C-A" first="C" then="A"/>'

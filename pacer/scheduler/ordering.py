@@ -7,6 +7,7 @@ unrunnable. The first reason an action receives is the one reported.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 
 from pacer.model.definition import Order, ResourceSet
@@ -258,7 +259,9 @@ def _migrating(a: Action, task: str) -> bool:
     return a.task == task and isinstance(a.rsc, Rsc) and a.rsc.migrating
 
 
-Step = tuple[Action, Action | None]  # an action to bring up to date, and from which group action
+# An action to bring up to date, from which group action (or None), and
+# whether it may wait until the current change has been followed through.
+Step = tuple[Action, Action | None, bool]
 
 
 def _update(a: Action, via: Action | None = None) -> Iterator[Step]:
@@ -270,6 +273,7 @@ def _update(a: Action, via: Action | None = None) -> Iterator[Step]:
     A group's start/stop does not reach its members as an ordering of theirs:
     when it changes it hands its flags (and reason) to each member in turn
     (`via`), each followed through before the next."""
+    was_required, was_runnable = a.required, a.runnable
     changed = False
     if via is not None:
         for first, flags in a.edges_in:
@@ -302,23 +306,27 @@ def _update(a: Action, via: Action | None = None) -> Iterator[Step]:
             if a.pseudo:
                 for t, _ in a.edges_out:
                     if t.required and _set_unrunnable(t, first):
-                        yield t, None
+                        yield t, None, False
             elif a.required and _set_unrunnable(a, first):
                 changed = True
         if flags & Edge.IMPLIES_FIRST and a.required and not _migrating(a, "stop") \
                 and _set_required(first, None if flags & Edge.QUIET else a):
-            yield first, None
+            yield first, None, False
         if flags & Edge.IMPLIES_FIRST and not first.runnable and a.required \
                 and a.task == "stop" and _set_unrunnable(a, first):
             changed = True
     if a.task == "start" and isinstance(a.rsc, Rsc) and a.rsc.kind == "primitive":
         # A start that is required or cannot run needs its stops first.
         for stop in _resource_rules(a.rsc):
-            yield stop, None
+            yield stop, None, False
     if changed:
+        # A newly required action is followed at once; one that merely cannot
+        # run any more tells what follows it once the current change is done
+        # (so a group's members all hear of it from the group, in turn).
+        later = a.required == was_required and a.runnable != was_runnable
         for then, _ in list(a.edges_out):
-            yield then, (a if _passes_through(then, a) else None)
-        yield a, None  # what it needs before it may have changed too
+            yield then, (a if _passes_through(then, a) else None), later
+        yield a, None, False  # what it needs before it may have changed too
 
 
 def _walk_order(plan: Plan) -> list[Action]:
@@ -355,11 +363,17 @@ def propagate(plan: Plan) -> None:
     on: the flags end the same whatever the order, but the first reason an
     action gets is the one it reports, so the order is Pacemaker's. Flags only
     ever go one way (optional to required, runnable to unrunnable), so this ends."""
-    for start in _walk_order(plan):
-        stack: list[Iterator[Step]] = [_update(start)]
-        while stack:
-            nxt = next(stack[-1], None)
-            if nxt is None:
-                stack.pop()
-            else:
-                stack.append(_update(*nxt))
+    later: deque[Step] = deque()
+    for root in _walk_order(plan):
+        later.append((root, None, False))
+        while later:
+            first, via, _ = later.popleft()
+            stack: list[Iterator[Step]] = [_update(first, via)]
+            while stack:
+                nxt = next(stack[-1], None)
+                if nxt is None:
+                    stack.pop()
+                elif nxt[2]:
+                    later.append(nxt)
+                else:
+                    stack.append(_update(nxt[0], nxt[1]))
