@@ -264,42 +264,43 @@ def _migrating(a: Action, task: str) -> bool:
 Step = tuple[Action, Action | None, bool]
 
 
-def _update(a: Action, via: Action | None = None) -> Iterator[Step]:
+def _update(a: Action, via: Action | None, told: dict[int, tuple[bool, bool]]
+            ) -> Iterator[Step]:
     """Bring `a` up to date with the actions ordered before it (Pacemaker's
-    "then" view of an ordering), yielding every action whose flags this changed
-    and that must be brought up to date in turn, at once (depth first): which
-    action reaches another first decides the reason it reports.
+    "then" view of an ordering), yielding every action that must be brought up
+    to date in turn, at once (depth first): which action reaches another first
+    decides the reason it reports.
+
+    The order within is Pacemaker's: `a` takes what its firsts imply; a start
+    makes its own stops necessary; what follows `a` hears of its new flags
+    (`told` records what it was last told); only then do the actions `a` needs
+    before it hear that it became required.
 
     A group's start/stop does not reach its members as an ordering of theirs:
     when it changes it hands its flags (and reason) to each member in turn
     (`via`), each followed through before the next."""
-    was_required, was_runnable = a.required, a.runnable
-    changed = False
     if via is not None:
         for first, flags in a.edges_in:
             if first is via:
-                if flags & Edge.IMPLIES_THEN and via.required and _set_required(a, via):
-                    changed = True
-                if flags & Edge.RUNNABLE_LEFT and not via.runnable \
-                        and _set_unrunnable(a, via):
-                    changed = True
+                if flags & Edge.IMPLIES_THEN and via.required:
+                    _set_required(a, via)
+                if flags & Edge.RUNNABLE_LEFT and not via.runnable:
+                    _set_unrunnable(a, via)
     # Newest ordering first, as Pacemaker keeps them.
+    backward: list[tuple[Action, Edge]] = []
     for first, flags in list(reversed(a.edges_in)):
         if _passes_through(a, first):
             continue
-        if flags & Edge.IMPLIES_THEN and first.required and not _migrating(first, "start") \
-                and _set_required(a, first):
-            changed = True
-        if flags & Edge.RUNNABLE_LEFT and not first.runnable and _set_unrunnable(a, first):
-            changed = True
+        if flags & Edge.IMPLIES_THEN and first.required and not _migrating(first, "start"):
+            _set_required(a, first)
+        if flags & Edge.RUNNABLE_LEFT and not first.runnable:
+            _set_unrunnable(a, first)
         if flags & Edge.IMPLIES_THEN and _blocked_stop(first) and a.runnable:
             # What must follow the stop of a blocked resource waits forever.
             a.runnable = False
-            changed = True
         if flags & Edge.ONE_OR_MORE and not first.runnable and a.runnable and not any(
                 f.runnable for f, fl in a.edges_in if fl & Edge.ONE_OR_MORE):
             a.runnable = False
-            changed = True
         if flags & Edge.ASYMMETRICAL and not first.runnable:
             # A one-way order only holds back a start that is needed anyway; a
             # group's start stands for its members' starts.
@@ -307,14 +308,16 @@ def _update(a: Action, via: Action | None = None) -> Iterator[Step]:
                 for t, _ in a.edges_out:
                     if t.required and _set_unrunnable(t, first):
                         yield t, None, False
-            elif a.required and _set_unrunnable(a, first):
-                changed = True
-        if flags & Edge.IMPLIES_FIRST and a.required and not _migrating(a, "stop") \
-                and _set_required(first, None if flags & Edge.QUIET else a):
-            yield first, None, False
+            elif a.required:
+                _set_unrunnable(a, first)
         if flags & Edge.IMPLIES_FIRST and not first.runnable and a.required \
-                and a.task == "stop" and _set_unrunnable(a, first):
-            changed = True
+                and a.task == "stop":
+            _set_unrunnable(a, first)
+        if flags & Edge.IMPLIES_FIRST:
+            backward.append((first, flags))
+    was_required, was_runnable = told.get(id(a), (False, True))
+    changed = (a.required, a.runnable) != (was_required, was_runnable)
+    told[id(a)] = (a.required, a.runnable)  # (what `a` reaches meanwhile needs no telling)
     if a.task == "start" and isinstance(a.rsc, Rsc) and a.rsc.kind == "primitive":
         # A start that is required or cannot run needs its stops first.
         for stop in _resource_rules(a.rsc):
@@ -323,10 +326,13 @@ def _update(a: Action, via: Action | None = None) -> Iterator[Step]:
         # A newly required action is followed at once; one that merely cannot
         # run any more tells what follows it once the current change is done
         # (so a group's members all hear of it from the group, in turn).
-        later = a.required == was_required and a.runnable != was_runnable
+        later = a.required == was_required
         for then, _ in list(a.edges_out):
             yield then, (a if _passes_through(then, a) else None), later
-        yield a, None, False  # what it needs before it may have changed too
+    if a.required and not _migrating(a, "stop"):
+        for first, flags in backward:
+            if _set_required(first, None if flags & Edge.QUIET else a):
+                yield first, None, False
 
 
 def _walk_order(plan: Plan) -> list[Action]:
@@ -355,6 +361,9 @@ def _walk_order(plan: Plan) -> list[Action]:
     return out
 
 
+TOLD_INITIAL = True
+
+
 def propagate(plan: Plan) -> None:
     """Spread required/unrunnable along the edges until nothing changes.
 
@@ -363,12 +372,15 @@ def propagate(plan: Plan) -> None:
     on: the flags end the same whatever the order, but the first reason an
     action gets is the one it reports, so the order is Pacemaker's. Flags only
     ever go one way (optional to required, runnable to unrunnable), so this ends."""
+    # What each action's successors were last told: (required, runnable).
+    told: dict[int, tuple[bool, bool]] = {id(a): (a.required, a.runnable)
+                                          for a in plan.actions} if TOLD_INITIAL else {}
     later: deque[Step] = deque()
     for root in _walk_order(plan):
         later.append((root, None, False))
         while later:
             first, via, _ = later.popleft()
-            stack: list[Iterator[Step]] = [_update(first, via)]
+            stack: list[Iterator[Step]] = [_update(first, via, told)]
             while stack:
                 nxt = next(stack[-1], None)
                 if nxt is None:
@@ -376,4 +388,4 @@ def propagate(plan: Plan) -> None:
                 elif nxt[2]:
                     later.append(nxt)
                 else:
-                    stack.append(_update(nxt[0], nxt[1]))
+                    stack.append(_update(nxt[0], nxt[1], told))
