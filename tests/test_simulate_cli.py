@@ -359,9 +359,6 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
 # to the scheduler's owner; the scheduler is not changed here). Strict: when the
 # scheduler is fixed, the xfail turns into a failure that asks to remove the entry.
 KNOWN_DIFFERENCES: dict[str, str] = {
-    "restart-reason-order-chain": (
-        "reason for A's restart: crm_simulate 'due to required B start', pacer 'due to "
-        "required C start'"),
     "colocation-chain-through-a-group": (
         "D (prefers n3) must be with group G, G with A: pacer pulls D's preference through G "
         "into A and puts all on n3; crm_simulate does not (A, B, D on n2). With a primitive "

@@ -264,6 +264,23 @@ def _migrating(a: Action, task: str) -> bool:
 Step = tuple[Action, Action | None, bool]
 
 
+def _members_of(p: Action) -> list[Action]:
+    """For a group's running/stopped pseudo action: its members' starts/stops."""
+    if not (p.pseudo and isinstance(p.rsc, Rsc) and p.task in ("running", "stopped")):
+        return []
+    return [f for f, _ in p.edges_in if isinstance(f.rsc, Rsc) and f.rsc.parent is p.rsc]
+
+
+def _required(first: Action) -> bool:
+    """A group's running/stopped counts as required as soon as one member's
+    start/stop is (Pacemaker asks the members, not the pseudo action's flag)."""
+    return first.required or any(m.required for m in _members_of(first))
+
+
+def _runnable(first: Action) -> bool:
+    return first.runnable and all(m.runnable for m in _members_of(first))
+
+
 def _update(a: Action, via: Action | None, told: dict[int, tuple[bool, bool]]
             ) -> Iterator[Step]:
     """Bring `a` up to date with the actions ordered before it (Pacemaker's
@@ -291,9 +308,9 @@ def _update(a: Action, via: Action | None, told: dict[int, tuple[bool, bool]]
     for first, flags in list(reversed(a.edges_in)):
         if _passes_through(a, first):
             continue
-        if flags & Edge.IMPLIES_THEN and first.required and not _migrating(first, "start"):
+        if flags & Edge.IMPLIES_THEN and _required(first) and not _migrating(first, "start"):
             _set_required(a, first)
-        if flags & Edge.RUNNABLE_LEFT and not first.runnable:
+        if flags & Edge.RUNNABLE_LEFT and not _runnable(first):
             _set_unrunnable(a, first)
         if flags & Edge.IMPLIES_THEN and _blocked_stop(first) and a.runnable:
             # What must follow the stop of a blocked resource waits forever.
@@ -336,9 +353,10 @@ def _update(a: Action, via: Action | None, told: dict[int, tuple[bool, bool]]
 
 
 def _walk_order(plan: Plan) -> list[Action]:
-    """The actions in the order Pacemaker creates them: fencing, then resource
-    by resource in configuration order, a group's own pseudo actions before its
-    members', a primitive's stops before its start; anything else after."""
+    """The order in which Pacemaker brings actions up to date: fencing, then
+    resource by resource, the last configured first (it walks its action list
+    from the newest), a group's own pseudo actions before its members', a
+    primitive's stops before its start; anything else after."""
     out: list[Action] = [a for a in plan.actions if a.task == "stonith"]
 
     def walk(r: Rsc) -> None:
@@ -354,27 +372,25 @@ def _walk_order(plan: Plan) -> list[Action]:
         for c in r.children:
             walk(c)
 
-    for r in plan.rscs.top:
+    for r in reversed(plan.rscs.top):
         walk(r)
     seen = set(map(id, out))
     out.extend(a for a in plan.actions if id(a) not in seen)
     return out
 
 
-TOLD_INITIAL = True
-
-
 def propagate(plan: Plan) -> None:
     """Spread required/unrunnable along the edges until nothing changes.
 
-    Every action is brought up to date in the order Pacemaker creates them
-    (`_walk_order`), and a change is followed depth first before the walk goes
-    on: the flags end the same whatever the order, but the first reason an
-    action gets is the one it reports, so the order is Pacemaker's. Flags only
-    ever go one way (optional to required, runnable to unrunnable), so this ends."""
-    # What each action's successors were last told: (required, runnable).
+    Every action is brought up to date in Pacemaker's order (`_walk_order`),
+    and a change is followed depth first before the walk goes on: the flags end
+    the same whatever the order, but the first reason an action gets is the one
+    it reports, so the order is Pacemaker's. Flags only ever go one way
+    (optional to required, runnable to unrunnable), so this ends."""
+    # What each action's successors were last told: (required, runnable); they
+    # learn an action's flags as created by pulling when they are updated.
     told: dict[int, tuple[bool, bool]] = {id(a): (a.required, a.runnable)
-                                          for a in plan.actions} if TOLD_INITIAL else {}
+                                          for a in plan.actions}
     later: deque[Step] = deque()
     for root in _walk_order(plan):
         later.append((root, None, False))
