@@ -313,6 +313,13 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
                  [node_state("n1")]),
         ([], []),
     ),
+    # A group named as a primary is placed as a whole before its dependent, so
+    # the load tie-break sees both its members (r2 then goes to n2).
+    "group-primary-placed-whole": (
+        make_cib(["n1", "n2"], dummy("r1") + dummy("r2") + group("g1", "r4", "r5"),
+                 '<rsc_colocation id="c" rsc="r1" with-rsc="g1" score="-INFINITY"/>'),
+        ([], []),
+    ),
     "restart-reason-order-chain": (
         make_cib(["n1"], dummy("A") + dummy("B") + dummy("C"),
                  '<rsc_order id="C-A" first="C" then="A"/>'

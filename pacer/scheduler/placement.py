@@ -486,14 +486,23 @@ def assign(r: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> str | None:
     if not r.provisional:
         return r.assigned
     if r.kind != "primitive":
+        if r.assigning:
+            return None  # a member's colocation leads back into its own group
+        r.assigning = True
         for c in r.children:
             assign(c, nodes, explain)
+        r.assigning = False
         r.provisional = False
         return None
     if r.assigning:
         return None  # a colocation loop: decide without that primary
     r.assigning = True
     for c in r.with_primaries:
+        # A group named as primary is placed as a whole first, not only the
+        # member this colocation follows.
+        if c.named_primary is not None and c.named_primary.kind == "group" \
+                and c.named_primary is not r.parent:
+            assign(c.named_primary, nodes, explain)
         assign(c.primary, nodes, explain)
         if c.primary.assigning:
             explain.note(r.id, f"colocation {c.id} ignored: it closes a colocation loop")
