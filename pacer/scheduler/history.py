@@ -65,6 +65,10 @@ class NodeHistory:
     migrate_to_failed: bool = False
     recurring: dict[tuple[str, int], OpRecord] = field(default_factory=dict)
     last_failure_ts: int = 0
+    # Failures of operations with on-fail=ignore, and any other failures: a
+    # fail count made only of ignored failures does not reach migration-threshold.
+    ignored_failures: bool = False
+    counted_failures: bool = False
     expired_failures: list[OpRecord] = field(default_factory=list)
 
 
@@ -206,9 +210,11 @@ def _apply(h: NodeHistory, op: OpRecord, prim: Primitive | None, stonith: bool,
         h.fatal = h.fatal or fatal
     if on_fail == "ignore" and ignorable:
         # The failure is recorded but does not change the state.
+        h.ignored_failures = True
         if task in ("start", "monitor", "promote", "demote") and h.role == STOPPED:
             h.role = STARTED
         return
+    h.counted_failures = True
     h.failed = True
     h.failed_op = op
     h.on_fail = on_fail

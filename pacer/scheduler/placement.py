@@ -244,6 +244,8 @@ def _apply_stickiness_and_failures(r: Rsc, nodes: dict[str, NodeInfo], opts: Clu
                          "a hard error there (invalid arguments, unimplemented or not installed)")
         if threshold <= 0:
             continue
+        if nh is not None and nh.ignored_failures and not nh.counted_failures:
+            continue  # what failed there is configured with on-fail=ignore
         fc, _ = failcount(r, info, status, now)
         if fc > 0 and fc >= threshold:
             location_add(r, name, MINUS_INFINITY, explain,
