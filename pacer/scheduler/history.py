@@ -171,6 +171,13 @@ def _apply(h: NodeHistory, op: OpRecord, prim: Primitive | None, stonith: bool,
         return
     expected = _expected(op)
     rc = DEGRADED.get(op.rc, op.rc)
+    if is_probe(op) and op.op_status == OP_NOT_INSTALLED:
+        # The executor found no agent for it here: not running, cannot run here.
+        h.ban_node = True
+        h.role = STOPPED
+        h.last_op = op
+        h.active_ops = []
+        return
     failed = False
     hard = op.op_status in (OP_ERROR_HARD, OP_NOT_INSTALLED)
     fatal = op.op_status == OP_ERROR_FATAL
