@@ -121,7 +121,8 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
                 r.restart_needed.add(n)
             else:
                 r.reload_nodes.add(n)
-    multiply_active = len(cur) > 1
+    # Active on several nodes; a copy on a node being fenced goes with the node.
+    multiply_active = len([n for n in cur if n not in plan.fences]) > 1
 
     start: Action
     if target is not None:
@@ -168,8 +169,10 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         elif info is None or not info.online or info.pending or info.unclean:
             stop.runnable = False
         stops.append(stop)
-        # It cannot start (anywhere) before it has stopped where it was.
-        order(stop, start, Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT)
+        # It cannot start (anywhere) before it has stopped where it was; a stop
+        # that fencing carries out does not by itself call for a new start.
+        order(stop, start, Edge.OPTIONAL if stop.pseudo
+              else Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT)
     r.actions["stops"] = stops
     if target in r.reload_nodes and target in cur and not multiply_active:
         # Dropped again (api) if it restarts there anyway.

@@ -49,6 +49,12 @@ def _primitive_lines(r: Rsc) -> list[Line]:
         if start.node is not None and start.required:
             out.append(Line("Start", r.id, start.node, _suffix(start)))
         return out
+    if len(cur) > 1:
+        # Copies on nodes being fenced stop with their node: not multiply active.
+        live = [(n, s) for n, s in zip(cur, stops, strict=False) if not s.pseudo]
+        if len(live) == 1:
+            cur = [live[0][0]]
+            stops = [live[0][1]]
     current = cur[0]
     target = start.node
     stopping = target is None or not start.runnable
