@@ -363,6 +363,8 @@ class _Writer:
                         rel.set("provider", provider)
                     if h.container:
                         rel.set("container", h.container)
+                    if h.shutdown_lock:
+                        rel.set("shutdown-lock", str(h.shutdown_lock))
                     used: set[str] = set()
                     for op in h.ops:
                         self.op_record(rel, op, name, status.feature_set, used)

@@ -547,6 +547,7 @@ def _read_status(ctx: _Ctx, root: ET.Element, defn: Definition) -> Status:
                             type=lr.get("type", ""),
                             container=lr.get("container"),
                             ops=tuple(ops),
+                            shutdown_lock=_int(lr.get("shutdown-lock"), 0) or None,
                         )
                     )
             states[name] = NodeState(
