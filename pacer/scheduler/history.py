@@ -70,6 +70,7 @@ class NodeHistory:
     ignored_failures: bool = False
     counted_failures: bool = False
     expired_failures: list[OpRecord] = field(default_factory=list)
+    shutdown_lock: int | None = None  # locked here when the node shut down (epoch s)
 
 
 def is_probe(op: OpRecord) -> bool:

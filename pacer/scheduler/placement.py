@@ -137,6 +137,9 @@ def apply_locations(defn: Definition, rscs: Resources, nodes: dict[str, NodeInfo
                     location_add(p, loc.node, loc.score if p in full else 0, explain,
                                  f"location constraint {loc.id}"
                                  + ("" if p in full else _LATER_MEMBER))
+    if opts.shutdown_lock:
+        for r in rscs.primitives:
+            _apply_shutdown_lock(r, nodes, opts, now, explain)
     health = node_health_scores(defn, nodes)
     for r in rscs.primitives:
         if r.orphan:
@@ -148,6 +151,39 @@ def apply_locations(defn: Definition, rscs: Resources, nodes: dict[str, NodeInfo
 
 
 _LATER_MEMBER = " (on the group: its first member takes the score)"
+
+
+def _apply_shutdown_lock(r: Rsc, nodes: dict[str, NodeInfo], opts: ClusterOptions, now: int,
+                         explain: Explain) -> None:
+    """shutdown-lock: a resource active on a node that shuts down cleanly (or
+    recorded as locked to a node that did) may run only there until the node
+    is back or shutdown-lock-limit has passed; fence devices are never locked."""
+    if r.orphan or not r.managed or (r.prim is not None and r.prim.agent_class == "stonith"):
+        return
+    lock: tuple[str, int] | None = None
+    for n in r.running_on:
+        info = nodes.get(n)
+        if info is not None and info.shutdown and info.online:
+            try:
+                lock = (n, int(info.attrs.get("shutdown", "0")))
+            except ValueError:
+                lock = (n, now)
+            break
+    if lock is None:
+        for n, nh in r.history.items():
+            info = nodes.get(n)
+            if nh.shutdown_lock and info is not None and not info.online:
+                lock = (n, nh.shutdown_lock)
+                break
+    if lock is None:
+        return
+    node, since = lock
+    if opts.shutdown_lock_limit_s and now > since + opts.shutdown_lock_limit_s:
+        return  # the lock has expired
+    for n in r.allowed:
+        if n != node and r.allowed[n] != MINUS_INFINITY:
+            location_add(r, n, MINUS_INFINITY, explain,
+                         f"shutdown-lock: locked to {node}, which shut down")
 
 
 def _colocated_group(r: Rsc) -> bool:

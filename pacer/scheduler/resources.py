@@ -213,6 +213,7 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
                     orphans[hist.rsc] = r
             nh = interpret(hist.ops, None if r.orphan else r.prim, opts.stonith_enabled,
                            op_defaults, r.failure_timeout_s, now)
+            nh.shutdown_lock = hist.shutdown_lock
             r.history[node_name] = nh
     for r in orphans.values():
         by_id[r.id] = r
