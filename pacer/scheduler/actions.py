@@ -186,6 +186,7 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         and not r.failed_nodes
         # A migration carries the new parameters too: only a failure forbids it.
         and not (r.restart_needed - r.changed_nodes)
+        and not r.dangling_migration
         and not stops[0].pseudo
         and stops[0].runnable
         and (r.prim is None or r.prim.agent_class in ("ocf", "pacer"))

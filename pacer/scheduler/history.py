@@ -63,6 +63,8 @@ class NodeHistory:
     partial_migration_target: str | None = None
     partial_migration_source: str | None = None
     migrate_to_failed: bool = False
+    migrated_to: OpRecord | None = None  # the latest successful migrate_to from here
+    latest_time: int = 0  # when the newest operation here ran (epoch s)
     recurring: dict[tuple[str, int], OpRecord] = field(default_factory=dict)
     last_failure_ts: int = 0
     # Failures of operations with on-fail=ignore, and any other failures: a
@@ -131,6 +133,7 @@ def interpret(
     if not ops:
         return h
     h.known = True
+    h.latest_time = max(op.last_rc_change or op.last_run for op in ops)
     for op in sorted(ops, key=_sort_key):
         if failure_timeout_s > 0 and _is_failure(op) and op.operation != "stop":
             changed = op.last_rc_change or op.last_run
@@ -270,6 +273,7 @@ def _success(h: NodeHistory, op: OpRecord) -> None:
     elif task == "migrate_to":
         h.role = STARTED
         h.partial_migration_target = op.migrate_target
+        h.migrated_to = op
     elif task == "monitor":
         if rc == OCF_NOT_RUNNING:
             h.role = STOPPED

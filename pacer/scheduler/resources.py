@@ -54,6 +54,9 @@ class Rsc:
     migrating: bool = False
     definition_changed: bool = False
     changed_nodes: set[str] = field(default_factory=set)  # runs there with old parameters
+    # Active only because a migrate_to may have left it on its target: it is
+    # not migrated again from there, but stopped and started.
+    dangling_migration: bool = False
     reload_nodes: set[str] = field(default_factory=set)  # only reloadable parameters changed
     # Primitives that must start before this one (mandatory orders), for migration.
     order_firsts: list[Rsc] = field(default_factory=list)
@@ -222,6 +225,7 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
 
     for r in prims:
         _summarize_history(r, nodes, status)
+        _dangling_migration_targets(r, nodes)
     return Resources(top=top, by_id=by_id, primitives=prims)
 
 
@@ -239,6 +243,25 @@ def _summarize_history(r: Rsc, nodes: dict[str, NodeInfo], status: Status) -> No
             r.roles[node_name] = nh.role
         if nh.failed:
             r.failed_nodes.append(node_name)
+
+
+def _dangling_migration_targets(r: Rsc, nodes: dict[str, NodeInfo]) -> None:
+    """A migrate_to that succeeded may have left the resource running on its
+    target: it counts as active there unless the target recorded anything
+    about it since (a migrate_from, a stop, a probe)."""
+    for nh in list(r.history.values()):
+        op = nh.migrated_to
+        target = op.migrate_target if op is not None else None
+        if op is None or not target or target in r.running_on or target not in nodes:
+            continue
+        th = r.history.get(target)
+        if th is not None and th.latest_time > (op.last_rc_change or op.last_run):
+            continue
+        if not nodes[target].online:
+            continue
+        r.running_on.append(target)
+        r.roles[target] = STARTED
+        r.dangling_migration = True
 
 
 # Non-recurring operations whose recorded digest describes the running instance:
