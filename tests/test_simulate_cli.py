@@ -327,6 +327,14 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
                  [node_state("n1", running=("C",))]),
         ([], []),
     ),
+    # History recorded for another agent (provider changed): restarted, no reason.
+    "agent-changed-restarts": (
+        make_cib(["n1", "n2"], dummy("A"), "", [node_state("n1", running=("A",)),
+                                                node_state("n2")]).replace(
+            '<lrm_resource id="A" class="ocf" provider="pacemaker"',
+            '<lrm_resource id="A" class="ocf" provider="heartbeat"'),
+        ([], []),
+    ),
     "restart-reason-order-chain": (
         make_cib(["n1"], dummy("A") + dummy("B") + dummy("C"),
                  '<rsc_order id="C-A" first="C" then="A"/>'

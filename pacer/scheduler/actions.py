@@ -113,7 +113,8 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         if change == RESTART:
             r.restart_needed.add(n)
             r.changed_nodes.add(n)
-            r.definition_changed = True
+            # (A new agent replaces the old one without that reason.)
+            r.definition_changed = r.definition_changed or not nh.agent_changed
         elif change == RELOAD:
             if nh.pending == "start":
                 # A start still in flight cannot be reloaded: stop it and start

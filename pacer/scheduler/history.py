@@ -65,6 +65,9 @@ class NodeHistory:
     migrate_to_failed: bool = False
     migrated_to: OpRecord | None = None  # the latest successful migrate_to from here
     latest_time: int = 0  # when the newest operation here ran (epoch s)
+    # Recorded for another agent (class, provider or type changed since): its
+    # failures here are forgotten, and a running instance is replaced.
+    agent_changed: bool = False
     recurring: dict[tuple[str, int], OpRecord] = field(default_factory=dict)
     last_failure_ts: int = 0
     # Failures of operations with on-fail=ignore, and any other failures: a

@@ -282,6 +282,8 @@ def _apply_stickiness_and_failures(r: Rsc, nodes: dict[str, NodeInfo], opts: Clu
             continue
         if nh is not None and nh.ignored_failures and not nh.counted_failures:
             continue  # what failed there is configured with on-fail=ignore
+        if nh is not None and nh.agent_changed:
+            continue  # those failures were another agent's
         fc, _ = failcount(r, info, status, now)
         if fc > 0 and fc >= threshold:
             location_add(r, name, MINUS_INFINITY, explain,

@@ -217,6 +217,11 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
             nh = interpret(hist.ops, None if r.orphan else r.prim, opts.stonith_enabled,
                            op_defaults, r.failure_timeout_s, now)
             nh.shutdown_lock = hist.shutdown_lock
+            if not r.orphan and r.prim is not None and hist.type:
+                cls = "ocf" if r.prim.agent_class == "pacer" else r.prim.agent_class
+                provider = "pacer" if r.prim.agent_class == "pacer" else r.prim.provider
+                nh.agent_changed = (hist.agent_class, hist.provider or None, hist.type) != (
+                    cls, provider or None, r.prim.type)
             r.history[node_name] = nh
     for r in orphans.values():
         by_id[r.id] = r
@@ -299,6 +304,8 @@ def digest_change(r: Rsc, nh: NodeHistory) -> str | None:
     RESTART (it must be stopped and started again to take them)."""
     if r.prim is None or r.orphan:
         return None
+    if nh.agent_changed:
+        return RESTART
     worst: str | None = None
     for op in nh.active_ops:
         if op.operation not in DIGEST_TASKS or op.interval_ms != 0:
