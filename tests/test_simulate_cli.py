@@ -335,6 +335,15 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
             '<lrm_resource id="A" class="ocf" provider="heartbeat"'),
         ([], []),
     ),
+    # A fence device that provides unfencing: every node is unfenced before its probes.
+    "unfencing-before-probes": (
+        make_cib(["n1", "n2"],
+                 '<primitive id="scsi" class="stonith" type="fence_scsi"><meta_attributes '
+                 'id="scsi-meta"><nvpair id="scsi-provides" name="provides" value="unfencing"/>'
+                 '</meta_attributes></primitive>' + dummy("A"), "",
+                 [node_state("n1"), node_state("n2")], props={"stonith-enabled": "true"}),
+        ([], []),
+    ),
     "restart-reason-order-chain": (
         make_cib(["n1"], dummy("A") + dummy("B") + dummy("C"),
                  '<rsc_order id="C-A" first="C" then="A"/>'

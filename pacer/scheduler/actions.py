@@ -80,6 +80,29 @@ def create_fencing(plan: Plan) -> None:
         info = plan.nodes[name]
         if info.unclean and info.fence_reason:
             fence_node(plan, name, info.fence_reason)
+    create_unfencing(plan)
+
+
+def create_unfencing(plan: Plan) -> None:
+    """With a fence device that provides unfencing (meta provides=unfencing,
+    e.g. fence_scsi), a node must be unfenced ("on") before anything runs there,
+    probes included: every online node not yet unfenced (#node-unfenced) that
+    still has a resource to probe is, in reverse configuration order."""
+    prims = [r for r in plan.rscs.primitives if not r.orphan]
+    if not any(r.prim is not None and r.prim.agent_class == "stonith"
+               and r.meta.get("provides", "") == "unfencing" for r in prims):
+        return
+    for name in reversed(list(plan.nodes)):
+        info = plan.nodes[name]
+        if not info.online or info.unclean or info.pending or "#node-unfenced" in info.attrs:
+            continue
+        unprobed = next((r for r in prims if not (r.history.get(name)
+                                                  and r.history[name].known)), None)
+        if unprobed is None:
+            continue
+        a = plan.new("stonith", name, rsc_id=None, required=True,
+                     fence_reason=f"required by {unprobed.id} monitor")
+        a.fence_action = "on"
 
 
 def _stop_is_pseudo(plan: Plan, node: str) -> bool:
