@@ -344,6 +344,12 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
                  [node_state("n1"), node_state("n2")], props={"stonith-enabled": "true"}),
         ([], []),
     ),
+    # Active on both nodes, placed on the second: a move from the first.
+    "multiply-active-moves-from-first-node": (
+        make_cib(["n1", "n2"], dummy("A"), '<rsc_location id="l" rsc="A" node="n2" score="100"/>',
+                 [node_state("n1", running=("A",)), node_state("n2", running=("A",))]),
+        ([], []),
+    ),
     "restart-reason-order-chain": (
         make_cib(["n1"], dummy("A") + dummy("B") + dummy("C"),
                  '<rsc_order id="C-A" first="C" then="A"/>'

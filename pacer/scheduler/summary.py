@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pacer.scheduler.actions import Plan
+from pacer.scheduler.history import PROMOTED, STARTED
 from pacer.scheduler.resources import Rsc
 from pacer.scheduler.transition import Action
 
@@ -69,11 +70,12 @@ def _primitive_lines(r: Rsc) -> list[Line]:
         return out
     failed = bool(r.failed_nodes)
     if len(cur) > 1:
-        # Multiply active: it stops everywhere and starts on its node.
-        if target in cur:
+        # Multiply active: it stops everywhere and starts on its node, which
+        # reads as a move unless that is the first node it is active on.
+        if target == current:
             out.append(Line("Recover" if failed else "Restart", r.id, target, _suffix(start)))
         else:
-            out.append(Line("Move", r.id, f"{current} -> {target}", _suffix(start)))
+            out.append(Line("Move", r.id, _move_details(r, current, target), _suffix(start)))
         return out
     if target == current:
         if not start.required:
@@ -91,6 +93,14 @@ def _primitive_lines(r: Rsc) -> list[Line]:
     out.append(Line(verb, r.id, f"{current} -> {target}",
                     _suffix(stops[0] if stops else None, None, start)))
     return out
+
+
+def _move_details(r: Rsc, current: str, target: str | None) -> str:
+    """`from -> to`, with the roles when it was promoted (a primitive found
+    promoted, e.g. by a probe, runs as a plain started resource again)."""
+    if r.roles.get(current) == PROMOTED:
+        return f"{PROMOTED} {current} -> {STARTED} {target}"
+    return f"{current} -> {target}"
 
 
 def print_order(plan: Plan) -> list[Rsc]:
