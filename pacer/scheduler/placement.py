@@ -141,13 +141,21 @@ def apply_locations(defn: Definition, rscs: Resources, nodes: dict[str, NodeInfo
         for r in rscs.primitives:
             _apply_shutdown_lock(r, nodes, opts, now, explain)
     health = node_health_scores(defn, nodes)
+    # Resources inside a container (meta container=X): their failures count
+    # as X's too.
+    fillers: dict[str, list[Rsc]] = {}
+    for p in rscs.primitives:
+        cid = p.meta.get("container")
+        if cid and cid != p.id:
+            fillers.setdefault(cid, []).append(p)
     for r in rscs.primitives:
         if r.orphan:
             continue
         for n, score in health.items():
             if score and r.meta.get("allow-unhealthy-nodes", "false").lower() != "true":
                 location_add(r, n, score, explain, "node health (#health attributes)")
-        _apply_stickiness_and_failures(r, nodes, opts, status, now, explain)
+        _apply_stickiness_and_failures(r, nodes, opts, status, now, explain,
+                                       fillers.get(r.id, []))
 
 
 _LATER_MEMBER = " (on the group: its first member takes the score)"
@@ -267,7 +275,8 @@ def _feature_at_least(fs: str, want: tuple[int, ...]) -> bool:
 
 
 def _apply_stickiness_and_failures(r: Rsc, nodes: dict[str, NodeInfo], opts: ClusterOptions,
-                                   status: Status, now: int, explain: Explain) -> None:
+                                   status: Status, now: int, explain: Explain,
+                                   fillers: list[Rsc] = ()) -> None:
     if r.managed and r.stickiness != 0 and len(r.running_on) == 1:
         cur = r.running_on[0]
         if cur in r.allowed or opts.symmetric_cluster:
@@ -285,6 +294,8 @@ def _apply_stickiness_and_failures(r: Rsc, nodes: dict[str, NodeInfo], opts: Clu
         if nh is not None and nh.agent_changed:
             continue  # those failures were another agent's
         fc, _ = failcount(r, info, status, now)
+        for f in fillers:
+            fc = add_scores(fc, failcount(f, info, status, now)[0])
         if fc > 0 and fc >= threshold:
             location_add(r, name, MINUS_INFINITY, explain,
                          f"fail-count {fc} reached migration-threshold {threshold}")
