@@ -217,6 +217,8 @@ class _Writer:
             if not s.require_all:
                 el.set("require-all", "false")
             # ResourceSet.ordered has no counterpart in the pacemaker-3.7 schema: not written.
+            if s.ordering is not None:
+                el.set("ordering", s.ordering)
             if s.action is not None:
                 el.set("action", s.action)
             if s.role is not None:

@@ -344,6 +344,7 @@ def _resource_sets(ctx: _Ctx, el: ET.Element) -> tuple[ResourceSet, ...]:
                 score=parse_score(score) if score is not None else None,
                 kind=s.get("kind"),
                 ordered=parse_bool(ordered) if ordered is not None else None,
+                ordering=s.get("ordering"),
             )
         )
     return tuple(out)
