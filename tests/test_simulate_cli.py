@@ -350,6 +350,24 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
                  [node_state("n1", running=("A",)), node_state("n2", running=("A",))]),
         ([], []),
     ),
+    # A colocation set: each member with the one before it, or (ordering="listed")
+    # with the one after it; B cannot run either way.
+    "colocation-set-natural-order": (
+        make_cib(["n1"], dummy("A") + dummy("B") + dummy("C"),
+                 '<rsc_location id="ban-B" rsc="B" node="n1" score="-INFINITY"/>'
+                 '<rsc_colocation id="c" score="INFINITY"><resource_set id="s">'
+                 '<resource_ref id="A"/><resource_ref id="B"/><resource_ref id="C"/>'
+                 '</resource_set></rsc_colocation>'),
+        ([], []),
+    ),
+    "colocation-set-listed-order": (
+        make_cib(["n1"], dummy("A") + dummy("B") + dummy("C"),
+                 '<rsc_location id="ban-B" rsc="B" node="n1" score="-INFINITY"/>'
+                 '<rsc_colocation id="c" score="INFINITY"><resource_set id="s" '
+                 'ordering="listed"><resource_ref id="A"/><resource_ref id="B"/>'
+                 '<resource_ref id="C"/></resource_set></rsc_colocation>'),
+        ([], []),
+    ),
     "restart-reason-order-chain": (
         make_cib(["n1"], dummy("A") + dummy("B") + dummy("C"),
                  '<rsc_order id="C-A" first="C" then="A"/>'

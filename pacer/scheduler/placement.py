@@ -394,8 +394,15 @@ def _colocation_sets(col, rscs: Resources, pair) -> None:
                     pair(col.id, a, b, score, s.role, s.role, col.node_attribute,
                          col.influence)
         elif s.sequential and len(ms) > 1:
+            # Each member with the one listed before it (the first is placed
+            # first), or with ordering="listed" with the one after it.
             for a, b in zip(ms, ms[1:], strict=False):
-                pair(col.id, a, b, score, s.role, s.role, col.node_attribute, col.influence)
+                if s.ordering == "listed":
+                    pair(col.id, a, b, score, s.role, s.role, col.node_attribute,
+                         col.influence)
+                else:
+                    pair(col.id, b, a, score, s.role, s.role, col.node_attribute,
+                         col.influence)
     # Between sets: the earlier set depends on the later one.
     for s1, s2 in zip(sets, sets[1:], strict=False):
         m1, m2 = members(s1), members(s2)
