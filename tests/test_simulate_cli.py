@@ -419,10 +419,6 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "start' whichever order the two constraints come in, pacer 'due to required F "
         "running' (it walks F before X and takes F's running as required as soon as a "
         "member's start is; with two primitive firsts both agree the newer order wins)"),
-    "colocation-chain-through-a-group": (
-        "D (prefers n3) must be with group G, G with A: pacer pulls D's preference through G "
-        "into A and puts all on n3; crm_simulate does not (A, B, D on n2). With a primitive "
-        "instead of the group both say n3"),
     "split-group-after-another-resource": (
         "group G split (B on n3, C on n5), stickiness 100, A placed first on n3: "
         "crm_simulate keeps B and moves C to n3, pacer moves B to n5 and restarts C. "

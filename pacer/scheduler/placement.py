@@ -465,8 +465,9 @@ def _add_matching(work: dict[str, int], other: Rsc, attr: str, factor: float,
 
 
 def _merge(other: Rsc, work: dict[str, int], attr: str, factor: float,
-           nodes: dict[str, NodeInfo], rollback: bool) -> dict[str, int]:
-    """Fold `other`'s (and transitively its dependents') preferences into `work`."""
+           nodes: dict[str, NodeInfo], rollback: bool, placing: Rsc) -> dict[str, int]:
+    """Fold `other`'s (and transitively its dependents') preferences into `work`
+    (the scores of `placing`, the resource being assigned)."""
     if other.merging:
         return work
     other.merging = True
@@ -478,8 +479,13 @@ def _merge(other: Rsc, work: dict[str, int], attr: str, factor: float,
             for c in other.dependents:
                 if not _has_influence(c):
                     continue
+                if c.named_primary is not None and c.named_primary.kind == "group" \
+                        and placing.parent is not c.named_primary:
+                    # What is colocated with a group counts when the group is
+                    # placed, not in what the group itself follows.
+                    continue
                 new = _merge(c.dependent, new, c.node_attribute, sign * c.score / INFINITY,
-                             nodes, True)
+                             nodes, True, placing)
         elif rollback:
             return work
         return new
@@ -571,7 +577,7 @@ def assign(r: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> str | None:
             continue
         before = dict(r.allowed)
         r.allowed = _merge(c.dependent, r.allowed, c.node_attribute, c.score / INFINITY, nodes,
-                           True)
+                           True, r)
         for n, s in r.allowed.items():
             if s != before.get(n):
                 explain.add(r.id, n, add_scores(s, -before.get(n, 0)) if abs(s) < INFINITY
