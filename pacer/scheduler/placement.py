@@ -543,6 +543,14 @@ def _choose(r: Rsc, nodes: dict[str, NodeInfo]) -> str | None:
         key = (-score, info.assigned_count, 0 if n == current else 1, n.encode())
         if best_key is None or key < best_key:
             best, best_key = n, key
+    if best is not None and current is not None and current != best:
+        # Where it runs now wins a tie for the best score over the load
+        # balance, if that score is positive (0 everywhere: balance wins).
+        info = nodes.get(current)
+        score = r.allowed.get(current)
+        if info is not None and info.can_run and score is not None \
+                and score == r.allowed[best] and score > 0:
+            return current
     return best
 
 
