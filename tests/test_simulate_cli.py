@@ -423,11 +423,6 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
 # to the scheduler's owner; the scheduler is not changed here). Strict: when the
 # scheduler is fixed, the xfail turns into a failure that asks to remove the entry.
 KNOWN_DIFFERENCES: dict[str, str] = {
-    "restart-reason-primitive-and-group-first": (
-        "G after X and after group F, C running: crm_simulate 'Restart C due to required X "
-        "start' whichever order the two constraints come in, pacer 'due to required F "
-        "running' (it walks F before X and takes F's running as required as soon as a "
-        "member's start is; with two primitive firsts both agree the newer order wins)"),
 }
 
 

@@ -305,7 +305,10 @@ def _update(a: Action, via: Action | None, told: dict[int, tuple[bool, bool]]
                     _set_unrunnable(a, via)
     # Newest ordering first, as Pacemaker keeps them.
     backward: list[tuple[Action, Edge]] = []
-    for first, flags in list(reversed(a.edges_in)):
+    edges = list(reversed(a.edges_in))
+    # A resource's own action reaches it before a group's running/stopped does.
+    edges.sort(key=lambda e: bool(_members_of(e[0])))
+    for first, flags in edges:
         if _passes_through(a, first):
             continue
         if flags & Edge.IMPLIES_THEN and _required(first) and not _migrating(first, "start"):
