@@ -184,6 +184,8 @@ def resource_sets(draw, new_id, rsc_ids, kind: str, for_cib: bool):
             kind=draw(st.sampled_from([None, "Optional"])) if kind == "order" and score is None
             else None,
             ordered=None if for_cib else draw(st.sampled_from([None, True, False])),
+            ordering=draw(st.sampled_from([None, "group", "listed"])) if kind == "colocation"
+            else None,
         ))
     return tuple(out)
 

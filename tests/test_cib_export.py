@@ -281,6 +281,20 @@ def test_cib_round_trip_with_status():
 
 
 @needs_import
+def test_cib_round_trip_of_shutdown_lock_and_quorum_panic():
+    d = load_yaml(EXAMPLES / "demo.yaml")
+    ns = NodeState(name="node1", id="node1", in_ccm="false", crmd="offline", join="down",
+                   expected="down",
+                   history=(ResourceHistory(rsc="vip", node="node1", agent_class="ocf",
+                                            provider="heartbeat", type="IPaddr2",
+                                            shutdown_lock=1_700_000_000),))
+    st = Status(have_quorum=False, no_quorum_panic=True, node_states={"node1": ns})
+    _, st2 = load_cib(export_cib(d, st))
+    assert st2.node_states == st.node_states
+    assert (st2.have_quorum, st2.no_quorum_panic) == (False, True)
+
+
+@needs_import
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(definitions(for_cib=True))
 def test_cib_round_trip_property(defn):

@@ -214,6 +214,24 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
                  props={"stonith-enabled": "true"}),
         (["--node-fail", "n1"], ["--node-fail", "n1"]),
     ),
+    # Fencing required, nothing to fence with: Pacemaker disables resource start-up
+    # (and every other action), so nothing starts, moves or stops.
+    "nothing-happens-without-fence-device": (
+        make_cib(NODES3, dummy("A", {"target-role": "Stopped"}) + dummy("B") + dummy("C"),
+                 '<rsc_location id="B-n3" rsc="B" node="n3" score="100"/>',
+                 [node_state("n1", running=("A",)), node_state("n2", running=("B",)),
+                  node_state("n3")],
+                 props={"stonith-enabled": "true"}),
+        ([], []),
+    ),
+    # A watchdog (sbd) can fence without a device.
+    "node-lost-with-watchdog-only": (
+        make_cib(NODES3, dummy("A") + dummy("B"), "",
+                 [node_state("n1", running=("A",)), node_state("n2", running=("B",)),
+                  node_state("n3")],
+                 props={"stonith-enabled": "true", "have-watchdog": "true"}),
+        (["--node-fail", "n1"], ["--node-fail", "n1"]),
+    ),
     "standby-moves-everything": (
         make_cib(["n1", "n2"], group("G", "B", "C"), "",
                  [node_state("n1", running=("B", "C"), attrs={"standby": "on"}),
@@ -254,6 +272,14 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
                  rsc_defaults={"resource-stickiness": "100"}),
         ([], []),
     ),
+    # The first member takes the group's +50 on n2; B's stickiness flows into A.
+    "group-location-moves-group-by-first-member": (
+        make_cib(["n1", "n2"], group("G", "A", "B", "C"),
+                 '<rsc_location id="G-n2" rsc="G" node="n2" score="50"/>',
+                 [node_state("n1", running=("A", "B")), node_state("n2")],
+                 rsc_defaults={"resource-stickiness": "20"}),
+        ([], []),
+    ),
     "restart-reason-group-after-primitive": (
         make_cib(["n1"], dummy("X") + group("G", "B", "C"),
                  '<rsc_order id="X-G" first="X" then="G"/>',
@@ -264,6 +290,98 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
         make_cib(["n1"], group("F", "X") + group("G", "B", "C"),
                  '<rsc_order id="F-G" first="F" then="G"/>',
                  [node_state("n1", running=("C",))]),
+        ([], []),
+    ),
+    # A group's start hands a member the reason it got; the member passes it on.
+    "restart-reason-group-members-in-turn": (
+        make_cib(["n1"], dummy("X") + group("G", "B", "C", "D", "E"),
+                 '<rsc_order id="X-G" first="X" then="G"/>',
+                 [node_state("n1", running=("C", "D", "E"))]),
+        ([], []),
+    ),
+    "restart-reason-group-all-active": (
+        make_cib(["n1"], dummy("X") + group("G", "B", "C", "D"),
+                 '<rsc_order id="X-G" first="X" then="G"/>',
+                 [node_state("n1", running=("B", "C", "D"))]),
+        ([], []),
+    ),
+    # A group's start that cannot run tells each member itself.
+    "blocked-group-members-reason": (
+        make_cib(["n1"], dummy("X") + group("G", "B", "C", "D"),
+                 '<rsc_location id="ban-X" rsc="X" node="n1" score="-INFINITY"/>'
+                 '<rsc_order id="X-G" first="X" then="G"/>',
+                 [node_state("n1")]),
+        ([], []),
+    ),
+    # A group named as a primary is placed as a whole before its dependent, so
+    # the load tie-break sees both its members (r2 then goes to n2).
+    "group-primary-placed-whole": (
+        make_cib(["n1", "n2"], dummy("r1") + dummy("r2") + group("g1", "r4", "r5"),
+                 '<rsc_colocation id="c" rsc="r1" with-rsc="g1" score="-INFINITY"/>'),
+        ([], []),
+    ),
+    "restart-reason-primitive-and-group-first": (
+        make_cib(["n1"], dummy("X") + group("G", "B", "C") + group("F", "Y"),
+                 '<rsc_order id="o1" first="X" then="G"/>'
+                 '<rsc_order id="o2" first="F" then="G"/>',
+                 [node_state("n1", running=("C",))]),
+        ([], []),
+    ),
+    # History recorded for another agent (provider changed): restarted, no reason.
+    "agent-changed-restarts": (
+        make_cib(["n1", "n2"], dummy("A"), "", [node_state("n1", running=("A",)),
+                                                node_state("n2")]).replace(
+            '<lrm_resource id="A" class="ocf" provider="pacemaker"',
+            '<lrm_resource id="A" class="ocf" provider="heartbeat"'),
+        ([], []),
+    ),
+    # A fence device that provides unfencing: every node is unfenced before its probes.
+    "unfencing-before-probes": (
+        make_cib(["n1", "n2"],
+                 '<primitive id="scsi" class="stonith" type="fence_scsi"><meta_attributes '
+                 'id="scsi-meta"><nvpair id="scsi-provides" name="provides" value="unfencing"/>'
+                 '</meta_attributes></primitive>' + dummy("A"), "",
+                 [node_state("n1"), node_state("n2")], props={"stonith-enabled": "true"}),
+        ([], []),
+    ),
+    # Active on both nodes, placed on the second: a move from the first.
+    "multiply-active-moves-from-first-node": (
+        make_cib(["n1", "n2"], dummy("A"), '<rsc_location id="l" rsc="A" node="n2" score="100"/>',
+                 [node_state("n1", running=("A",)), node_state("n2", running=("A",))]),
+        ([], []),
+    ),
+    # A colocation set: each member with the one before it, or (ordering="listed")
+    # with the one after it; B cannot run either way.
+    "colocation-set-natural-order": (
+        make_cib(["n1"], dummy("A") + dummy("B") + dummy("C"),
+                 '<rsc_location id="ban-B" rsc="B" node="n1" score="-INFINITY"/>'
+                 '<rsc_colocation id="c" score="INFINITY"><resource_set id="s">'
+                 '<resource_ref id="A"/><resource_ref id="B"/><resource_ref id="C"/>'
+                 '</resource_set></rsc_colocation>'),
+        ([], []),
+    ),
+    "colocation-set-listed-order": (
+        make_cib(["n1"], dummy("A") + dummy("B") + dummy("C"),
+                 '<rsc_location id="ban-B" rsc="B" node="n1" score="-INFINITY"/>'
+                 '<rsc_colocation id="c" score="INFINITY"><resource_set id="s" '
+                 'ordering="listed"><resource_ref id="A"/><resource_ref id="B"/>'
+                 '<resource_ref id="C"/></resource_set></rsc_colocation>'),
+        ([], []),
+    ),
+    # X ties at 10 everywhere: it stays where it runs (at 0 it would move for balance).
+    "current-node-wins-positive-tie": (
+        make_cib(NODES3, dummy("A") + dummy("B") + dummy("X"),
+                 '<rsc_location id="l1" rsc="X" node="n1" score="10"/>'
+                 '<rsc_location id="l2" rsc="X" node="n2" score="10"/>'
+                 '<rsc_location id="l3" rsc="X" node="n3" score="10"/>',
+                 [node_state("n1", running=("X",)), node_state("n2"), node_state("n3")]),
+        ([], []),
+    ),
+    "anti-colocation-chain-through-a-group": (
+        make_cib(["n1", "n2"], dummy("A") + group("G", "B", "C") + dummy("Z"),
+                 '<rsc_location id="A-n2" rsc="A" node="n2" score="5"/>'
+                 '<rsc_colocation id="A-G" rsc="A" with-rsc="G" score="-INFINITY"/>'
+                 '<rsc_colocation id="G-Z" rsc="G" with-rsc="Z" score="-INFINITY"/>'),
         ([], []),
     ),
     "restart-reason-order-chain": (
@@ -312,45 +430,12 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
 # to the scheduler's owner; the scheduler is not changed here). Strict: when the
 # scheduler is fixed, the xfail turns into a failure that asks to remove the entry.
 KNOWN_DIFFERENCES: dict[str, str] = {
-    "node-lost-without-fence-device": (
-        "stonith-enabled=true but no stonith resource is configured: Pacemaker cannot fence "
-        "(pe_can_fence is false), so the lost node stays UNCLEAN and nothing is recovered "
-        "(empty Transition Summary); pacer fences n1 and moves A (and B)"),
-    "colocation-primaries-sorted": (
-        "Pacemaker assigns a dependent's primaries sorted (priority, clone/group before "
-        "primitive, id: C before Z), pacer in constraint order (Z first): pacer A=n2 Z=n1 "
-        "C=n2, crm_simulate A=n1 Z=n2 C=n1"),
-    "optional-anti-colocation-on-the-only-node": (
-        "an optional colocation that would leave the dependent no usable node is rolled "
-        "back by Pacemaker (B scores 0 on n1 and starts); pacer gives B -50 there and "
-        "leaves it stopped"),
-    "group-location-scores-first-member-only": (
-        "a location constraint on a (colocated) group gives its score to the first member "
-        "only, the others get 0 (pcmk__group_apply_location); crm_simulate starts B on n1, "
-        "pacer gives B -100 and starts nothing"),
-    "restart-reason-group-after-primitive": (
-        "reason of a group member's restart: crm_simulate 'due to required X start' (the "
-        "first of the order), pacer 'due to required B start' (the previous member)"),
-    "restart-reason-group-after-group": (
-        "reason of a group member's restart: crm_simulate 'due to required F running', "
-        "pacer 'due to required B start'"),
-    "restart-reason-order-chain": (
-        "reason for A's restart: crm_simulate 'due to required B start', pacer 'due to "
-        "required C start'"),
-    "colocation-chain-through-a-group": (
-        "D (prefers n3) must be with group G, G with A: pacer pulls D's preference through G "
-        "into A and puts all on n3; crm_simulate does not (A, B, D on n2). With a primitive "
-        "instead of the group both say n3"),
-    "split-group-after-another-resource": (
-        "group G split (B on n3, C on n5), stickiness 100, A placed first on n3: "
-        "crm_simulate keeps B and moves C to n3, pacer moves B to n5 and restarts C. "
-        "Without A both move C to n3"),
-    "start-recorded-without-op-digest": (
-        "a start in the history without op-digest: crm_simulate 'Restart A ( n1 )  due to "
-        "resource definition change', pacer leaves A alone"),
-    "blocked-start-reason": (
-        "crm_simulate 'Start B ( n1 ) due to unrunnable A start (blocked)', pacer 'due to "
-        "required A start (blocked)'"),
+    "anti-colocation-chain-through-a-group": (
+        "A (prefers n2 by 5) -INFINITY with group G, G -INFINITY with Z: crm_simulate "
+        "carries A's liking through G into Z (Z n2 = 10) and starts A on n2, G on n1, Z on "
+        "n2; pacer does not follow what is colocated with a group when placing what the "
+        "group follows (right for the +INFINITY chain colocation-chain-through-a-group, "
+        "wrong here) and starts A on n1, G on n2, Z on n1"),
 }
 
 

@@ -16,6 +16,7 @@ from test_store_behaviour import (  # noqa: F401  (the fixtures)
 
 from pacer.model.errors import ConfigError
 from pacer.scheduler.api import schedule
+from pacer.scheduler.history import params_digest
 from pacer.scheduler.nodes import interpret_nodes
 from pacer.scheduler.options import ClusterOptions
 from pacer.status.types import OCF_NOT_RUNNING, OCF_SUCCESS, OP_PENDING, FenceEvent, OpRecord
@@ -54,11 +55,17 @@ def cluster_of(h: Harness, name: str = "c0") -> ClusterStore:
     return ClusterStore(h.client(name), cluster="test", root=h.prefix)
 
 
+# What a node records with each start: the digest of the configured parameters
+# (a start recorded without one counts as a changed definition, as in Pacemaker).
+DIGESTS = {"fence": params_digest({}), "vip": params_digest({"ip": "192.0.2.10"})}
+
+
 def started(rsc: str, node: str, call_id: int, interval_ms: int = 0,
             operation: str = "start") -> OpRecord:
     return OpRecord(rsc=rsc, node=node, operation=operation, interval_ms=interval_ms,
                     call_id=call_id, rc=OCF_SUCCESS, expected_rc=OCF_SUCCESS,
-                    last_rc_change=1000, last_run=1000)
+                    last_rc_change=1000, last_run=1000,
+                    digest=DIGESTS.get(rsc) if interval_ms == 0 else None)
 
 
 def required(defn, status) -> list[tuple[str, str | None]]:

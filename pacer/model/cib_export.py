@@ -217,6 +217,8 @@ class _Writer:
             if not s.require_all:
                 el.set("require-all", "false")
             # ResourceSet.ordered has no counterpart in the pacemaker-3.7 schema: not written.
+            if s.ordering is not None:
+                el.set("ordering", s.ordering)
             if s.action is not None:
                 el.set("action", s.action)
             if s.role is not None:
@@ -363,6 +365,8 @@ class _Writer:
                         rel.set("provider", provider)
                     if h.container:
                         rel.set("container", h.container)
+                    if h.shutdown_lock:
+                        rel.set("shutdown-lock", str(h.shutdown_lock))
                     used: set[str] = set()
                     for op in h.ops:
                         self.op_record(rel, op, name, status.feature_set, used)

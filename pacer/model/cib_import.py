@@ -344,6 +344,7 @@ def _resource_sets(ctx: _Ctx, el: ET.Element) -> tuple[ResourceSet, ...]:
                 score=parse_score(score) if score is not None else None,
                 kind=s.get("kind"),
                 ordered=parse_bool(ordered) if ordered is not None else None,
+                ordering=s.get("ordering"),
             )
         )
     return tuple(out)
@@ -547,6 +548,7 @@ def _read_status(ctx: _Ctx, root: ET.Element, defn: Definition) -> Status:
                             type=lr.get("type", ""),
                             container=lr.get("container"),
                             ops=tuple(ops),
+                            shutdown_lock=_int(lr.get("shutdown-lock"), 0) or None,
                         )
                     )
             states[name] = NodeState(

@@ -164,6 +164,9 @@ class ResourceSet:
     score: int | None = None
     kind: str | None = None
     ordered: bool | None = None
+    # Colocation sets: "group" (default: each member with the one before it) or
+    # "listed" (each member with the one after it).
+    ordering: str | None = None
 
 
 @dataclass(frozen=True)

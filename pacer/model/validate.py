@@ -353,6 +353,8 @@ class _Checker:
             if s.kind is not None and kind != "order":
                 self.add(f"{spath}.kind", f"'kind' only applies to sets of an order, not a {kind}",
                          obj_id=s.id or cid)
+            self.enum(s.ordering, ("group", "listed"), f"{spath}.ordering", "set ordering",
+                      s.id or cid)
 
     def check_location(self, c: Location, path: str) -> None:
         self.register_id(c.id, path, "constraint")

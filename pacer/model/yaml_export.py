@@ -228,7 +228,8 @@ def set_data(s: ResourceSet, cid: str, i: int) -> dict:
         out["sequential"] = "false"
     if not s.require_all:
         out["require-all"] = "false"
-    for key, value in (("action", s.action), ("role", s.role), ("kind", s.kind)):
+    for key, value in (("action", s.action), ("role", s.role), ("kind", s.kind),
+                       ("ordering", s.ordering)):
         if value is not None:
             out[key] = value
     if s.score is not None:

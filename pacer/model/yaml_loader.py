@@ -73,6 +73,7 @@ ORDER_KEYS = (
 )
 SET_KEYS = (
     "id", "resources", "sequential", "require-all", "action", "role", "score", "kind", "ordered",
+    "ordering",
 )
 RULE_KEYS = ("id", "score", "score-attribute", "boolean-op", "role", "expressions")
 EXPRESSION_KEYS = ("attribute", "op", "value", "type", "value-source", "id")
@@ -630,6 +631,7 @@ class _Loader:
                 score=self.score(sm, "score", sub),
                 kind=self.text(sm, "kind", sub),
                 ordered=self.boolean(sm, "ordered", sub),
+                ordering=self.text(sm, "ordering", sub),
             ))
         return tuple(out)
 

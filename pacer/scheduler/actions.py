@@ -56,7 +56,17 @@ def fence_node(plan: Plan, node: str, reason: str) -> Action | None:
     return a
 
 
+def startup_disabled(plan: Plan) -> bool:
+    """Fencing is required but nothing could fence (no fence device, no watchdog):
+    Pacemaker then disables resource start-up, and in fact every action."""
+    return (plan.opts.stonith_enabled and not plan.opts.have_watchdog
+            and not any(r.prim is not None and r.prim.agent_class == "stonith" and not r.orphan
+                        for r in plan.rscs.primitives))
+
+
 def can_fence(plan: Plan) -> bool:
+    if startup_disabled(plan):
+        return False
     return plan.opts.stonith_enabled and (
         plan.status.have_quorum or plan.opts.no_quorum_policy == "ignore"
         or suicide(plan.status, plan.opts))
@@ -70,6 +80,29 @@ def create_fencing(plan: Plan) -> None:
         info = plan.nodes[name]
         if info.unclean and info.fence_reason:
             fence_node(plan, name, info.fence_reason)
+    create_unfencing(plan)
+
+
+def create_unfencing(plan: Plan) -> None:
+    """With a fence device that provides unfencing (meta provides=unfencing,
+    e.g. fence_scsi), a node must be unfenced ("on") before anything runs there,
+    probes included: every online node not yet unfenced (#node-unfenced) that
+    still has a resource to probe is, in reverse configuration order."""
+    prims = [r for r in plan.rscs.primitives if not r.orphan]
+    if not any(r.prim is not None and r.prim.agent_class == "stonith"
+               and r.meta.get("provides", "") == "unfencing" for r in prims):
+        return
+    for name in reversed(list(plan.nodes)):
+        info = plan.nodes[name]
+        if not info.online or info.unclean or info.pending or "#node-unfenced" in info.attrs:
+            continue
+        unprobed = next((r for r in prims if not (r.history.get(name)
+                                                  and r.history[name].known)), None)
+        if unprobed is None:
+            continue
+        a = plan.new("stonith", name, rsc_id=None, required=True,
+                     fence_reason=f"required by {unprobed.id} monitor")
+        a.fence_action = "on"
 
 
 def _stop_is_pseudo(plan: Plan, node: str) -> bool:
@@ -103,7 +136,8 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         if change == RESTART:
             r.restart_needed.add(n)
             r.changed_nodes.add(n)
-            r.definition_changed = True
+            # (A new agent replaces the old one without that reason.)
+            r.definition_changed = r.definition_changed or not nh.agent_changed
         elif change == RELOAD:
             if nh.pending == "start":
                 # A start still in flight cannot be reloaded: stop it and start
@@ -111,7 +145,8 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
                 r.restart_needed.add(n)
             else:
                 r.reload_nodes.add(n)
-    multiply_active = len(cur) > 1
+    # Active on several nodes; a copy on a node being fenced goes with the node.
+    multiply_active = len([n for n in cur if n not in plan.fences]) > 1
 
     start: Action
     if target is not None:
@@ -160,8 +195,10 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         elif info is None or not info.online or info.pending or info.unclean:
             stop.runnable = False
         stops.append(stop)
-        # It cannot start (anywhere) before it has stopped where it was.
-        order(stop, start, Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT)
+        # It cannot start (anywhere) before it has stopped where it was; a stop
+        # that fencing carries out does not by itself call for a new start.
+        order(stop, start, Edge.OPTIONAL if stop.pseudo
+              else Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT)
     r.actions["stops"] = stops
     if target in r.reload_nodes and target in cur and not multiply_active:
         # Dropped again (api) if it restarts there anyway.
@@ -175,6 +212,7 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         and not r.failed_nodes
         # A migration carries the new parameters too: only a failure forbids it.
         and not (r.restart_needed - r.changed_nodes)
+        and not r.dangling_migration
         and not stops[0].pseudo
         and stops[0].runnable
         and (r.prim is None or r.prim.agent_class in ("ocf", "pacer"))

@@ -63,9 +63,19 @@ class NodeHistory:
     partial_migration_target: str | None = None
     partial_migration_source: str | None = None
     migrate_to_failed: bool = False
+    migrated_to: OpRecord | None = None  # the latest successful migrate_to from here
+    latest_time: int = 0  # when the newest operation here ran (epoch s)
+    # Recorded for another agent (class, provider or type changed since): its
+    # failures here are forgotten, and a running instance is replaced.
+    agent_changed: bool = False
     recurring: dict[tuple[str, int], OpRecord] = field(default_factory=dict)
     last_failure_ts: int = 0
+    # Failures of operations with on-fail=ignore, and any other failures: a
+    # fail count made only of ignored failures does not reach migration-threshold.
+    ignored_failures: bool = False
+    counted_failures: bool = False
     expired_failures: list[OpRecord] = field(default_factory=list)
+    shutdown_lock: int | None = None  # locked here when the node shut down (epoch s)
 
 
 def is_probe(op: OpRecord) -> bool:
@@ -126,6 +136,7 @@ def interpret(
     if not ops:
         return h
     h.known = True
+    h.latest_time = max(op.last_rc_change or op.last_run for op in ops)
     for op in sorted(ops, key=_sort_key):
         if failure_timeout_s > 0 and is_failure(op) and op.operation != "stop":
             changed = op.last_rc_change or op.last_run
@@ -167,6 +178,13 @@ def _apply(h: NodeHistory, op: OpRecord, prim: Primitive | None, stonith: bool,
         return
     expected = _expected(op)
     rc = DEGRADED.get(op.rc, op.rc)
+    if is_probe(op) and op.op_status == OP_NOT_INSTALLED:
+        # The executor found no agent for it here: not running, cannot run here.
+        h.ban_node = True
+        h.role = STOPPED
+        h.last_op = op
+        h.active_ops = []
+        return
     failed = False
     hard = op.op_status in (OP_ERROR_HARD, OP_NOT_INSTALLED)
     fatal = op.op_status == OP_ERROR_FATAL
@@ -206,9 +224,11 @@ def _apply(h: NodeHistory, op: OpRecord, prim: Primitive | None, stonith: bool,
         h.fatal = h.fatal or fatal
     if on_fail == "ignore" and ignorable:
         # The failure is recorded but does not change the state.
+        h.ignored_failures = True
         if task in ("start", "monitor", "promote", "demote") and h.role == STOPPED:
             h.role = STARTED
         return
+    h.counted_failures = True
     h.failed = True
     h.failed_op = op
     h.on_fail = on_fail
@@ -256,6 +276,7 @@ def _success(h: NodeHistory, op: OpRecord) -> None:
     elif task == "migrate_to":
         h.role = STARTED
         h.partial_migration_target = op.migrate_target
+        h.migrated_to = op
     elif task == "monitor":
         if rc == OCF_NOT_RUNNING:
             h.role = STOPPED

@@ -5,12 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pacer.model.meta import parse_bool
+from pacer.model.meta import parse_bool, parse_interval_ms
 
 
 def _bool(props: Mapping[str, str], name: str, default: bool) -> bool:
     value = props.get(name)
     return default if value is None else parse_bool(value, default=default)
+
+
+def _interval_s(value: str | None) -> int:
+    if not value:
+        return 0
+    try:
+        return parse_interval_ms(value, lenient=True) // 1000
+    except ValueError:
+        return 0
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,8 @@ class ClusterOptions:
     placement_strategy: str = "default"
     shutdown_lock: bool = False
     stop_all_resources: bool = False
+    have_watchdog: bool = False  # set by the cluster: sbd can fence without a device
+    shutdown_lock_limit_s: int = 0  # 0: a shutdown lock lasts until the node is back
 
     @classmethod
     def from_properties(cls, props: Mapping[str, str]) -> ClusterOptions:
@@ -49,4 +60,6 @@ class ClusterOptions:
             placement_strategy=props.get("placement-strategy", "default"),
             shutdown_lock=_bool(props, "shutdown-lock", False),
             stop_all_resources=_bool(props, "stop-all-resources", False),
+            have_watchdog=_bool(props, "have-watchdog", False),
+            shutdown_lock_limit_s=_interval_s(props.get("shutdown-lock-limit")),
         )

@@ -8,6 +8,7 @@ unrunnable. The first reason an action receives is the one reported.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 
 from pacer.model.definition import Order, ResourceSet
 from pacer.scheduler.actions import Plan
@@ -116,10 +117,14 @@ def _clone_one_or_more(plan: Plan, first: Rsc, first_task: str, order_id: str
 
 def order_resources(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_task: str,
                     kind: str, symmetrical: bool, order_id: str | None = None,
-                    require_all: bool = True, part: str = "both") -> None:
-    """Order `then_task` of `then` after `first_task` of `first` (and, when
-    symmetrical, the inverse actions the other way); `part` limits it to the
-    "forward" or "inverse" edges (interleaved clones pair instances differently)."""
+                    require_all: bool = True, part: str = "both",
+                    internal: bool = False) -> None:
+    """`first first_task` before `then then_task`, and (symmetrical) the inverse
+    for the opposite tasks. `part` limits it to the "forward" or "inverse"
+    edges (interleaved clones pair instances differently). `internal`: a
+    group's own member order, whose stop chain names the member that made a
+    stop necessary; a constraint's inverse makes stops necessary without a
+    reason of their own."""
     if first is then:
         return
     if order_id is not None and kind == "Mandatory" and first.kind == "clone" and (
@@ -146,7 +151,7 @@ def order_resources(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_tas
             fwd |= Edge.RUNNABLE_LEFT
         if not symmetrical:
             fwd = Edge.ASYMMETRICAL
-        inv = Edge.IMPLIES_FIRST
+        inv = Edge.IMPLIES_FIRST if internal else Edge.IMPLIES_FIRST | Edge.QUIET
     elif kind == "Serialize":
         fwd = inv = Edge.SERIALIZE
     else:
@@ -190,7 +195,8 @@ def apply_orders(plan: Plan) -> None:
             if not ordered:
                 continue
             for prev, cur in zip(r.children, r.children[1:], strict=False):
-                order_resources(plan, prev, "start", cur, "start", "Mandatory", True)
+                order_resources(plan, prev, "start", cur, "start", "Mandatory", True,
+                                internal=True)
     for o in plan.defn.orders:
         sym = _default_symmetrical(o)
         if o.sets:
@@ -274,20 +280,26 @@ def _reason(task_of: Action) -> str:
 
 
 def _passes_through(a: Action, cause: Action) -> bool:
-    """A group's own start/stop pseudo action hands its members the reason it got."""
+    """A group's own start/stop pseudo action stands for its members' ones:
+    what it got from an ordering, its members get from that ordering."""
     return (cause.pseudo and cause.rsc is not None and a.rsc is not None
             and a.rsc.parent is cause.rsc and cause.task in ("start", "stop"))
+
+
+def _gives_reason(a: Action, cause: Action | None) -> bool:
+    return (cause is not None and a.reason is None and cause.rsc_id != a.rsc_id
+            and bool(cause.rsc_id or cause.pseudo))
 
 
 def _set_required(a: Action, cause: Action | None) -> bool:
     if a.required:
         return False
     a.required = True
-    if cause is not None and a.reason is None and cause.rsc_id != a.rsc_id and cause.rsc_id:
-        if _passes_through(a, cause):
-            a.reason = cause.reason
-        else:
-            a.reason = f"required {_reason(cause)}"
+    if cause is not None and _passes_through(a, cause):
+        cause = cause.required_by
+    a.required_by = cause
+    if cause is not None and _gives_reason(a, cause):
+        a.reason = f"required {_reason(cause)}"
     return True
 
 
@@ -295,12 +307,11 @@ def _set_unrunnable(a: Action, cause: Action | None) -> bool:
     if not a.runnable:
         return False
     a.runnable = False
-    if cause is not None and a.reason is None and cause.rsc_id != a.rsc_id \
-            and (cause.rsc_id or cause.pseudo):
-        if _passes_through(a, cause):
-            a.reason = cause.reason
-        else:
-            a.reason = f"unrunnable {_reason(cause)}"
+    if cause is not None and _passes_through(a, cause):
+        cause = cause.unrunnable_by
+    a.unrunnable_by = cause
+    if cause is not None and _gives_reason(a, cause):
+        a.reason = f"unrunnable {_reason(cause)}"
     return True
 
 
@@ -344,16 +355,6 @@ def _blocked_stop(a: Action) -> bool:
             and a.rsc.blocked)
 
 
-def _own_start_needs(stop: Action) -> bool:
-    """A stop its own resource already needs (its start is required or cannot
-    run) owes nothing to another resource: it reports its start's reason."""
-    r = stop.rsc
-    if stop.task != "stop" or not isinstance(r, Rsc) or not r.managed or r.blocked:
-        return False
-    start = r.actions.get("start")
-    return start is not None and (start.required or not start.runnable)
-
-
 def settle_migrations(plan: Plan) -> None:
     """A resource migrates only if nothing it must start after moves the slow way."""
     changed = True
@@ -376,56 +377,160 @@ def settle_migrations(plan: Plan) -> None:
                     break
 
 
-def propagate(plan: Plan) -> None:
-    work: deque[Action] = deque(plan.actions)
-    queued = set(id(a) for a in plan.actions)
-    while work:
-        a = work.popleft()
-        queued.discard(id(a))
-        changed: list[Action] = []
-        for then, flags in a.edges_out:
-            migrating_start = a.task == "start" and a.rsc is not None and a.rsc.migrating
-            if flags & Edge.IMPLIES_THEN and a.required and not migrating_start \
-                    and (not flags & Edge.ON_NODE or _instance_required_on(a, then)) \
-                    and _set_required(then, a):
-                changed.append(then)
-            if flags & Edge.RUNNABLE_LEFT and not a.runnable and _set_unrunnable(then, a):
-                changed.append(then)
-            if flags & Edge.COUNTED and not a.runnable and _too_few_runnable(then) \
-                    and _set_unrunnable(then, None):
-                changed.append(then)
-            if flags & Edge.IMPLIES_THEN and _blocked_stop(a) and then.runnable:
-                # What must follow the stop of a blocked resource waits forever.
-                then.runnable = False
-                changed.append(then)
-            if flags & Edge.ONE_OR_MORE and not a.runnable and then.runnable and not any(
-                    f.runnable for f, fl in then.edges_in if fl & Edge.ONE_OR_MORE):
-                then.runnable = False
-                changed.append(then)
-            # A one-way order only holds back a start that is needed anyway.
-            if flags & Edge.ASYMMETRICAL and not a.runnable:
-                # A group's start stands for its members' starts.
-                targets = [t for t, _ in then.edges_out] if then.pseudo else [then]
-                for t in targets:
-                    if t.required and _set_unrunnable(t, a):
-                        changed.append(t)
-        migrating_stop = a.task == "stop" and a.rsc is not None and a.rsc.migrating
+def _migrating(a: Action, task: str) -> bool:
+    return a.task == task and isinstance(a.rsc, Rsc) and a.rsc.migrating
+
+
+# An action to bring up to date, from which group action (or None), and
+# whether it may wait until the current change has been followed through.
+Step = tuple[Action, Action | None, bool]
+
+
+def _members_of(p: Action) -> list[Action]:
+    """For a group's running/stopped pseudo action: its members' starts/stops."""
+    if not (p.pseudo and isinstance(p.rsc, Rsc) and p.task in ("running", "stopped")):
+        return []
+    return [f for f, _ in p.edges_in if isinstance(f.rsc, Rsc) and f.rsc.parent is p.rsc]
+
+
+def _required(first: Action) -> bool:
+    """A group's running/stopped counts as required as soon as one member's
+    start/stop is (Pacemaker asks the members, not the pseudo action's flag)."""
+    return first.required or any(m.required for m in _members_of(first))
+
+
+def _runnable(first: Action) -> bool:
+    return first.runnable and all(m.runnable for m in _members_of(first))
+
+
+def _update(a: Action, via: Action | None, told: dict[int, tuple[bool, bool]]
+            ) -> Iterator[Step]:
+    """Bring `a` up to date with the actions ordered before it (Pacemaker's
+    "then" view of an ordering), yielding every action that must be brought up
+    to date in turn, at once (depth first): which action reaches another first
+    decides the reason it reports.
+
+    The order within is Pacemaker's: `a` takes what its firsts imply; a start
+    makes its own stops necessary; what follows `a` hears of its new flags
+    (`told` records what it was last told); only then do the actions `a` needs
+    before it hear that it became required.
+
+    A group's start/stop does not reach its members as an ordering of theirs:
+    when it changes it hands its flags (and reason) to each member in turn
+    (`via`), each followed through before the next."""
+    if via is not None:
         for first, flags in a.edges_in:
-            if flags & Edge.IMPLIES_FIRST and a.required and not migrating_stop \
-                    and (not flags & Edge.ON_NODE or _instance_required_on(a, first)) \
-                    and _set_required(first, None if _own_start_needs(first) else a):
-                changed.append(first)
-            if flags & Edge.IMPLIES_FIRST and not first.runnable and a.required \
-                    and a.task == "stop" and _set_unrunnable(a, first):
-                changed.append(a)
-        if a.rsc is not None and a.rsc.kind == "primitive":
-            changed.extend(_resource_rules(a.rsc))
-        for c in changed:
-            if id(c) not in queued:
-                queued.add(id(c))
-                work.append(c)
-            # An action that changed can change what came before it too.
-            for first, _ in c.edges_in:
-                if id(first) not in queued:
-                    queued.add(id(first))
-                    work.append(first)
+            if first is via:
+                if flags & Edge.IMPLIES_THEN and via.required:
+                    _set_required(a, via)
+                if flags & Edge.RUNNABLE_LEFT and not via.runnable:
+                    _set_unrunnable(a, via)
+    # Newest ordering first, as Pacemaker keeps them.
+    backward: list[tuple[Action, Edge]] = []
+    edges = list(reversed(a.edges_in))
+    # A resource's own action reaches it before a group's running/stopped does.
+    edges.sort(key=lambda e: bool(_members_of(e[0])))
+    for first, flags in edges:
+        if _passes_through(a, first):
+            continue
+        if flags & Edge.IMPLIES_THEN and _required(first) and not _migrating(first, "start") \
+                and (not flags & Edge.ON_NODE or _instance_required_on(first, a)):
+            _set_required(a, first)
+        if flags & Edge.RUNNABLE_LEFT and not _runnable(first):
+            _set_unrunnable(a, first)
+        if flags & Edge.COUNTED and not first.runnable and _too_few_runnable(a):
+            _set_unrunnable(a, None)
+        if flags & Edge.IMPLIES_THEN and _blocked_stop(first) and a.runnable:
+            # What must follow the stop of a blocked resource waits forever.
+            a.runnable = False
+        if flags & Edge.ONE_OR_MORE and not first.runnable and a.runnable and not any(
+                f.runnable for f, fl in a.edges_in if fl & Edge.ONE_OR_MORE):
+            a.runnable = False
+        if flags & Edge.ASYMMETRICAL and not first.runnable:
+            # A one-way order only holds back a start that is needed anyway; a
+            # group's start stands for its members' starts.
+            if a.pseudo:
+                for t, _ in a.edges_out:
+                    if t.required and _set_unrunnable(t, first):
+                        yield t, None, False
+            elif a.required:
+                _set_unrunnable(a, first)
+        if flags & Edge.IMPLIES_FIRST and not first.runnable and a.required \
+                and a.task == "stop":
+            _set_unrunnable(a, first)
+        if flags & Edge.IMPLIES_FIRST and (not flags & Edge.ON_NODE
+                                           or _instance_required_on(a, first)):
+            backward.append((first, flags))
+    was_required, was_runnable = told.get(id(a), (False, True))
+    changed = (a.required, a.runnable) != (was_required, was_runnable)
+    told[id(a)] = (a.required, a.runnable)  # (what `a` reaches meanwhile needs no telling)
+    if a.task == "start" and isinstance(a.rsc, Rsc) and a.rsc.kind == "primitive":
+        # A start that is required or cannot run needs its stops first.
+        for stop in _resource_rules(a.rsc):
+            yield stop, None, False
+    if changed:
+        # A newly required action is followed at once; one that merely cannot
+        # run any more tells what follows it once the current change is done
+        # (so a group's members all hear of it from the group, in turn).
+        later = a.required == was_required
+        for then, _ in list(a.edges_out):
+            yield then, (a if _passes_through(then, a) else None), later
+    if a.required and not _migrating(a, "stop"):
+        for first, flags in backward:
+            if _set_required(first, None if flags & Edge.QUIET else a):
+                yield first, None, False
+
+
+def _walk_order(plan: Plan) -> list[Action]:
+    """The order in which Pacemaker brings actions up to date: fencing, then
+    resource by resource, the last configured first (it walks its action list
+    from the newest), a group's own pseudo actions before its members', a
+    primitive's stops before its start; anything else after."""
+    out: list[Action] = [a for a in plan.actions if a.task == "stonith"]
+
+    def walk(r: Rsc) -> None:
+        if r.kind == "primitive":
+            out.extend(r.actions.get("stops", []))
+            if "start" in r.actions:
+                out.append(r.actions["start"])
+            return
+        for task in ("start", "running", "stop", "stopped"):
+            p = plan.pseudo.get((r.id, task))
+            if p is not None:
+                out.append(p)
+        for c in r.children:
+            walk(c)
+
+    for r in reversed(plan.rscs.top):
+        walk(r)
+    seen = set(map(id, out))
+    out.extend(a for a in plan.actions if id(a) not in seen)
+    return out
+
+
+def propagate(plan: Plan) -> None:
+    """Spread required/unrunnable along the edges until nothing changes.
+
+    Every action is brought up to date in Pacemaker's order (`_walk_order`),
+    and a change is followed depth first before the walk goes on: the flags end
+    the same whatever the order, but the first reason an action gets is the one
+    it reports, so the order is Pacemaker's. Flags only ever go one way
+    (optional to required, runnable to unrunnable), so this ends."""
+    # What each action's successors were last told: (required, runnable); they
+    # learn an action's flags as created by pulling when they are updated.
+    told: dict[int, tuple[bool, bool]] = {id(a): (a.required, a.runnable)
+                                          for a in plan.actions}
+    later: deque[Step] = deque()
+    for root in _walk_order(plan):
+        later.append((root, None, False))
+        while later:
+            first, via, _ = later.popleft()
+            stack: list[Iterator[Step]] = [_update(first, via, told)]
+            while stack:
+                nxt = next(stack[-1], None)
+                if nxt is None:
+                    stack.pop()
+                elif nxt[2]:
+                    later.append(nxt)
+                else:
+                    stack.append(_update(nxt[0], nxt[1], told))

@@ -58,6 +58,10 @@ class Coloc:
     primary_role: str | None = None
     node_attribute: str = "#uname"
     influence: bool = True
+    # The resources the constraint names (a group or clone, where `dependent` and
+    # `primary` are members of it): Pacemaker orders colocations by them.
+    named_dependent: Rsc | None = None
+    named_primary: Rsc | None = None
 
 
 def location_add(r: Rsc, node: str, score: int, explain: Explain, source: str) -> None:
@@ -111,6 +115,9 @@ def apply_locations(defn: Definition, rscs: Resources, nodes: dict[str, NodeInfo
             prims = list(target.primitives())
             if target.kind == "clone":
                 prims.append(target)  # the clone's own table, for colocation merges
+            # A colocated group takes the score on its first member; the others
+            # get the node with score 0 and follow the first through colocation.
+            full = prims[:1] if _colocated_group(target) else prims
             if loc.rules:
                 for rule in loc.rules:
                     if rule.role not in (None, "Started"):
@@ -126,12 +133,25 @@ def apply_locations(defn: Definition, rscs: Resources, nodes: dict[str, NodeInfo
                             score = _rule_score(rule, info)
                             if score is None:
                                 continue
-                            location_add(p, n, score, explain,
-                                         f"rule {rule.id} of location constraint {loc.id}")
+                            location_add(p, n, score if p in full else 0, explain,
+                                         f"rule {rule.id} of location constraint {loc.id}"
+                                         + ("" if p in full else _LATER_MEMBER))
             elif loc.node is not None and loc.node in nodes and loc.score is not None:
                 for p in prims:
-                    location_add(p, loc.node, loc.score, explain, f"location constraint {loc.id}")
+                    location_add(p, loc.node, loc.score if p in full else 0, explain,
+                                 f"location constraint {loc.id}"
+                                 + ("" if p in full else _LATER_MEMBER))
+    if opts.shutdown_lock:
+        for r in rscs.primitives:
+            _apply_shutdown_lock(r, nodes, opts, now, explain)
     health = node_health_scores(defn, nodes)
+    # Resources inside a container (meta container=X): their failures count
+    # as X's too.
+    fillers: dict[str, list[Rsc]] = {}
+    for p in rscs.primitives:
+        cid = p.meta.get("container")
+        if cid and cid != p.id:
+            fillers.setdefault(cid, []).append(p)
     for r in rscs.primitives + rscs.clones:
         if r.orphan:
             continue
@@ -150,7 +170,49 @@ def apply_locations(defn: Definition, rscs: Resources, nodes: dict[str, NodeInfo
                 location_add(r, n, MINUS_INFINITY, explain,
                              "a hard error of an instance there (invalid arguments, "
                              "unimplemented or not installed)")
-        _apply_stickiness_and_failures(r, nodes, opts, status, now, explain)
+        _apply_stickiness_and_failures(r, nodes, opts, status, now, explain,
+                                       fillers.get(r.id, []))
+
+
+_LATER_MEMBER = " (on the group: its first member takes the score)"
+
+
+def _apply_shutdown_lock(r: Rsc, nodes: dict[str, NodeInfo], opts: ClusterOptions, now: int,
+                         explain: Explain) -> None:
+    """shutdown-lock: a resource active on a node that shuts down cleanly (or
+    recorded as locked to a node that did) may run only there until the node
+    is back or shutdown-lock-limit has passed; fence devices are never locked."""
+    if r.orphan or not r.managed or (r.prim is not None and r.prim.agent_class == "stonith"):
+        return
+    lock: tuple[str, int] | None = None
+    for n in r.running_on:
+        info = nodes.get(n)
+        if info is not None and info.shutdown and info.online:
+            try:
+                lock = (n, int(info.attrs.get("shutdown", "0")))
+            except ValueError:
+                lock = (n, now)
+            break
+    if lock is None:
+        for n, nh in r.history.items():
+            info = nodes.get(n)
+            if nh.shutdown_lock and info is not None and not info.online:
+                lock = (n, nh.shutdown_lock)
+                break
+    if lock is None:
+        return
+    node, since = lock
+    if opts.shutdown_lock_limit_s and now > since + opts.shutdown_lock_limit_s:
+        return  # the lock has expired
+    for n in r.allowed:
+        if n != node and r.allowed[n] != MINUS_INFINITY:
+            location_add(r, n, MINUS_INFINITY, explain,
+                         f"shutdown-lock: locked to {node}, which shut down")
+
+
+def _colocated_group(r: Rsc) -> bool:
+    return r.kind == "group" and r.meta.get(
+        "collocated", r.meta.get("colocated", "true")) != "false"
 
 
 def node_health_scores(defn: Definition, nodes: dict[str, NodeInfo]) -> dict[str, int]:
@@ -239,7 +301,8 @@ def _feature_at_least(fs: str, want: tuple[int, ...]) -> bool:
 
 
 def _apply_stickiness_and_failures(r: Rsc, nodes: dict[str, NodeInfo], opts: ClusterOptions,
-                                   status: Status, now: int, explain: Explain) -> None:
+                                   status: Status, now: int, explain: Explain,
+                                   fillers: list[Rsc] = ()) -> None:
     if r.managed and r.stickiness != 0 and len(r.running_on) == 1:
         cur = r.running_on[0]
         if cur in r.allowed or opts.symmetric_cluster:
@@ -252,7 +315,13 @@ def _apply_stickiness_and_failures(r: Rsc, nodes: dict[str, NodeInfo], opts: Clu
                          "a hard error there (invalid arguments, unimplemented or not installed)")
         if threshold <= 0:
             continue
+        if nh is not None and nh.ignored_failures and not nh.counted_failures:
+            continue  # what failed there is configured with on-fail=ignore
+        if nh is not None and nh.agent_changed:
+            continue  # those failures were another agent's
         fc, _ = failcount(r, info, status, now)
+        for f in fillers:
+            fc = add_scores(fc, failcount(f, info, status, now)[0])
         if fc > 0 and fc >= threshold:
             location_add(r, name, MINUS_INFINITY, explain,
                          f"fail-count {fc} reached migration-threshold {threshold}")
@@ -294,7 +363,7 @@ def build_colocations(defn: Definition, rscs: Resources) -> list[Coloc]:
             p = prim
         if d.kind not in ("primitive", "clone") or p.kind not in ("primitive", "clone"):
             return
-        c = Coloc(cid, d, p, score, drole, prole, attr, influence)
+        c = Coloc(cid, d, p, score, drole, prole, attr, influence, dep, prim)
         out.append(c)
 
     # Groups: each member with the previous one.
@@ -318,7 +387,20 @@ def build_colocations(defn: Definition, rscs: Resources) -> list[Coloc]:
              col.influence)
     for c in out:
         add_colocation(c)
+    # Pacemaker takes a resource's colocations in a fixed order, whatever the
+    # order of the constraints: higher priority first, then collective resources
+    # (clones, groups) before primitives, then by id.
+    for r in rscs.by_id.values():
+        r.with_primaries.sort(key=lambda c: _coloc_rank(c.named_primary or c.primary))
+        r.dependents.sort(key=lambda c: _coloc_rank(c.named_dependent or c.dependent))
     return out
+
+
+_VARIANT_RANK = {"clone": 0, "group": 1, "primitive": 2}
+
+
+def _coloc_rank(r: Rsc) -> tuple[int, int, bytes]:
+    return (-r.priority, _VARIANT_RANK.get(r.kind, 2), r.id.encode())
 
 
 def _colocation_sets(col, rscs: Resources, pair) -> None:
@@ -338,8 +420,15 @@ def _colocation_sets(col, rscs: Resources, pair) -> None:
                     pair(col.id, a, b, score, s.role, s.role, col.node_attribute,
                          col.influence)
         elif s.sequential and len(ms) > 1:
+            # Each member with the one listed before it (the first is placed
+            # first), or with ordering="listed" with the one after it.
             for a, b in zip(ms, ms[1:], strict=False):
-                pair(col.id, a, b, score, s.role, s.role, col.node_attribute, col.influence)
+                if s.ordering == "listed":
+                    pair(col.id, a, b, score, s.role, s.role, col.node_attribute,
+                         col.influence)
+                else:
+                    pair(col.id, b, a, score, s.role, s.role, col.node_attribute,
+                         col.influence)
     # Between sets: the earlier set depends on the later one.
     for s1, s2 in zip(sets, sets[1:], strict=False):
         m1, m2 = members(s1), members(s2)
@@ -402,8 +491,9 @@ def _add_matching(work: dict[str, int], other: Rsc, attr: str, factor: float,
 
 
 def _merge(other: Rsc, work: dict[str, int], attr: str, factor: float,
-           nodes: dict[str, NodeInfo], rollback: bool) -> dict[str, int]:
-    """Fold `other`'s (and transitively its dependents') preferences into `work`."""
+           nodes: dict[str, NodeInfo], rollback: bool, placing: Rsc) -> dict[str, int]:
+    """Fold `other`'s (and transitively its dependents') preferences into `work`
+    (the scores of `placing`, the resource being assigned)."""
     if other.merging:
         return work
     other.merging = True
@@ -415,8 +505,13 @@ def _merge(other: Rsc, work: dict[str, int], attr: str, factor: float,
             for c in other.dependents:
                 if not _has_influence(c):
                     continue
+                if c.named_primary is not None and c.named_primary.kind == "group" \
+                        and placing.parent is not c.named_primary:
+                    # What is colocated with a group counts when the group is
+                    # placed, not in what the group itself follows.
+                    continue
                 new = _merge(c.dependent, new, c.node_attribute, sign * c.score / INFINITY,
-                             nodes, True)
+                             nodes, True, placing)
         elif rollback:
             return work
         return new
@@ -474,6 +569,13 @@ def _apply_primary(r: Rsc, c: Coloc, nodes: dict[str, NodeInfo], explain: Explai
         return
     if not pns:
         return
+    if MINUS_INFINITY < c.score < 0:
+        # An optional colocation is given up if it would leave r nowhere to run.
+        after = {n: add_scores(s, c.score) if _attr(nodes, n, c.node_attribute) in values
+                 else s for n, s in r.allowed.items()}
+        if not _can_run_any(after, nodes) and _can_run_any(r.allowed, nodes):
+            explain.note(r.id, f"{src} ignored: it would leave {r.id} no node to run on")
+            return
     for n in r.allowed:
         if _attr(nodes, n, c.node_attribute) in values:
             location_add(r, n, c.score, explain, f"{src} (on {where})")
@@ -492,6 +594,14 @@ def choose(r: Rsc, nodes: dict[str, NodeInfo], exclude: frozenset[str] | set[str
         key = (-score, info.assigned_count, 0 if n == current else 1, n.encode())
         if best_key is None or key < best_key:
             best, best_key = n, key
+    if best is not None and current is not None and current != best:
+        # Where it runs now wins a tie for the best score over the load
+        # balance, if that score is positive (0 everywhere: balance wins).
+        info = nodes.get(current)
+        score = r.allowed.get(current)
+        if info is not None and info.can_run and score is not None \
+                and score == r.allowed[best] and score > 0:
+            return current
     return best
 
 
@@ -504,8 +614,12 @@ def assign(r: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> str | None:
         assign_clone(r, nodes, explain)
         return None
     if r.kind != "primitive":
+        if r.assigning:
+            return None  # a member's colocation leads back into its own group
+        r.assigning = True
         for c in r.children:
             assign(c, nodes, explain)
+        r.assigning = False
         r.provisional = False
         return None
     if r.assigning:
@@ -527,6 +641,11 @@ def prepare(r: Rsc, nodes: dict[str, NodeInfo], explain: Explain,
             extra_primaries: list[Coloc] | None = None) -> None:
     """Apply where r's primaries landed and merge its dependents' preferences."""
     for c in list(extra_primaries or []) + r.with_primaries:
+        # A group named as primary is placed as a whole first, not only the
+        # member this colocation follows.
+        if c.named_primary is not None and c.named_primary.kind == "group" \
+                and c.named_primary is not r.parent:
+            assign(c.named_primary, nodes, explain)
         assign(c.primary, nodes, explain)
         if c.primary.assigning:
             explain.note(r.id, f"colocation {c.id} ignored: it closes a colocation loop")
@@ -544,7 +663,7 @@ def prepare(r: Rsc, nodes: dict[str, NodeInfo], explain: Explain,
 def merge_dependent(r: Rsc, c: Coloc, nodes: dict[str, NodeInfo], explain: Explain) -> None:
     before = dict(r.allowed)
     r.allowed = _merge(c.dependent, r.allowed, c.node_attribute, c.score / INFINITY, nodes,
-                       True)
+                       True, r)
     for n, s in r.allowed.items():
         if s != before.get(n):
             explain.add(r.id, n, add_scores(s, -before.get(n, 0)) if abs(s) < INFINITY

@@ -55,6 +55,9 @@ class Rsc:
     migrating: bool = False
     definition_changed: bool = False
     changed_nodes: set[str] = field(default_factory=set)  # runs there with old parameters
+    # Active only because a migrate_to may have left it on its target: it is
+    # not migrated again from there, but stopped and started.
+    dangling_migration: bool = False
     reload_nodes: set[str] = field(default_factory=set)  # only reloadable parameters changed
     # Primitives that must start before this one (mandatory orders), for migration.
     order_firsts: list[Rsc] = field(default_factory=list)
@@ -299,6 +302,12 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
                     orphans[oid] = r
             nh = interpret(hist.ops, None if r.orphan else r.prim, opts.stonith_enabled,
                            op_defaults, r.failure_timeout_s, now)
+            nh.shutdown_lock = hist.shutdown_lock
+            if not r.orphan and r.prim is not None and hist.type:
+                cls = "ocf" if r.prim.agent_class == "pacer" else r.prim.agent_class
+                provider = "pacer" if r.prim.agent_class == "pacer" else r.prim.provider
+                nh.agent_changed = (hist.agent_class, hist.provider or None, hist.type) != (
+                    cls, provider or None, r.prim.type)
             r.history[node_name] = nh
     node_order = list(status.node_states)
     for clone in clones:
@@ -320,6 +329,7 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
 
     for r in prims:
         _summarize_history(r, nodes, status)
+        _dangling_migration_targets(r, nodes)
     return Resources(top=top, by_id=by_id, primitives=prims, aliases=aliases, clones=clones)
 
 
@@ -353,6 +363,25 @@ def _summarize_history(r: Rsc, nodes: dict[str, NodeInfo], status: Status) -> No
             r.roles[node_name] = nh.role
         if nh.failed:
             r.failed_nodes.append(node_name)
+
+
+def _dangling_migration_targets(r: Rsc, nodes: dict[str, NodeInfo]) -> None:
+    """A migrate_to that succeeded may have left the resource running on its
+    target: it counts as active there unless the target recorded anything
+    about it since (a migrate_from, a stop, a probe)."""
+    for nh in list(r.history.values()):
+        op = nh.migrated_to
+        target = op.migrate_target if op is not None else None
+        if op is None or not target or target in r.running_on or target not in nodes:
+            continue
+        th = r.history.get(target)
+        if th is not None and th.latest_time > (op.last_rc_change or op.last_run):
+            continue
+        if not nodes[target].online:
+            continue
+        r.running_on.append(target)
+        r.roles[target] = STARTED
+        r.dangling_migration = True
 
 
 # Non-recurring operations whose recorded digest describes the running instance:
@@ -390,9 +419,11 @@ def digest_change(r: Rsc, nh: NodeHistory) -> str | None:
     RESTART (it must be stopped and started again to take them)."""
     if r.prim is None or r.orphan:
         return None
+    if nh.agent_changed:
+        return RESTART
     worst: str | None = None
     for op in nh.active_ops:
-        if op.operation not in DIGEST_TASKS or op.interval_ms != 0 or op.digest is None:
+        if op.operation not in DIGEST_TASKS or op.interval_ms != 0:
             continue
         params = _op_params(r, op.operation)
         if op.restart_digest is not None:
@@ -401,10 +432,13 @@ def digest_change(r: Rsc, nh: NodeHistory) -> str | None:
             fixed = {k: v for k, v in params.items() if k in names}
             if params_digest(fixed) != op.restart_digest:
                 return RESTART
-        if op.secure_params and op.secure_digest:
-            same = op.secure_digest == _public_digest(r, params, op.secure_params)
+        if op.digest is None:
+            same = False  # recorded without a digest: what it runs with is unknown
         else:
             same = op.digest == params_digest(params)
+            if not same and op.secure_params and op.secure_digest:
+                # A saved CIB masks private values: compare what it may show.
+                same = op.secure_digest == _public_digest(r, params, op.secure_params)
         if same:
             continue
         own = any(o.params for o in r.prim.operations

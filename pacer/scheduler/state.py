@@ -7,17 +7,39 @@ resources count as active, and unmanaged resources stay where they are.
 
 from __future__ import annotations
 
-from pacer.scheduler.actions import Plan
-from pacer.scheduler.history import STOPPED
+from pacer.scheduler.actions import Plan, startup_disabled
+from pacer.scheduler.history import STOPPED, NodeHistory
+from pacer.scheduler.resources import Rsc
+
+
+def _container_of(plan: Plan, r: Rsc) -> Rsc | None:
+    """The primitive that meta `container` names (not r itself), if any."""
+    c = plan.rscs.by_id.get(r.meta.get("container", ""))
+    if c is None or c is r or c.kind != "primitive":
+        return None
+    return c
+
+
+def _default_on_fail(plan: Plan, r: Rsc, nh: NodeHistory) -> bool:
+    """Was the failure's on-fail left to its default (no op, no op_defaults)?"""
+    op = nh.failed_op
+    if op is None:
+        return True
+    if any(o.name == op.operation and o.interval_ms == op.interval_ms and o.on_fail
+           for o in (r.prim.operations if r.prim is not None else ())):
+        return False
+    return not any("on-fail" in s.values for s in plan.defn.op_defaults)
 
 
 def prepare_state(plan: Plan) -> None:
     opts = plan.opts
     nodes = plan.nodes
+    disabled = startup_disabled(plan)
     for r in plan.rscs.primitives:
-        if opts.maintenance_mode:
+        if opts.maintenance_mode or disabled:
             r.meta["is-managed"] = "false"
         # Failures and their on-fail policy.
+        container = _container_of(plan, r)
         for n in list(r.running_on):
             nh = r.history.get(n)
             info = nodes.get(n)
@@ -25,6 +47,16 @@ def prepare_state(plan: Plan) -> None:
                 continue
             if not info.online:
                 continue  # a lost node's failures end with the node (fenced or ignored)
+            if container is not None and (nh.failed or nh.stop_failed) \
+                    and _default_on_fail(plan, r, nh):
+                # on-fail=restart-container (the default inside a container): the
+                # container restarts, and takes down what failed in it.
+                container.restart_needed.add(n)
+                if nh.stop_failed:
+                    r.running_on.remove(n)
+                    if n in r.failed_nodes:
+                        r.failed_nodes.remove(n)
+                continue
             if nh.fatal:
                 r.next_role = STOPPED
             if nh.stop_failed:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pacer.scheduler.actions import Plan
-from pacer.scheduler.history import PROMOTED, STOPPED, UNPROMOTED
+from pacer.scheduler.history import PROMOTED, STARTED, STOPPED, UNPROMOTED
 from pacer.scheduler.resources import Rsc
 from pacer.scheduler.transition import Action
 
@@ -123,6 +123,12 @@ def _primitive_lines(r: Rsc, plain: bool = False) -> list[Line]:
         if start.node is not None and start.required:
             out.append(Line("Start", r.id, start.node, _suffix(start)))
         return out
+    if len(cur) > 1:
+        # Copies on nodes being fenced stop with their node: not multiply active.
+        live = [(n, s) for n, s in zip(cur, stops, strict=False) if not s.pseudo]
+        if len(live) == 1:
+            cur = [live[0][0]]
+            stops = [live[0][1]]
     current = cur[0]
     target = start.node
     stopping = target is None or not start.runnable
@@ -137,11 +143,12 @@ def _primitive_lines(r: Rsc, plain: bool = False) -> list[Line]:
         return out
     failed = bool(r.failed_nodes)
     if len(cur) > 1:
-        # Multiply active: it stops everywhere and starts on its node.
-        if target in cur:
+        # Multiply active: it stops everywhere and starts on its node, which
+        # reads as a move unless that is the first node it is active on.
+        if target == current:
             out.append(Line("Recover" if failed else "Restart", r.id, target, _suffix(start)))
         else:
-            out.append(Line("Move", r.id, f"{current} -> {target}", _suffix(start)))
+            out.append(Line("Move", r.id, _move_details(r, current, target), _suffix(start)))
         return out
     if target == current:
         if not start.required:
@@ -159,6 +166,14 @@ def _primitive_lines(r: Rsc, plain: bool = False) -> list[Line]:
     out.append(Line(verb, r.id, f"{current} -> {target}",
                     _suffix(stops[0] if stops else None, None, start)))
     return out
+
+
+def _move_details(r: Rsc, current: str, target: str | None) -> str:
+    """`from -> to`, with the roles when it was promoted (a primitive found
+    promoted, e.g. by a probe, runs as a plain started resource again)."""
+    if r.roles.get(current) == PROMOTED:
+        return f"{PROMOTED} {current} -> {STARTED} {target}"
+    return f"{current} -> {target}"
 
 
 def print_order(plan: Plan) -> list[Rsc]:

@@ -22,6 +22,7 @@ class Edge(IntFlag):
     COUNTED = 64  # first counts toward then's `min_runnable` (clone running/promoted)
     ON_NODE = 128  # IMPLIES_THEN only when an instance on then's node is required
     ONE_OR_MORE = 256  # then unrunnable only when all its ONE_OR_MORE firsts are
+    QUIET = 512  # IMPLIES_FIRST without giving first a reason (a constraint's inverse)
 
 
 @dataclass(eq=False)
@@ -40,6 +41,9 @@ class Action:
     # With COUNTED inputs: runnable only while at least this many of them are.
     min_runnable: int = 0
     label: str | None = None  # how a reason names it, when not "<rsc> <task>"
+    # The actions that made it required / unrunnable (None: its own need).
+    required_by: Action | None = None
+    unrunnable_by: Action | None = None
     edges_out: list[tuple[Action, Edge]] = field(default_factory=list)
     edges_in: list[tuple[Action, Edge]] = field(default_factory=list)
 

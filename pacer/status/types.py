@@ -84,6 +84,9 @@ class ResourceHistory:
     type: str = ""
     container: str | None = None
     ops: tuple[OpRecord, ...] = ()
+    # shutdown-lock: when the node shut down with the resource locked to it
+    # (epoch seconds), recorded on `<lrm_resource shutdown-lock=...>`.
+    shutdown_lock: int | None = None
 
 
 @dataclass(frozen=True)
