@@ -111,15 +111,15 @@ def assign_clone(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
         lead.assigning = False
         if lead.fixed_node is not None or lead.next_role == STOPPED:
             continue
-        primaries = [c for c in clone.with_primaries]
-        saved = clone.dependents
-        prepare_instance(lead, primaries, nodes, explain)
-        for c in saved:
+        lead.assigning = True
+        prepare(lead, nodes, explain, extra_primaries=clone.with_primaries)
+        lead.assigning = False
+        for c in clone.dependents:
             if not _has_influence(c):
                 continue
-            if everywhere and -INFINITY < c.score < INFINITY and c.score > 0:
+            if everywhere and 0 < c.score < INFINITY:
                 continue  # every node gets an instance: only bans and musts matter
-            if c.primary_role is not None and c.primary_role not in ("Started",):
+            if c.primary_role is not None and c.primary_role != "Started":
                 continue  # role colocations decide promotion, not placement
             merge_dependent(lead, c, nodes, explain)
         explain.final_scores[lead.id] = dict(lead.allowed)
@@ -185,10 +185,3 @@ def assign_clone(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
     clone.assigning = False
     clone.provisional = False
 
-
-def prepare_instance(lead: Rsc, primaries: list, nodes: dict[str, NodeInfo],
-                     explain: Explain) -> None:
-    """Apply the clone's primaries to one instance (its own colocations follow)."""
-    lead.assigning = True
-    prepare(lead, nodes, explain, extra_primaries=primaries)
-    lead.assigning = False

@@ -108,17 +108,10 @@ def bind_histories(entries: list[HistoryEntry], node_order: list[str], unique: b
     by_node: dict[str, list[HistoryEntry]] = {}
     for e in entries:
         by_node.setdefault(e.node, []).append(e)
-    next_free = 0
 
-    def fresh() -> int:
-        nonlocal next_free
-        while next_free in taken:
-            next_free += 1
-        taken.add(next_free)
-        return next_free
-
-    def orphan_number() -> int:
-        n = clone_max
+    def take(lowest: int) -> int:
+        """The lowest instance number from `lowest` on that is still free."""
+        n = lowest
         while n in taken:
             n += 1
         taken.add(n)
@@ -140,7 +133,7 @@ def bind_histories(entries: list[HistoryEntry], node_order: list[str], unique: b
             copies[e.member] = k + 1
             if k >= len(numbers):
                 # A second copy on one node is a duplicate: an orphan past clone-max.
-                numbers.append(fresh() if k == 0 else orphan_number())
+                numbers.append(take(0) if k == 0 else take(clone_max))
             has.add((numbers[k], node, e.member))
             bind(numbers[k], e)
     for e in idle:

@@ -98,13 +98,7 @@ class Rsc:
 
     @property
     def failure_timeout_s(self) -> int:
-        v = self.meta.get("failure-timeout")
-        if not v:
-            return 0
-        try:
-            return parse_interval_ms(v, lenient=True) // 1000
-        except ValueError:
-            return 0
+        return _failure_timeout_s(self.meta)
 
     @property
     def allow_migrate(self) -> bool:
@@ -166,6 +160,16 @@ class Rsc:
 def _meta_bool(meta: dict[str, str], name: str, default: bool) -> bool:
     v = meta.get(name)
     return default if v is None else parse_bool(v, default=default)
+
+
+def _failure_timeout_s(meta: dict[str, str]) -> int:
+    v = meta.get("failure-timeout")
+    if not v:
+        return 0
+    try:
+        return parse_interval_ms(v, lenient=True) // 1000
+    except ValueError:
+        return 0
 
 
 def _meta_score(meta: dict[str, str], name: str, default: int) -> int:
@@ -278,10 +282,8 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
             if (r is None or r.instance is not None) and base in clone_children:
                 clone, child, cmeta, member = clone_children[base]
                 cprim = child if isinstance(child, Primitive) else child.members[member or 0]
-                proto = Rsc(id=base, kind="primitive", prim=cprim,  # type: ignore[arg-type]
-                            meta={**cmeta, **cprim.meta})
-                nh = interpret(hist.ops, proto.prim, opts.stonith_enabled, op_defaults,
-                               proto.failure_timeout_s, now)
+                nh = interpret(hist.ops, cprim, opts.stonith_enabled, op_defaults,
+                               _failure_timeout_s({**cmeta, **cprim.meta}), now)
                 clone.known_nodes.add(node_name)
                 if nh.ban_node:
                     clone.ban_nodes.add(node_name)
