@@ -67,6 +67,8 @@ class OpRecord:
     migrate_source: str | None = None
     migrate_target: str | None = None
     id: str = ""
+    # The controller's request this result answers (live cluster only).
+    action_id: str | None = None
 
     @property
     def key(self) -> str:

@@ -106,6 +106,8 @@ class Keys:
         self.history = p + "history/"
         self.fencing = p + "fencing/"
         self.actions = p + "actions/"
+        # The controller's journal (what it did and why), for `pacer history`.
+        self.events = p + "events/"
 
     def node(self, node: str) -> str:
         return self.nodes + _name("node", node)
@@ -366,13 +368,18 @@ class ClusterStore:
     async def join(self, node: str, lease: int, node_id: str | None = None) -> None:
         """Become a member: `nodes/<node>` bound to `lease`, `expected/<node>` = member.
 
+        A joining node knows nothing of what runs on it (it booted, or it
+        self-fenced): its old history and pending actions go in the same txn,
+        so the controller probes everything there before using it.
         Idempotent for the same lease (safe to repeat after OutcomeUnknown).
         """
         k = self.keys.node(node)
         r = await self.store.txn(
             [Compare.absent(k)],
             [Put(k, _dumps({"id": node_id or node}), lease),
-             Put(self.keys.expected_state(node), b"member")],
+             Put(self.keys.expected_state(node), b"member"),
+             Delete(self.keys.node_history(node), prefix=True),
+             Delete(self.keys.node_actions(node), prefix=True)],
             [Get(k)])
         if r.succeeded:
             return
