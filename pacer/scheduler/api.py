@@ -68,14 +68,19 @@ def schedule(defn: Definition, status: Status, now: int | None = None) -> Schedu
     settle_migrations(plan)
     propagate(plan)
     settle_reloads(plan)
+    chosen = [a for a in plan.actions if a.required]
+    index = {a.uid: i for i, a in enumerate(chosen)}
     actions = tuple(
         PlannedAction(key=a.key, task=a.task, node=a.node, rsc=a.rsc_id,
                       interval_ms=a.interval_ms, pseudo=a.pseudo, runnable=a.runnable,
-                      reason=a.reason)
-        for a in plan.actions if a.required
+                      reason=a.reason, extra=dict(getattr(a, "notify", None) or {}))
+        for a in chosen
     )
+    edges = sorted({(index[a.uid], index[b.uid]) for a in chosen
+                    for b, _ in a.edges_out if b.uid in index and b is not a})
     transition = Transition(
         actions=actions,
+        edges=tuple(edges),
         summary=tuple(summary_lines(plan)),
         action_lines=tuple(action_lines(plan)),
         placement={r.id: r.assigned for r in rscs.primitives},

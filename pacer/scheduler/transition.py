@@ -7,6 +7,7 @@ a `Transition`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntFlag
 
@@ -79,12 +80,17 @@ class PlannedAction:
     pseudo: bool = False
     runnable: bool = True
     reason: str | None = None
+    # Strings the executor hands the agent (a notify action's notify_* variables).
+    extra: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Transition:
     actions: tuple[PlannedAction, ...] = ()
-    edges: tuple[tuple[int, int], ...] = ()  # indexes into actions: (before, after)
+    # Indexes into `actions`: (before, after). Only edges between actions of the
+    # transition, as in Pacemaker's graph: an ordering through an action that
+    # does not happen orders nothing.
+    edges: tuple[tuple[int, int], ...] = ()
     summary: tuple[str, ...] = ()  # crm_simulate-style Transition Summary lines
     action_lines: tuple[str, ...] = ()
     placement: dict[str, str | None] = field(default_factory=dict)

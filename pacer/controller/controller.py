@@ -1,0 +1,416 @@
+"""The controller's loop: the only part of the controller that does I/O.
+
+    campaign for the controller key (with the node's lease)
+    elected:
+        discard requests of earlier controllers
+        loop:  snapshot → probes? → schedule → fence? → run the DAG → monitors? → wait
+
+Every decision is made by a pure module (`probes`, `monitors`, `graph`,
+`fencing`, `changes`, `requests`, and the scheduler); this file only reads the
+store, writes through the `ControllerSession` (so a deposed controller writes
+nothing), runs fence devices through the `Fencer` and waits on the store's
+watch, with time from the injected `clock` and `wall` so the fault simulator
+can run it on virtual time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from pacer.agents.api import Fencer
+from pacer.controller.changes import Change, Result, classify
+from pacer.controller.config import ControllerConfig
+from pacer.controller.fencing import devices_for, fence_action, fence_timeout_ms, watchdog_timeout
+from pacer.controller.graph import State, TransitionRun
+from pacer.controller.monitors import missing_monitors
+from pacer.controller.probes import needed_probes
+from pacer.controller.requests import RequestIds, for_action, for_monitor, for_probe
+from pacer.model.definition import Definition
+from pacer.scheduler.api import schedule
+from pacer.scheduler.transition import PlannedAction, Transition
+from pacer.status.types import FenceEvent, Status
+from pacer.store.base import Event, LeaseNotFound, Put, StoreError, StoreUnavailable
+from pacer.store.clock import Clock
+from pacer.store.cluster import ActionRequest, ClusterStore, ControllerSession, NotController
+
+log = logging.getLogger("pacer.controller")
+
+# cluster-recheck-interval: schedule again at least this often even when
+# nothing changes (failure-timeout expiry, time-based rules).
+RECHECK_S = 60.0
+# The same non-empty transition this many times in a row: the cluster does not
+# converge (an agent that "succeeds" without effect, say); slow down.
+REPEAT_LIMIT = 5
+
+
+class Membership(Protocol):
+    """What the controller needs of its node daemon."""
+
+    async def wait_member(self) -> int:
+        """Return the node's lease id once it is a member (at once if it is)."""
+        ...
+
+
+def _with_watchdog(defn: Definition) -> Definition:
+    """Every pacer node self-fences when it loses its lease: that is a watchdog
+    in Pacemaker's sense, so fencing is possible without a device."""
+    if "have-watchdog" in defn.properties:
+        return defn
+    return dataclasses.replace(defn, properties={**defn.properties, "have-watchdog": "true"})
+
+
+def _attrs(status: Status) -> dict[tuple[str, str], str]:
+    return {(n, k): v for n, ns in status.node_states.items() for k, v in ns.transient.items()}
+
+
+class _Feed:
+    """The store's watch as a queue of events (or the error that ended it)."""
+
+    def __init__(self, cluster: ClusterStore, start_revision: int) -> None:
+        self.queue: asyncio.Queue[Event | BaseException] = asyncio.Queue()
+        self._task = asyncio.ensure_future(self._pump(cluster, start_revision))
+
+    async def _pump(self, cluster: ClusterStore, start: int) -> None:
+        try:
+            async with contextlib.aclosing(cluster.watch(start)) as events:
+                async for ev in events:
+                    self.queue.put_nowait(ev)
+            self.queue.put_nowait(StoreUnavailable("the store's watch ended"))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:  # handed to the loop, which steps down
+            self.queue.put_nowait(e)
+
+    async def next(self, timeout: float | None) -> Event | None:
+        try:
+            item = await asyncio.wait_for(self.queue.get(), timeout)
+        except TimeoutError:
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def drain(self) -> list[Event]:
+        out = []
+        while not self.queue.empty():
+            item = self.queue.get_nowait()
+            if isinstance(item, BaseException):
+                raise item
+            out.append(item)
+        return out
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+
+
+class Controller:
+    def __init__(self, cluster: ClusterStore, membership: Membership, fencer: Fencer,
+                 clock: Clock, wall: Callable[[], float], config: ControllerConfig) -> None:
+        self.cluster = cluster
+        self.keys = cluster.keys
+        self.membership = membership
+        self.fencer = fencer
+        self.clock = clock
+        self.wall = wall
+        self.config = config
+        self.node = config.node
+        self.session: ControllerSession | None = None
+        self.transitions = 0  # transitions run while elected (for tests and status)
+        self._journal_n = 0
+        self._gone_since: dict[str, float] = {}
+        self._fence_failed_at: dict[str, float] = {}
+        self._last_summary: tuple[str, ...] = ()
+        self._repeats = 0
+
+    # ------------------------------------------------------------- election
+
+    async def run(self) -> None:
+        """Campaign, lead while elected, campaign again; until cancelled."""
+        backoff = 0.1
+        while True:
+            try:
+                lease = await self.membership.wait_member()
+                session = await self.cluster.campaign(self.node, lease)
+                if session is None:
+                    await self._await_vacancy()
+                    continue
+                backoff = 0.1
+                self.session = session
+                log.info("%s: elected controller (token %d)", self.node, session.token)
+                await self._lead(session)
+            except asyncio.CancelledError:
+                raise
+            except (NotController, LeaseNotFound) as e:
+                log.info("%s: no longer the controller: %s", self.node, e)
+            except StoreUnavailable as e:
+                log.warning("%s: store unavailable: %s", self.node, e)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+            except Exception:
+                log.exception("%s: controller error; campaigning again", self.node)
+                await asyncio.sleep(1.0)
+            finally:
+                self.session = None
+
+    async def _await_vacancy(self) -> None:
+        """Until the controller key is gone (or a while has passed: look again)."""
+        kv = await self.cluster.store.get(self.keys.controller)
+        if kv is None:
+            return
+        rng = await self.cluster.store.get_prefix(self.keys.controller)
+        feed = _Feed(self.cluster, rng.revision + 1)
+        try:
+            while True:
+                ev = await feed.next(self.config.lease_ttl)
+                if ev is None:
+                    return
+                if ev.kv.key == self.keys.controller and ev.type.value == "delete":
+                    return
+        finally:
+            await feed.close()
+
+    # ------------------------------------------------------------- leading
+
+    async def _lead(self, session: ControllerSession) -> None:
+        ids = RequestIds(session.token)
+        stale = await session.discard_stale_actions()
+        await self._journal(session, "elected", f"{self.node} is the controller"
+                            + (f"; discarded {stale} stale requests" if stale else ""))
+        snap = await self.cluster.snapshot(now=int(self.wall()))
+        feed = _Feed(self.cluster, snap.revision + 1)
+        try:
+            while True:
+                snap = await self.cluster.snapshot(now=int(self.wall()))
+                feed.drain()  # everything before this read is in it
+                if snap.controller is None or snap.controller.token != session.token:
+                    raise NotController(session.token)
+                if snap.definition is None:
+                    await self._wait_change(feed, snap.revision, {}, RECHECK_S)
+                    continue
+                defn = _with_watchdog(snap.definition.definition)
+                status = snap.status
+                attrs = _attrs(status)
+                rev = snap.definition.revision
+                probes = needed_probes(defn, status)
+                if probes:
+                    ids.next_transition()
+                    reqs = [for_probe(p, ids, rev) for p in probes]
+                    await self._journal(session, "probe", f"probing {len(reqs)} resource(s) on "
+                                        + ", ".join(sorted({p.node for p in probes})))
+                    await self._drive(session, feed, _plain(reqs), reqs.__getitem__,
+                                      snap.revision, attrs)
+                    continue
+                now = int(self.wall())
+                result = schedule(defn, status, now)
+                t = result.transition
+                fences = [a for a in t.actions if a.task == "stonith" and a.runnable]
+                if fences:
+                    wait = await self._fence(session, defn, status, fences)
+                    if wait is not None:
+                        await self._wait_change(feed, snap.revision, attrs, wait)
+                    continue
+                run = TransitionRun(t)
+                if run.real_actions:
+                    await self._pace(t)
+                    ids.next_transition()
+                    self.transitions += 1
+                    await self._journal(session, "transition",
+                                        "; ".join(t.summary) or f"{len(run.real_actions)} actions",
+                                        transition=ids.transition)
+                    build = functools.partial(_request_for, run, ids, rev)
+                    await self._drive(session, feed, run, build, snap.revision, attrs)
+                    continue
+                self._repeats = 0
+                mons = missing_monitors(result.plan.rscs)
+                if mons:
+                    ids.next_transition()
+                    reqs = [for_monitor(m, ids, rev) for m in mons]
+                    await self._drive(session, feed, _plain(reqs), reqs.__getitem__,
+                                      snap.revision, attrs)
+                    continue
+                await self._wait_change(feed, snap.revision, attrs, RECHECK_S)
+        finally:
+            await feed.close()
+
+    async def _pace(self, t: Transition) -> None:
+        """Slow down when the same transition keeps coming back."""
+        if t.summary and t.summary == self._last_summary:
+            self._repeats += 1
+        else:
+            self._repeats = 0
+        self._last_summary = t.summary
+        if self._repeats >= REPEAT_LIMIT:
+            delay = min(0.5 * (self._repeats - REPEAT_LIMIT + 1), 10.0)
+            log.warning("%s: the same transition again (%d times): waiting %.1f s",
+                        self.node, self._repeats + 1, delay)
+            await asyncio.sleep(delay)
+
+    async def _wait_change(self, feed: _Feed, revision: int,
+                           attrs: dict[tuple[str, str], str], timeout: float) -> None:
+        """Until something that calls for a new schedule happens, or `timeout`."""
+        deadline = self.clock.now() + timeout
+        while True:
+            left = deadline - self.clock.now()
+            if left <= 0:
+                return
+            ev = await feed.next(left)
+            if ev is None:
+                return
+            if ev.revision <= revision:
+                continue
+            meaning = classify(ev, self.keys, attrs)
+            if meaning is not None:
+                # Let a burst of changes land before reading again.
+                await asyncio.sleep(self.config.settle)
+                return
+
+    async def _drive(self, session: ControllerSession, feed: _Feed, run: TransitionRun,
+                     build: Callable[[int], ActionRequest], revision: int,
+                     attrs: dict[tuple[str, str], str]) -> None:
+        """Send what is ready, complete what reports, until the run is finished."""
+        inflight: dict[str, int] = {}
+        nodes: dict[str, str] = {}
+        while True:
+            ready = run.ready()
+            limit = self.config.batch_limit
+            if limit and len(inflight) + len(ready) > limit:
+                keep = max(0, limit - len(inflight))
+                for i in ready[keep:]:
+                    run.states[i] = State.WAITING  # sent with a later batch
+                ready = ready[:keep]
+            if ready:
+                reqs = [build(i) for i in ready]
+                for i, r in zip(ready, reqs, strict=True):
+                    inflight[r.id] = i
+                    nodes[r.id] = r.node
+                await session.request_actions(reqs)
+            if run.finished:
+                return
+            ev = await feed.next(RECHECK_S)
+            if ev is None or ev.revision <= revision:
+                continue
+            meaning = classify(ev, self.keys, attrs)
+            if meaning is None:
+                continue
+            if isinstance(meaning, Result) and meaning.action_id in inflight:
+                i = inflight.pop(meaning.action_id)
+                run.complete(i, meaning.as_expected)
+                if not meaning.as_expected:
+                    a = run.actions[i]
+                    await self._journal(session, "failed",
+                                        f"{a.task} of {a.rsc} on {a.node}: rc {meaning.rc}, "
+                                        f"status {meaning.op_status}",
+                                        node=a.node, rsc=a.rsc)
+                continue
+            what = meaning.what if isinstance(meaning, Change) else \
+                f"report from an earlier request on {meaning.node}"
+            run.abort(what)
+            if isinstance(meaning, Change) and meaning.what.endswith(" left"):
+                gone = meaning.what.split()[1]
+                # Its in-flight actions will never report: it is fenced next.
+                for aid in [a for a, n in nodes.items() if n == gone and a in inflight]:
+                    run.complete(inflight.pop(aid), False)
+
+    # ------------------------------------------------------------- fencing
+
+    async def _fence(self, session: ControllerSession, defn: Definition, status: Status,
+                     fences: list[PlannedAction]) -> float | None:
+        """Fence what can be fenced now; None when something was confirmed (schedule
+        again at once), else seconds until a watchdog wait is over."""
+        wait: float | None = None
+        confirmed = False
+        results = await asyncio.gather(*(self._fence_one(session, defn, status, a)
+                                         for a in fences))
+        for r in results:
+            if r is True:
+                confirmed = True
+            elif isinstance(r, float):
+                wait = r if wait is None else min(wait, r)
+        if confirmed:
+            return None
+        return wait if wait is not None else 1.0
+
+    async def _fence_one(self, session: ControllerSession, defn: Definition, status: Status,
+                         a: PlannedAction) -> bool | float:
+        target = a.node
+        assert target is not None
+        action = fence_action(a.key)
+        now = self.clock.now()
+        devices = devices_for(defn, target, self.node)
+        failed_at = self._fence_failed_at.get(target)
+        if devices and (failed_at is None or now - failed_at >= 1.0):
+            for dev in devices:
+                res = await self.fencer.fence(dev.request(target, action, fence_timeout_ms(defn)))
+                if res.ok:
+                    await self._confirm(session, target, action, f"device {dev.prim.id}")
+                    return True
+                await self._journal(session, "fence-failed",
+                                    f"{dev.prim.id} could not {action} {target}: "
+                                    f"{res.error or res.stderr or res.rc}", node=target)
+            self._fence_failed_at[target] = self.clock.now()
+        ns = status.node_states.get(target)
+        if ns is not None and ns.in_ccm == "true":
+            # Still holds its lease (a failed stop, say): take the lease away;
+            # the node sees it lost the cluster and self-fences.
+            kv = await self.cluster.store.get(self.keys.node(target))
+            if kv is not None:
+                with contextlib.suppress(LeaseNotFound):
+                    await self.cluster.store.revoke(kv.lease)
+                await self._journal(session, "fence", f"revoked the lease of {target}: "
+                                    "it must stop everything", node=target)
+        since = self._gone_since.setdefault(target, now)
+        timeout = watchdog_timeout(defn, self.config.default_watchdog_timeout)
+        left = since + timeout - now
+        if left <= 0:
+            await self._confirm(session, target, action,
+                                f"watchdog: lease gone for {timeout:g} s")
+            return True
+        return left
+
+    async def _confirm(self, session: ControllerSession, target: str, action: str,
+                       how: str) -> None:
+        event = FenceEvent(target=target, action=action, state="success",
+                           completed=int(self.wall()), origin=self.node)
+        await session.node_fenced(event, f"{session.token}-{int(self.wall() * 1000)}")
+        self._gone_since.pop(target, None)
+        self._fence_failed_at.pop(target, None)
+        await self._journal(session, "fenced", f"{target} fenced ({action}, {how})", node=target)
+        log.info("%s: %s fenced (%s)", self.node, target, how)
+
+    # ------------------------------------------------------------- journal
+
+    async def _journal(self, session: ControllerSession, kind: str, message: str, *,
+                       transition: int | None = None, node: str | None = None,
+                       rsc: str | None = None) -> None:
+        self._journal_n = (self._journal_n + 1) % 100_000
+        ms = int(self.wall() * 1000)
+        key = f"{self.keys.events}{ms:015d}{self._journal_n:05d}"
+        record = {"time": self.wall(), "kind": kind, "message": message,
+                  "controller": self.node, "transition": transition, "node": node, "rsc": rsc}
+        log.info("%s: %s: %s", self.node, kind, message)
+        try:
+            await session.write([Put(key, json.dumps(record).encode())])
+        except StoreError as e:
+            if isinstance(e, NotController):
+                raise
+            log.warning("%s: journal entry lost: %s", self.node, e)
+
+
+def _request_for(run: TransitionRun, ids: RequestIds, rev: int, i: int) -> ActionRequest:
+    return for_action(run.actions[i], ids, rev)
+
+
+def _plain(reqs: list[ActionRequest]) -> TransitionRun:
+    """A run of independent requests (probes, monitors): no order between them."""
+    actions = tuple(PlannedAction(key=r.id, task=r.task, node=r.node, rsc=r.rsc,
+                                  interval_ms=r.interval_ms) for r in reqs)
+    return TransitionRun(Transition(actions=actions))

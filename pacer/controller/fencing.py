@@ -1,0 +1,79 @@
+"""How to fence a node (pure decisions; the controller carries them out).
+
+With fence devices (`stonith:` primitives) the controller runs them, in
+configuration order, until one confirms. A device fences the nodes its
+`pcmk_host_list` / `pcmk_host_map` name, or every node when it names none,
+but never the node the controller runs on (it would shoot itself; another
+controller takes over then). Without a device that can, fencing is by
+watchdog: the target's lease must be gone — it self-fenced before the lease
+could expire — and the watchdog timeout must have passed since the
+controller saw it go, so a node too hung to stop its resources has been
+reset by its watchdog. A target that still holds its lease (a failed stop,
+say) first has its lease revoked: the node sees that as losing the cluster
+and self-fences.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pacer.agents.api import FenceRequest
+from pacer.model.definition import Definition, Primitive, iter_primitives
+from pacer.model.meta import parse_interval_ms
+
+
+@dataclass(frozen=True)
+class FenceDevice:
+    prim: Primitive
+
+    def targets(self, node: str) -> bool:
+        host_list = self.prim.params.get("pcmk_host_list")
+        host_map = self.prim.params.get("pcmk_host_map")
+        if host_list is None and host_map is None:
+            return True
+        names: set[str] = set()
+        if host_list:
+            names |= set(re.split(r"[\s,;]+", host_list.strip()))
+        if host_map:
+            for item in re.split(r"[\s,;]+", host_map.strip()):
+                if item:
+                    names.add(item.split(":", 1)[0])
+        return node in names
+
+    def request(self, target: str, action: str, timeout_ms: int = 60_000) -> FenceRequest:
+        return FenceRequest(device=self.prim.id, agent=self.prim.type, action=action,
+                            target=target, params=dict(self.prim.params),
+                            timeout_ms=timeout_ms)
+
+
+def devices_for(defn: Definition, target: str, controller_node: str) -> list[FenceDevice]:
+    if target == controller_node:
+        return []
+    return [d for p in iter_primitives(defn.resources) if p.agent_class == "stonith"
+            if (d := FenceDevice(p)).targets(target)]
+
+
+def fence_timeout_ms(defn: Definition) -> int:
+    try:
+        return parse_interval_ms(defn.properties.get("stonith-timeout", "60s"))
+    except ValueError:
+        return 60_000
+
+
+def watchdog_timeout(defn: Definition, default: float) -> float:
+    """Seconds (the definition's stonith-watchdog-timeout wins when positive)."""
+    v = defn.properties.get("stonith-watchdog-timeout")
+    if v:
+        try:
+            ms = parse_interval_ms(v)
+        except ValueError:
+            return default
+        if ms > 0:
+            return ms / 1000
+    return default
+
+
+def fence_action(key: str) -> str:
+    """The action of a scheduler stonith key `stonith-<node>-<action>`."""
+    return key.rsplit("-", 1)[1]
