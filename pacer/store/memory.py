@@ -103,7 +103,9 @@ class MemoryCluster:
         self._event_revs: list[int] = []  # parallel to _events, for bisect
         self._partitioned: set[str] = set()
         self._injectors: dict[str, FaultInjector] = {}
-        self._wakeups: set[asyncio.Event] = set()
+        # A dict, not a set: waking watchers in address order would make the
+        # order of their callbacks, and so a simulation, differ from run to run.
+        self._wakeups: dict[asyncio.Event, None] = {}
 
     # ------------------------------------------------------------- simulator controls
 
@@ -332,7 +334,7 @@ class MemoryStore(Store):
         c = self.cluster
         next_rev = start_revision if start_revision else c.revision + 1
         wakeup = asyncio.Event()
-        c._wakeups.add(wakeup)
+        c._wakeups[wakeup] = None
         try:
             while True:
                 self._check_watch()
@@ -347,7 +349,7 @@ class MemoryStore(Store):
                     next_rev = ev.revision + 1
                     yield ev
         finally:
-            c._wakeups.discard(wakeup)
+            c._wakeups.pop(wakeup, None)
 
     def _check_watch(self) -> None:
         if self._closed:
