@@ -1,0 +1,166 @@
+"""A live pacer cluster on this machine for tests: a real etcd cluster and one
+`pacer agent` process per node, each with its own state directory.
+
+    with LiveCluster(tmp_path, nodes=3) as lc:
+        lc.push(YAML)                        # the definition, through the store
+        lc.wait(lambda s: ..., "what we wait for")   # polls the store's status
+        lc.kill_daemon("n1")                  # SIGKILL the daemon only
+        lc.running("vip")                     # nodes where a Dummy's state file exists
+
+Every process of a node carries PACER_NODE=<node> and PACER_TEST_CLUSTER=<id>
+in its environment, so the test fence agent (`live_fixtures/fence_pacer_node`)
+can power a node off by killing exactly those, and `close()` leaves nothing
+behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from etcd_cluster import EtcdCluster
+
+from pacer.model.yaml_loader import load_yaml
+from pacer.scheduler.api import schedule
+from pacer.store.cluster import ClusterStore, Snapshot
+from pacer.store.etcd import EtcdConfig, EtcdStore
+
+FIXTURES = Path(__file__).parent / "live_fixtures"
+
+
+class LiveCluster:
+    def __init__(self, base: Path, nodes: int = 3, lease_ttl: int = 2,
+                 etcd_size: int = 3, members_of: dict[str, list[int]] | None = None) -> None:
+        self.base = Path(base)
+        self.names = [f"n{i + 1}" for i in range(nodes)]
+        self.lease_ttl = lease_ttl
+        self.id = f"t{uuid.uuid4().hex[:10]}"
+        self.etcd = EtcdCluster(self.base / "etcd", size=etcd_size)
+        self.daemons: dict[str, subprocess.Popen] = {}
+        # Which etcd members a node's daemon may reach (default: all).
+        self.members_of = members_of or {}
+        self.loop = asyncio.new_event_loop()
+        self._store: EtcdStore | None = None
+
+    # ------------------------------------------------------------- lifecycle
+
+    def __enter__(self) -> LiveCluster:
+        self.etcd.start()
+        for n in self.names:
+            self.start_daemon(n)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def state_dir(self, node: str) -> Path:
+        return self.base / "nodes" / node
+
+    def start_daemon(self, node: str) -> None:
+        log = open(self.base / f"{node}.log", "ab")  # noqa: SIM115 - the child keeps it
+        env = {**os.environ, "PACER_NODE": node, "PACER_TEST_CLUSTER": self.id,
+               "PYTHONUNBUFFERED": "1"}
+        cmd = [sys.executable, "-m", "pacer", "agent", "--node", node,
+               "--endpoints", ",".join(self.endpoints_of(node)),
+               "--state-dir", str(self.state_dir(node)),
+               "--lease-ttl", str(self.lease_ttl),
+               "--fence-dir", str(FIXTURES), "--log-level", "info"]
+        self.daemons[node] = subprocess.Popen(cmd, env=env, stdout=log, stderr=log,
+                                              start_new_session=True)
+
+    def endpoints_of(self, node: str) -> list[str]:
+        members = self.members_of.get(node)
+        eps = self.etcd.endpoints
+        return [eps[i] for i in members] if members is not None else eps
+
+    def kill_daemon(self, node: str, sig: int = signal.SIGKILL) -> None:
+        """The daemon alone: what it started keeps running, as after a crash."""
+        p = self.daemons[node]
+        with_suppress_kill(p.pid, sig)
+        p.wait(10)
+
+    def power_off(self, node: str) -> None:
+        """Every process of the node, as the fence device does it."""
+        subprocess.run([str(FIXTURES / "fence_pacer_node")], check=True, timeout=30,
+                       input=f"action=off\nport={node}\ncluster={self.id}\n"
+                             f"state_root={self.base / 'nodes'}\n".encode())
+
+    def close(self) -> None:
+        for n in self.names:
+            try:
+                self.power_off(n)
+            except (subprocess.SubprocessError, OSError):
+                pass
+        for p in self.daemons.values():
+            if p.poll() is None:
+                with_suppress_kill(p.pid, signal.SIGKILL)
+                p.wait(10)
+        if self._store is not None:
+            self.loop.run_until_complete(self._store.close())
+        self.loop.close()
+        self.etcd.close()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n}\n{(self.base / f'{n}.log').read_text(errors='replace')[-4000:]}"
+                         for n in self.names if (self.base / f"{n}.log").exists())
+
+    # ------------------------------------------------------------- store access
+
+    def cluster(self) -> ClusterStore:
+        if self._store is None:
+            self._store = EtcdStore(EtcdConfig(endpoints=tuple(self.etcd.endpoints)))
+        return ClusterStore(self._store)
+
+    def run(self, coro):  # noqa: ANN001, ANN201 - any coroutine
+        return self.loop.run_until_complete(coro)
+
+    def push(self, text: str) -> int:
+        load_yaml(text)  # fail here, clearly, on a bad test definition
+        return self.run(self.cluster().put_definition(text))
+
+    def snapshot(self) -> Snapshot:
+        return self.run(self.cluster().snapshot(now=int(time.time())))
+
+    def placement(self) -> dict[str, list[str]]:
+        """Resource instance → nodes it runs on, as the scheduler reads the store."""
+        snap = self.snapshot()
+        if snap.definition is None:
+            return {}
+        plan = schedule(snap.definition.definition, snap.status, int(time.time())).plan
+        return {r.id: list(r.running_on) for r in plan.rscs.primitives}
+
+    def wait(self, cond: Callable[[LiveCluster], object], what: str,
+             timeout: float = 60.0) -> object:
+        """Poll until `cond(self)` is truthy; fail naming `what` and the logs."""
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            try:
+                last = cond(self)
+            except Exception as e:  # a store read during an election, say
+                last = e
+            if last and not isinstance(last, Exception):
+                return last
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what} (last: {last!r})\n{self.logs()}")
+
+    # ------------------------------------------------------------- ground truth
+
+    def running(self, instance: str) -> list[str]:
+        """Nodes where ocf:heartbeat:Dummy `instance` really runs (its state file)."""
+        return [n for n in self.names
+                if (self.state_dir(n) / "rsctmp" / f"Dummy-{instance}.state").exists()]
+
+
+def with_suppress_kill(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
