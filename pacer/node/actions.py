@@ -1,0 +1,318 @@
+"""Running the controller's requests during one membership (one lease).
+
+An `Executor` lives exactly as long as one incarnation's membership: the
+daemon builds one after joining and closes it when the membership ends, so
+nothing it does can outlive the lease it was accepted under.
+
+- `watch()`: lists `actions/<node>/`, then watches from the listing's revision;
+  after any watch failure it lists again (requests that arrived meanwhile are
+  not lost) and de-duplicates by request id.
+- Requests are queued per instance (`rsc` as the transition names it) and run
+  one at a time in arrival order; instances run in parallel. Agent runs of
+  one history id are also serialised with its recurring monitors (`Locks`).
+- Each request is accepted with `accept_action` (token, membership and the
+  request's existence checked in one txn, a pending record written) before
+  anything runs; a refused request is dropped (DESIGN.md safety rule 6).
+- Results: fail-count/last-failure attributes first (so the controller, woken
+  by the record, already sees them), then `record_op(action_id=...)`.
+- Store writes are retried while the store is unavailable (they are
+  idempotent); `NotMember` means the membership is gone: `not_member` is set
+  and the daemon self-fences.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from pacer.agents.api import ActionResult, AgentRunner
+from pacer.node.active import ActiveResources
+from pacer.node.config import NodeConfig
+from pacer.node.definitions import DefinitionCache
+from pacer.node.mapping import (
+    Plan,
+    UnknownResource,
+    pending_record,
+    plan_action,
+    plan_without_definition,
+    result_record,
+    runner_error,
+    unknown_plan,
+    unknown_result,
+)
+from pacer.node.monitors import Locks, Monitor, RecurringMonitors, changed
+from pacer.node.rules import Activity, failure_attributes
+from pacer.scheduler.clones import split_instance_id
+from pacer.status.types import OpRecord
+from pacer.store.base import Compacted, EventType, KeyValue, OutcomeUnknown, StoreError
+from pacer.store.clock import Clock
+from pacer.store.cluster import ActionRequest, ClusterStore, NotMember, history_slots
+
+T = TypeVar("T")
+
+# Tasks that end an instance's recurring monitors before they run (the protocol).
+CANCELS_MONITORS = frozenset({"stop", "demote", "promote", "migrate_to"})
+# What a task makes of an instance before it has even finished: an interrupted
+# start may have started something, so it counts as active from the start.
+ACTIVATES = {"start": Activity.STARTED, "migrate_from": Activity.STARTED,
+             "promote": Activity.PROMOTED}
+
+
+class Executor:
+    def __init__(self, cluster: ClusterStore, lease_id: int, runner: AgentRunner,
+                 config: NodeConfig, clock: Clock, wall: Callable[[], float],
+                 definitions: DefinitionCache, active: ActiveResources,
+                 call_ids: Callable[[], int], log: logging.LoggerAdapter) -> None:
+        self.cluster = cluster
+        self.node = config.node
+        self.lease_id = lease_id
+        self.runner = runner
+        self.config = config
+        self.clock = clock
+        self.wall = wall
+        self.definitions = definitions
+        self.active = active
+        self.call_ids = call_ids
+        self.log = log
+        self.locks = Locks()
+        self.monitors = RecurringMonitors(runner, self.locks, self._monitor_result, log)
+        self.closed = False
+        # Set when a guarded write found the membership gone.
+        self.not_member = asyncio.Event()
+        self._queues: dict[str, deque[ActionRequest]] = {}
+        self._workers: dict[str, asyncio.Task] = {}
+        self._known: set[str] = set()
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def close(self) -> None:
+        """Stop taking requests, cancel running ones (their agents are killed) and
+        every recurring monitor."""
+        self.closed = True
+        workers = list(self._workers.values())
+        for t in workers:
+            t.cancel()
+        for t in workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        await self.monitors.cancel_all()
+
+    def busy(self) -> bool:
+        return bool(self._workers)
+
+    # ------------------------------------------------------------- receiving requests
+
+    async def watch(self) -> None:
+        """Follow `actions/<node>/` until cancelled."""
+        prefix = self.cluster.keys.node_actions(self.node)
+        failures = 0
+        while not self.closed:
+            try:
+                listing = await self.cluster.store.get_prefix(prefix)
+                for kv in listing.kvs:
+                    self._dispatch_kv(kv)
+                failures = 0
+                async with contextlib.aclosing(
+                        self.cluster.watch_actions(self.node, listing.revision + 1)) as events:
+                    async for ev in events:
+                        if ev.type is EventType.PUT:
+                            self._dispatch_kv(ev.kv)
+            except Compacted:
+                continue  # list again and watch from there
+            except StoreError as exc:
+                failures += 1
+                if failures == 1:
+                    self.log.warning("watching actions failed, listing again: %s", exc)
+                await asyncio.sleep(self.config.keepalive_s)
+
+    def _dispatch_kv(self, kv: KeyValue) -> None:
+        request = ActionRequest.from_json(kv.value)
+        if request is None:
+            self.log.error("unreadable action request %s: %r", kv.key, kv.value[:200])
+            return
+        self.dispatch(request)
+
+    def dispatch(self, request: ActionRequest) -> None:
+        if self.closed or request.id in self._known:
+            return
+        self._known.add(request.id)
+        key = request.rsc or ""
+        self._queues.setdefault(key, deque()).append(request)
+        if key not in self._workers:
+            self._workers[key] = asyncio.get_running_loop().create_task(
+                self._worker(key), name=f"actions {self.node} {key}")
+
+    async def _worker(self, key: str) -> None:
+        queue = self._queues[key]
+        try:
+            while queue and not self.closed:
+                request = queue[0]
+                try:
+                    await self.handle(request)
+                except NotMember:
+                    return
+                except StoreError as exc:
+                    self.log.error("action %s abandoned: %s", request.id, exc)
+                except Exception:
+                    self.log.exception("action %s failed in the node daemon", request.id)
+                finally:
+                    queue.popleft()
+                    self._known.discard(request.id)
+        finally:
+            if self._workers.get(key) is asyncio.current_task():
+                del self._workers[key]
+                if not queue:
+                    self._queues.pop(key, None)
+
+    # ------------------------------------------------------------- one request
+
+    async def handle(self, request: ActionRequest) -> None:
+        plan = await self._plan(request)
+        call_id = self.call_ids()
+        task = request.task
+        pending = None if task == "cancel" else pending_record(
+            plan, self.node, call_id, int(self.wall()))
+        if not await self._accept(plan, pending):
+            self.log.info("refused %s %s (%s): stale token, gone, or not a member",
+                          task, request.rsc, request.id)
+            return
+        if task == "cancel" or task in CANCELS_MONITORS:
+            await self._cancel_monitors(plan.hist_id,
+                                        request.interval_ms if task == "cancel" else None)
+            if task == "cancel":
+                return
+        if plan.error is not None:
+            await self._record(plan, unknown_result(plan), call_id, request.id)
+            return
+        if task in ACTIVATES:
+            self.active.set(plan.hist_id, plan.agent, plan.agent_request, plan.stop_timeout_ms,
+                            max(self.active.activity(plan.hist_id), ACTIVATES[task]))
+        async with self.locks(plan.hist_id):
+            result = await self._run(plan)
+        self.active.note(plan.hist_id, plan.agent, plan.agent_request, plan.stop_timeout_ms,
+                         task, result.rc, result.op_status)
+        rec = await self._record(plan, result, call_id, request.id)
+        if task == "monitor" and request.interval_ms > 0 and not self.closed:
+            await self.monitors.start(Monitor(plan, call_id, result.rc, result.op_status,
+                                              rec.last_rc_change))
+
+    async def _run(self, plan: Plan) -> ActionResult:
+        try:
+            return await self.runner.run(plan.agent_request)
+        except Exception as exc:  # a runner bug is an error result, not a dead daemon
+            self.log.exception("agent runner raised for %s", plan.request.id)
+            return runner_error(exc)
+
+    async def _plan(self, request: ActionRequest) -> Plan:
+        index = await self.retry(lambda: self.definitions.at_least(request.definition_revision))
+        default = self.config.default_timeout_ms
+        try:
+            if index is None:
+                raise UnknownResource("no definition is stored")
+            return plan_action(request, index, default)
+        except UnknownResource as exc:
+            # An orphan the definition no longer has: stop it as it was started.
+            entry = self.active.get(request.rsc or "") or self.active.get(
+                split_instance_id(request.rsc or "")[0])
+            if entry is not None:
+                return plan_without_definition(request, entry.request, entry.agent,
+                                               entry.hist_id, entry.stop_timeout_ms)
+            return unknown_plan(request, str(exc), default)
+
+    async def _accept(self, plan: Plan, pending: OpRecord | None) -> bool:
+        request = plan.request
+        while True:
+            try:
+                return await self.cluster.accept_action(self.node, self.lease_id, request,
+                                                        pending=pending, agent=plan.agent)
+            except OutcomeUnknown:
+                # It may have been applied: the pending record carries the request's id.
+                if await self.retry(lambda: self._accepted_anyway(plan, pending)):
+                    return True
+            except StoreError as exc:
+                self.log.warning("accepting %s: %s; trying again", request.id, exc)
+            await asyncio.sleep(self.config.keepalive_s)
+
+    async def _accepted_anyway(self, plan: Plan, pending: OpRecord | None) -> bool:
+        keys = self.cluster.keys
+        if pending is None:  # a cancel: gone means taken (a stale cancel is harmless)
+            return await self.cluster.store.get(
+                keys.action(self.node, plan.request.id)) is None
+        kv = await self.cluster.store.get(
+            keys.op(self.node, plan.hist_id, history_slots(pending)[0]))
+        if kv is None:
+            return False
+        try:
+            op = json.loads(kv.value).get("op") or {}
+        except ValueError:
+            return False
+        return op.get("action_id") == plan.request.id
+
+    async def _cancel_monitors(self, hist_id: str, interval_ms: int | None) -> None:
+        for interval in await self.monitors.cancel(hist_id, interval_ms):
+            await self.retry(lambda iv=interval: self.cluster.forget_op(
+                self.node, self.lease_id, hist_id, "monitor", iv))
+
+    # ------------------------------------------------------------- results
+
+    async def _record(self, plan: Plan, result: ActionResult, call_id: int,
+                      action_id: str | None, last_rc_change: int | None = None) -> OpRecord:
+        now = int(self.wall())
+        rec = result_record(plan, result, self.node, call_id, now, action_id, last_rc_change)
+        attrs = failure_attributes(plan.hist_id, rec, None, plan.start_failure_is_fatal, now)
+        # The fail count first (the scheduler acts on it), from the value read once:
+        # resending the same value after a lost answer cannot count a failure twice.
+        for name in sorted(attrs, key=lambda n: n.startswith("last-failure-")):
+            value = attrs[name]
+            if name.startswith("fail-count-"):
+                current = await self.retry(lambda n=name: self._transient(n))
+                value = failure_attributes(plan.hist_id, rec, current,
+                                           plan.start_failure_is_fatal, now)[name]
+            await self.retry(lambda n=name, v=value: self.cluster.set_attribute(self.node, n, v))
+        await self.retry(lambda: self.cluster.record_op(self.node, self.lease_id, rec,
+                                                         plan.agent, action_id=action_id))
+        level = logging.INFO if rec.rc == rec.expected_rc else logging.WARNING
+        self.log.log(level, "%s %s %s: rc %d status %d (%s)", plan.hist_id,
+                     plan.request.task, plan.request.interval_ms, result.rc, result.op_status,
+                     result.exit_reason or result.rc_name)
+        return rec
+
+    async def _transient(self, name: str) -> str | None:
+        kv = await self.cluster.store.get(self.cluster.keys.attr(self.node, name, True))
+        return kv.value.decode() if kv else None
+
+    async def _monitor_result(self, mon: Monitor, result: ActionResult) -> None:
+        plan = mon.plan
+        self.active.note(plan.hist_id, plan.agent, plan.agent_request, plan.stop_timeout_ms,
+                         "monitor", result.rc, result.op_status)
+        if not changed(mon, result) or self.closed:
+            return
+        now = int(self.wall())
+        mon.rc, mon.op_status, mon.last_rc_change = result.rc, result.op_status, now
+        try:
+            await self._record(plan, result, self.call_ids(), None, now)
+        except NotMember:
+            return
+
+    # ------------------------------------------------------------- store retries
+
+    async def retry(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run an idempotent store call until it answers (the executor's close
+        cancels the wait). NotMember sets `not_member` and propagates."""
+        failures = 0
+        while True:
+            try:
+                return await call()
+            except NotMember:
+                self.not_member.set()
+                raise
+            except StoreError as exc:
+                failures += 1
+                if failures == 1:
+                    self.log.warning("store call failed, retrying: %s", exc)
+            await asyncio.sleep(self.config.keepalive_s)

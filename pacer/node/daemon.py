@@ -1,0 +1,320 @@
+"""The node daemon: membership, the actions addressed to this node, self-fencing.
+
+    daemon = NodeDaemon(store, clock, runner, config, wall, watchdog=...)
+    task = asyncio.create_task(daemon.run())
+    lease = await daemon.wait_member()      # the controller campaigns with this lease
+    await daemon.membership_lost.wait()     # ... and stops when it ends
+    daemon.request_shutdown()               # SIGTERM: move everything away, leave
+
+One `run()` goes through incarnations: boot (stop what a crashed predecessor
+left, empty the state_dir, install the shims), then join → serve → (lease
+lost: self-fence → join again) until a clean shutdown leaves. Each membership
+gets its own lease (`LeaseKeeper`) and its own `Executor`, closed when the
+membership ends, so nothing accepted under one lease runs on under the next.
+
+Time comes only from `clock` (monotonic) and `wall` (epoch seconds), waits
+are asyncio waits, and agents run only through `runner`: the fault simulator
+runs this same code on virtual time. Bounded waits use `asyncio.timeout`, never
+`asyncio.wait_for`: on Python 3.11 wait_for swallows a cancellation that lands
+as its inner call completes, which on virtual time (where instants coincide)
+left tasks running after they were cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pacer.agents.api import AgentRunner
+from pacer.node import statedir
+from pacer.node.actions import Executor
+from pacer.node.active import ACTIVE_FILE, ActiveResources
+from pacer.node.config import SHIM_NAMES, NodeConfig
+from pacer.node.definitions import DefinitionCache
+from pacer.node.lease import LeaseKeeper
+from pacer.node.selffence import stop_entries, stop_everything
+from pacer.node.watchdog import NoWatchdog, Watchdog
+from pacer.store.base import LeaseNotFound, OutcomeUnknown, Store, StoreError, StoreUnavailable
+from pacer.store.clock import Clock
+from pacer.store.cluster import ClusterStore, NodeAlreadyMember, NotMember
+
+# States, in the order a daemon usually goes through them.
+BOOTING = "booting"
+JOINING = "joining"
+MEMBER = "member"
+SELF_FENCING = "self-fencing"
+SHUTTING_DOWN = "shutting-down"
+STOPPED = "stopped"
+
+SHUTDOWN_ATTRIBUTE = "shutdown"
+
+
+class _NodeLog(logging.LoggerAdapter):
+    """Every line names its node: the simulator and the tests run several in one process."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"[{self.extra['node']}] {msg}", kwargs  # type: ignore[index]
+
+
+class NodeDaemon:
+    def __init__(self, store: Store, clock: Clock, runner: AgentRunner, config: NodeConfig,
+                 wall: Callable[[], float], *, watchdog: Watchdog | None = None,
+                 logger: logging.Logger | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.runner = runner
+        self.config = config
+        self.wall = wall
+        self.watchdog: Watchdog = watchdog or NoWatchdog()
+        self.log = _NodeLog(logger or logging.getLogger("pacer.node"), {"node": config.node})
+        self.cluster = ClusterStore(store, config.cluster)
+        self.definitions = DefinitionCache(self.cluster)
+        path = config.state_dir / ACTIVE_FILE if config.state_dir is not None else None
+        self.active = ActiveResources(path)
+        # --- what the controller (same process) and observers read
+        self.state = BOOTING
+        self.lease_id = 0  # the current membership's lease; 0 while not a member
+        self.incarnation = 0  # memberships so far
+        self.self_fences = 0
+        self.member = asyncio.Event()  # set while a member
+        self.membership_lost = asyncio.Event()  # set when a membership ends, cleared on joining
+        self.keeper: LeaseKeeper | None = None
+        self.executor: Executor | None = None
+        self._shutdown = asyncio.Event()
+        self._call_id = 0
+
+    # ------------------------------------------------------------- public
+
+    async def wait_member(self) -> int:
+        """Wait until the node is a member; returns its lease id."""
+        while True:
+            await self.member.wait()
+            if self.lease_id:
+                return self.lease_id
+
+    def request_shutdown(self) -> None:
+        """A clean shutdown (SIGTERM): set `shutdown`, let the controller move
+        everything away (bounded), leave."""
+        if not self._shutdown.is_set():
+            self.log.info("shutdown requested")
+        self._shutdown.set()
+
+    @property
+    def deadline(self) -> float | None:
+        """When this membership's self-fence is due (clock seconds), if a member."""
+        return self.keeper.deadline if self.keeper is not None and self.lease_id else None
+
+    async def run(self) -> None:
+        try:
+            await self._boot()
+            while not self._shutdown.is_set():
+                if not await self._join():
+                    break
+                if await self._serve() == "left":
+                    break
+                await self._self_fence()
+        finally:
+            self._end_membership()
+            self.state = STOPPED
+            self.log.info("node daemon stopped")
+
+    # ------------------------------------------------------------- boot
+
+    def _next_call_id(self) -> int:
+        self._call_id += 1
+        return self._call_id
+
+    async def _boot(self) -> None:
+        self.state = BOOTING
+        sd = self.config.state_dir
+        if sd is not None:
+            leftovers = ActiveResources.load(sd / ACTIVE_FILE)
+            if leftovers:
+                # A predecessor died (KillMode=process left its resources running):
+                # stop them while the agents' state files still say what runs.
+                self.log.warning("an earlier daemon left %d resource(s) running here: %s; "
+                                 "stopping them before joining", len(leftovers),
+                                 ", ".join(e.hist_id for e in leftovers))
+                failed = await stop_entries(sorted(leftovers, key=lambda e: -e.seq),
+                                            self.runner, self.log)
+                if failed:
+                    self.log.critical("could not stop %s left by an earlier daemon",
+                                      ", ".join(failed))
+            statedir.prepare(self.config.environment(), self.config.python, SHIM_NAMES)
+        self.watchdog.arm(self.config.watchdog_timeout_s)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait (shutdown cuts it short). A node that runs nothing is safe whatever
+        the store does, so it keeps its watchdog fed while it waits to join; one
+        whose self-stop failed does not, and its host is reset."""
+        if len(self.active) == 0:
+            self.watchdog.feed()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._shutdown.wait()
+
+    async def _join(self) -> bool:
+        """Grant a lease and join; False if shutdown came first."""
+        self.state = JOINING
+        keys = self.cluster.keys
+        failures = 0
+        waiting_for: int | None = None
+        while not self._shutdown.is_set():
+            try:
+                kv = await self.store.get(keys.node(self.config.node))
+                if kv is not None:
+                    if waiting_for != kv.lease:
+                        self.log.warning("an earlier incarnation's lease %x is still alive; "
+                                         "waiting for it to end (never stolen)", kv.lease)
+                        waiting_for = kv.lease
+                    await self._pause(self.config.join_retry_s)
+                    continue
+                keeper = LeaseKeeper(self.store, self.clock, self.config, self.watchdog,
+                                     self.log)
+                lease = await keeper.grant()
+                if await self._join_with(keeper, lease):
+                    return True
+            except StoreError as exc:
+                failures += 1
+                if failures == 1 or failures % 20 == 0:
+                    self.log.error("cannot join: the store does not answer (%s); retrying",
+                                   _describe(exc))
+            await self._pause(self.config.join_retry_s)
+        return False
+
+    async def _join_with(self, keeper: LeaseKeeper, lease: int) -> bool:
+        for _ in range(5):
+            if keeper.remaining() <= 0:
+                break
+            try:
+                async with asyncio.timeout(keeper.remaining()):
+                    await self.cluster.join(self.config.node, lease)
+            except NodeAlreadyMember as exc:
+                self.log.warning("%s", exc)
+                break
+            except (OutcomeUnknown, TimeoutError):
+                continue  # join is idempotent for the same lease
+            self.keeper = keeper
+            self.lease_id = lease
+            self.incarnation += 1
+            self.membership_lost.clear()
+            self.member.set()
+            self.state = MEMBER
+            self.log.info("joined the cluster with lease %x (incarnation %d)", lease,
+                          self.incarnation)
+            return True
+        with contextlib.suppress(StoreError, TimeoutError):
+            async with asyncio.timeout(self.config.keepalive_s):
+                await self.store.revoke(lease)
+        return False
+
+    # ------------------------------------------------------------- membership
+
+    async def _serve(self) -> str:
+        """Run one membership: "left" after a clean shutdown, "lost" otherwise."""
+        assert self.keeper is not None
+        keeper = self.keeper
+        ex = self.executor = Executor(self.cluster, self.lease_id, self.runner, self.config,
+                                      self.clock, self.wall, self.definitions, self.active,
+                                      self._next_call_id, self.log)
+        background = [asyncio.create_task(keeper.run(), name=f"keepalive {self.config.node}"),
+                      asyncio.create_task(ex.watch(), name=f"actions {self.config.node}")]
+        try:
+            if not await self._until_lost(self._shutdown.wait()):
+                return "lost"
+            if await self._until_lost(self._leave_cleanly(ex)):
+                return "left"
+            return "lost"
+        finally:
+            self._end_membership()
+            for t in background:
+                t.cancel()
+            await ex.close()
+            for t in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+
+    async def _until_lost(self, aw: Awaitable[Any]) -> bool:
+        """Run `aw` unless the membership ends first (then it is cancelled: False)."""
+        assert self.keeper is not None and self.executor is not None
+        main = asyncio.ensure_future(aw)
+        expired = asyncio.create_task(self.keeper.expired())
+        not_member = asyncio.create_task(self.executor.not_member.wait())
+        try:
+            await asyncio.wait([main, expired, not_member],
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (main, expired, not_member):
+                t.cancel()
+        if main.done() and not main.cancelled() and not (expired.done() or not_member.done()):
+            exc = main.exception()
+            if exc is None:
+                return True
+            if not isinstance(exc, NotMember):
+                raise exc
+        why = expired.result() if expired.done() and not expired.cancelled() else "not a member"
+        self.log.critical("membership lost (%s): lease %x", why, self.lease_id)
+        return False
+
+    def _end_membership(self) -> None:
+        if self.member.is_set() or self.lease_id:
+            self.member.clear()
+            self.membership_lost.set()
+
+    async def _leave_cleanly(self, ex: Executor) -> None:
+        self.state = SHUTTING_DOWN
+        await ex.retry(lambda: self.cluster.set_attribute(
+            self.config.node, SHUTDOWN_ATTRIBUTE, str(int(self.wall()))))
+        self.log.info("shutdown attribute set; waiting up to %.0f s for %d resource(s) to be "
+                      "moved away", self.config.shutdown_timeout, len(self.active))
+        end = self.clock.now() + self.config.shutdown_timeout
+        while len(self.active) or ex.busy():
+            left = end - self.clock.now()
+            if left <= 0:
+                break
+            self.active.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                # busy() has no event of its own: look again now and then.
+                async with asyncio.timeout(min(left, self.config.keepalive_s)):
+                    await self.active.changed.wait()
+        await ex.close()
+        if len(self.active):
+            self.log.warning("the controller did not stop %s in time; stopping them here",
+                             ", ".join(e.hist_id for e in self.active.entries()))
+            await stop_everything(self.active, self.runner, self.log)
+        try:
+            await ex.retry(lambda: self.cluster.leave(self.config.node, self.lease_id))
+        except NotMember:
+            pass  # the lease ended meanwhile: the membership is gone either way
+        if len(self.active) == 0:
+            self.watchdog.disarm()
+        self.log.info("left the cluster")
+
+    # ------------------------------------------------------------- self-fencing
+
+    async def _self_fence(self) -> None:
+        """The lease can no longer be trusted: stop everything, drop the lease."""
+        self.state = SELF_FENCING
+        self.self_fences += 1
+        old = self.lease_id
+        self.lease_id = 0
+        self.log.critical("self-fencing: stopping %d resource(s): %s", len(self.active),
+                          ", ".join(e.hist_id for e in self.active.stop_order()) or "none")
+        failed = await stop_everything(self.active, self.runner, self.log)
+        if failed:
+            self.log.critical("self-fence could not stop %s; the watchdog (if armed) is no "
+                              "longer fed", ", ".join(failed))
+        # If the store answers, end the old membership now rather than at expiry.
+        with contextlib.suppress(StoreError, LeaseNotFound, TimeoutError):
+            async with asyncio.timeout(self.config.keepalive_s):
+                await self.store.revoke(old)
+        self.keeper = None
+
+
+def _describe(exc: StoreError) -> str:
+    if isinstance(exc, StoreUnavailable) and exc.endpoints:
+        return f"{exc} [{'; '.join(exc.endpoints)}]"
+    return str(exc)

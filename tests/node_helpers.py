@@ -1,0 +1,138 @@
+"""Helpers for the node daemon tests: a virtual-time event loop and a fake agent runner.
+
+`run_virtual(coro_fn)` runs a coroutine on an asyncio loop whose clock jumps to
+the next timer whenever nothing is ready, so lease TTLs, keepalives and
+monitor intervals take no real time and every run is the same. Real I/O (a
+subprocess) would not wait on it: use the fake runner there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pacer.agents.api import ActionRequest as AgentRequest
+from pacer.agents.api import ActionResult
+
+T = TypeVar("T")
+EPOCH = 1_700_000_000.0
+
+
+class _VirtualSelector(selectors.BaseSelector):
+    """Polls the real selector without blocking; a wait with a timeout moves
+    the loop's virtual clock instead. Waiting for ever means every task waits
+    for something that cannot come: a deadlock, reported at once."""
+
+    def __init__(self) -> None:
+        self._real = selectors.DefaultSelector()
+        self.loop: VirtualLoop | None = None
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.register(fileobj, events, data)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._real.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.modify(fileobj, events, data)
+
+    def select(self, timeout: float | None = None) -> list:
+        ready = self._real.select(0)
+        if ready or timeout == 0:
+            return ready
+        if timeout is None:
+            raise RuntimeError("virtual time: every task waits and no timer is set (deadlock)")
+        assert self.loop is not None
+        self.loop.virtual_now += timeout
+        return []
+
+    def get_map(self) -> Any:
+        return self._real.get_map()
+
+    def close(self) -> None:
+        self._real.close()
+
+
+class VirtualLoop(asyncio.SelectorEventLoop):
+    def __init__(self) -> None:
+        selector = _VirtualSelector()
+        self.virtual_now = 0.0
+        super().__init__(selector)
+        selector.loop = self
+
+    def time(self) -> float:
+        return self.virtual_now
+
+
+class LoopClock:
+    """A `Clock` reading the running loop's (virtual) time."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def now(self) -> float:
+        return self.loop.time()
+
+
+def run_virtual(coro_fn: Callable[[], Awaitable[T]], limit: float = 3600.0) -> T:
+    """Run `coro_fn()` on virtual time; fails if it takes more than `limit` virtual s."""
+    async def bounded() -> T:
+        return await asyncio.wait_for(coro_fn(), limit)
+    with asyncio.Runner(loop_factory=VirtualLoop) as runner:
+        return runner.run(bounded())
+
+
+# --------------------------------------------------------------------------- fake agents
+
+
+@dataclass
+class FakeRunner:
+    """Agents as a dict: which instances run (and in which role) on one node.
+
+    `fail` maps (instance, action) to the rc that action returns from then on;
+    `hang` holds (instance, action) pairs that never finish (until cancelled);
+    every call is logged in `calls` as (instance, action, interval_ms).
+    """
+
+    running: dict[str, str] = field(default_factory=dict)  # instance -> "started"/"promoted"
+    fail: dict[tuple[str, str], int] = field(default_factory=dict)
+    hang: set[tuple[str, str]] = field(default_factory=set)
+    calls: list[tuple[str, str, int]] = field(default_factory=list)
+    requests: list[AgentRequest] = field(default_factory=list)
+    # (instance, action, loop time started, loop time ended) of finished runs
+    spans: list[tuple[str, str, float, float]] = field(default_factory=list)
+    duration: float = 0.01
+
+    def actions(self, instance: str | None = None) -> list[str]:
+        return [a for i, a, _ in self.calls if instance is None or i == instance]
+
+    async def run(self, request: AgentRequest) -> ActionResult:
+        name, action = request.instance_name, request.action
+        self.calls.append((name, action, request.interval_ms))
+        self.requests.append(request)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        if (name, action) in self.hang:
+            await asyncio.Event().wait()
+        await asyncio.sleep(self.duration)
+        self.spans.append((name, action, began, loop.time()))
+        rc = self.fail.get((name, action))
+        if rc is not None:
+            if action == "start":
+                self.running[name] = "started"  # a failed start leaves a mess behind
+            return ActionResult(rc=rc, exit_reason="injected failure")
+        if action == "start":
+            self.running[name] = "started"
+        elif action == "stop":
+            self.running.pop(name, None)
+        elif action == "promote":
+            self.running[name] = "promoted"
+        elif action == "demote":
+            self.running[name] = "started"
+        elif action == "monitor":
+            state = self.running.get(name)
+            return ActionResult(rc={None: 7, "started": 0, "promoted": 8}[state])
+        return ActionResult(rc=0)
