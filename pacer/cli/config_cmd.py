@@ -1,4 +1,5 @@
-"""`pacer config`: check, show and convert cluster configurations (YAML or CIB XML)."""
+"""`pacer config`: check, show and convert cluster configurations (YAML or CIB XML),
+and push, show and edit the live cluster's definition."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from pacer.cli.live import CONNECTION_HELP, EXIT_HELP, add_connection_arguments
 from pacer.model.definition import (
     Clone,
     Colocation,
@@ -328,6 +330,14 @@ def to_jsonable(obj):
 
 @_handles_config_errors
 def cmd_show(args: argparse.Namespace) -> int:
+    if args.file is None:
+        from pacer.cli.live import run_live
+
+        return run_live(args, lambda cs: _show_live(cs, args))
+    if args.format not in (None, "text"):
+        raise ConfigError(Problem(None, None, "", f"--format {args.format} is for the live "
+                                  "cluster (no FILE)", "for a file: pacer config export-cib "
+                                  "FILE, or read the YAML itself"))
     warnings: list[Problem] = []
     defn, _status, kind = load_config_file(args.file, warnings)
     if args.json:
@@ -386,6 +396,161 @@ def cmd_export_cib(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- the live cluster
+
+
+async def _show_live(cs, args: argparse.Namespace) -> int:
+    snap = await cs.snapshot()
+    if snap.definition is None:
+        print("pacer config: no definition is stored in cluster "
+              f"{args.cluster!r}; push one: pacer config push cluster.yaml", file=sys.stderr)
+        return 1
+    defn, text = snap.definition.definition, snap.definition.text
+    fmt = args.format or ("json" if args.json else "yaml")
+    if fmt == "yaml":
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    elif fmt == "cib":
+        from pacer.model.cib_export import export_cib
+
+        # With the live status, so `crm_simulate -x` replays the cluster as it is.
+        sys.stdout.write(export_cib(defn, snap.status))
+    elif fmt == "json":
+        nodes, resources, constraints = _counts(defn)
+        json.dump({"cluster": args.cluster, "revision": snap.definition.revision,
+                   "counts": {"nodes": nodes, "resources": resources,
+                              "constraints": constraints},
+                   "definition": to_jsonable(defn)}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(show_text(defn, f"cluster {args.cluster!r} (revision "
+                                         f"{snap.definition.revision})"))
+    return 0
+
+
+def _yaml_text_of(path: str, warnings: list[Problem]) -> tuple[str, Definition]:
+    """The YAML to store for a file: the file itself, or a CIB converted to YAML.
+    Raises ConfigError with the file's own name and lines."""
+    defn, _status, kind = load_config_file(path, warnings)
+    if kind == "yaml":
+        return Path(path).read_text(encoding="utf-8"), defn
+    from pacer.model.yaml_export import export_yaml
+
+    return export_yaml(defn, header=f"Imported from {Path(path).name} by `pacer config "
+                                    "push`."), defn
+
+
+async def _push(cs, args: argparse.Namespace, text: str, defn: Definition, source: str,
+                expected: int | None) -> int:
+    """Store `text` with compare-and-swap; 0 when stored (or identical), 1 on conflict."""
+    from pacer.store.cluster import DefinitionConflict
+
+    current = await cs.definition()
+    base = current.revision if current else 0
+    if expected is not None and expected != base:
+        print(f"pacer config: {source} was based on definition revision {expected}, but the "
+              f"cluster is at revision {base} now: someone changed it meanwhile; nothing "
+              "was stored. Look at `pacer config show`, merge, and push again.",
+              file=sys.stderr)
+        return 1
+    nodes, resources, constraints = _counts(defn)
+    counts = (f"{_plural(nodes, 'node')}, {_plural(resources, 'resource')}, "
+              f"{_plural(constraints, 'constraint')}")
+    if current is not None and current.text == text:
+        print(f"{source}: identical to the stored definition (revision {base}); unchanged")
+        return 0
+    if args.dry_run:
+        print(f"{source}: valid ({counts}); not stored (--dry-run)")
+        return 0
+    try:
+        revision = await cs.put_definition(text, base)
+    except DefinitionConflict as exc:
+        print(f"pacer config: someone changed the definition while {source} was being "
+              f"stored (revision {exc.expected} -> {exc.current}); nothing was stored. "
+              "Look at `pacer config show`, merge, and push again.", file=sys.stderr)
+        return 1
+    print(f"{source}: stored as definition revision {revision} ({counts}); "
+          f"was {'revision ' + str(base) if base else 'empty'}")
+    return 0
+
+
+@_handles_config_errors
+def cmd_push(args: argparse.Namespace) -> int:
+    from pacer.cli.live import run_live
+
+    warnings: list[Problem] = []
+    text, defn = _yaml_text_of(args.file, warnings)  # validated before anything is sent
+    _print_problems(warnings)
+    if warnings and args.strict:
+        print(f"{args.file}: {_plural(len(warnings), 'warning')} (--strict); nothing stored",
+              file=sys.stderr)
+        return 1
+    return run_live(args, lambda cs: _push(cs, args, text, defn, str(args.file),
+                                           args.expect_revision))
+
+
+async def _edit(cs, args: argparse.Namespace) -> int:
+    import os
+    import shlex
+    import subprocess
+    import tempfile
+
+    stored = await cs.definition()
+    base = stored.revision if stored else 0
+    original = stored.text if stored else EDIT_TEMPLATE
+    fd, path = tempfile.mkstemp(prefix=f"pacer-{args.cluster}-", suffix=".yaml")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(original)
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    try:
+        rc = subprocess.call([*shlex.split(editor), path])
+    except OSError as exc:
+        os.unlink(path)
+        print(f"pacer config: cannot run the editor {editor!r} ($VISUAL/$EDITOR): "
+              f"{exc.strerror}", file=sys.stderr)
+        return 1
+    text = Path(path).read_text(encoding="utf-8")
+    if rc != 0:
+        print(f"pacer config: the editor exited with status {rc}; nothing was stored. "
+              f"Your text is kept in {path}", file=sys.stderr)
+        return 1
+    if text == original:
+        os.unlink(path)
+        print(f"no changes; definition revision {base} unchanged")
+        return 0
+    warnings: list[Problem] = []
+    try:
+        defn, _status, _kind = load_config_file(path, warnings)
+    except ConfigError as exc:
+        _print_problems(exc.problems)
+        print(f"pacer config: {_plural(len(exc.errors), 'error')}; nothing was stored. "
+              f"Your edit is kept in {path}: fix it and run `pacer config push {path} "
+              f"--expect-revision {base}`", file=sys.stderr)
+        return 1
+    _print_problems(warnings)
+    code = await _push(cs, args, text, defn, "your edit", base)
+    if code == 0:
+        os.unlink(path)
+    else:
+        print(f"Your edit is kept in {path}", file=sys.stderr)
+    return code
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    from pacer.cli.live import run_live
+
+    args.dry_run = False
+    return run_live(args, lambda cs: _edit(cs, args))
+
+
+EDIT_TEMPLATE = """\
+# No definition is stored yet. Write one (see docs/configuration.md), e.g.:
+#
+# nodes: [node1, node2, node3]
+# resources:
+#   - {id: vip, agent: "ocf:heartbeat:IPaddr2", params: {ip: 192.0.2.10}}
+"""
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -400,9 +565,43 @@ Examples:
 """
 
 SHOW_EPILOG = """\
+Without FILE, the definition stored in the live cluster is shown: --format
+yaml (default) prints the stored YAML as it was pushed, comments included;
+cib the CIB XML with the cluster's live status (for crm_simulate -x); text a
+summary in words; json (or --json) the definition as data.
+
 Examples:
   pacer config show examples/demo.yaml
   pacer config show --json cib.xml | jq '.definition.resources[].id'
+  pacer config show                       the live cluster's YAML
+  pacer config show --format cib > live.xml && crm_simulate -x live.xml -S
+"""
+
+PUSH_EPILOG = """\
+FILE is validated first; a file with errors changes nothing, and every
+problem is reported as FILE:LINE: at FIELD: what is wrong; what is valid. A
+CIB (XML) is converted to YAML. The write is a compare-and-swap on the
+definition's revision, so two concurrent pushes never silently overwrite each
+other: the loser is told and stores nothing. --expect-revision N refuses to
+store unless the cluster is still at revision N (what you based FILE on).
+
+Examples:
+  pacer config push cluster.yaml
+  pacer config push --dry-run cluster.yaml
+  pacer config push cib.xml
+  pacer config push cluster.yaml --expect-revision 42
+"""
+
+EDIT_EPILOG = """\
+Opens the stored YAML in $VISUAL or $EDITOR (default vi). On save and exit the
+text is validated and stored with compare-and-swap on the revision you
+started from. Nothing is stored when the editor exits with an error, the
+text has errors (they are printed; your edit is kept in a file you can fix
+and push), or someone else changed the definition meanwhile.
+
+Examples:
+  pacer config edit
+  EDITOR=nano pacer config edit --cluster prod
 """
 
 IMPORT_EPILOG = """\
@@ -428,7 +627,8 @@ Examples:
 """
 
 CONFIG_DESCRIPTION = """\
-Check, show and convert pacer cluster configurations.
+Check, show and convert pacer cluster configurations; push, show and edit the
+definition of the live cluster (push, show without FILE, edit).
 
 A configuration is either pacer YAML (see docs/configuration.md) or a Pacemaker
 CIB in XML (a file ending in .xml, or whose content starts with '<'). Problems
@@ -470,10 +670,42 @@ def register(subparsers) -> None:
         epilog=SHOW_EPILOG,
         formatter_class=FORMATTER,
     )
-    p.add_argument("file", metavar="FILE", help="a pacer YAML file or a CIB XML file")
+    p.add_argument("file", metavar="FILE", nargs="?",
+                   help="a pacer YAML file or a CIB XML file (none: the live cluster's)")
     p.add_argument("--json", action="store_true",
                    help="print the whole definition as JSON (machine-readable)")
+    p.add_argument("--format", choices=("yaml", "cib", "text", "json"),
+                   help="live cluster only: yaml (default), cib, text or json")
+    add_connection_arguments(p)
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser(
+        "push",
+        help="validate a configuration and store it in the live cluster",
+        description="Validate FILE (pacer YAML or a CIB) and store it as the live "
+                    "cluster's definition; the controller acts on it at once.",
+        epilog=PUSH_EPILOG + "\n" + CONNECTION_HELP + "\n" + EXIT_HELP,
+        formatter_class=FORMATTER,
+    )
+    p.add_argument("file", metavar="FILE", help="a pacer YAML file or a CIB XML file")
+    p.add_argument("--dry-run", action="store_true", help="validate only; store nothing")
+    p.add_argument("--strict", action="store_true", help="refuse a file with warnings too")
+    p.add_argument("--expect-revision", type=int, metavar="N",
+                   help="store only if the definition is still at revision N")
+    add_connection_arguments(p)
+    p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser(
+        "edit",
+        help="edit the live cluster's definition in $EDITOR",
+        description="Edit the live cluster's stored definition in your editor; it is "
+                    "validated and stored when you save and exit.",
+        epilog=EDIT_EPILOG + "\n" + CONNECTION_HELP + "\n" + EXIT_HELP,
+        formatter_class=FORMATTER,
+    )
+    p.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)
+    add_connection_arguments(p)
+    p.set_defaults(func=cmd_edit)
 
     p = sub.add_parser(
         "import-cib",

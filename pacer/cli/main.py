@@ -13,6 +13,10 @@ COMMAND_MODULES = (
     "pacer.cli.simulate_cmd",
     "pacer.cli.explain_cmd",
     "pacer.cli.ra_cmd",
+    "pacer.cli.status_cmd",
+    "pacer.cli.resource_cmd",
+    "pacer.cli.node_cmd",
+    "pacer.cli.history_cmd",
 )
 
 

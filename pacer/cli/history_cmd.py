@@ -1,0 +1,139 @@
+"""`pacer history`: what the cluster did and why, newest last.
+
+Three sources, merged by time: the controller's journal (`events/<sequence>`,
+JSON records the controller appends: time, transition, kind, message, node,
+rsc), fencing events (`fencing/<target>/<id>`) and the failed operations in
+the nodes' history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+
+from pacer.cli.live import CONNECTION_HELP, EXIT_HELP, add_connection_arguments, run_live
+from pacer.cli.status_view import OP_STATUS_TEXT, RC_TEXT, format_time
+from pacer.scheduler.history import is_failure
+from pacer.status.types import OpRecord
+from pacer.store.base import KeyValue
+from pacer.store.cluster import ClusterStore, Keys
+
+DESCRIPTION = """\
+Show the cluster's history, oldest first (the newest are at the bottom):
+
+  controller  the controller's journal: transitions, the actions it sent and
+              their results, elections, aborts (with the transition number)
+  fencing     fence requests and results: target, action, state, who asked
+  failure     failed operations recorded in the nodes' history (until
+              `pacer resource cleanup` forgets them)
+"""
+
+EXAMPLES = """\
+examples:
+  pacer history
+  pacer history --limit 20
+  pacer history --json | jq 'select(.source == "fencing")'
+
+--json prints one object per line: {time, source, kind, message, node, rsc,
+transition}.
+
+""" + CONNECTION_HELP + "\n" + EXIT_HELP
+
+
+@dataclass
+class Entry:
+    time: float
+    source: str  # controller fencing failure
+    kind: str
+    message: str
+    node: str | None = None
+    rsc: str | None = None
+    transition: int | None = None
+
+
+def _json(value: bytes) -> dict:
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def collect(kvs: list[KeyValue], keys: Keys) -> list[Entry]:
+    """Every history entry in one read of the cluster's keys, oldest first."""
+    out: list[Entry] = []
+    seen_failures: set[tuple[str, str, object]] = set()
+    for kv in kvs:
+        parts = keys.parse(kv.key)
+        if not parts:
+            continue
+        if parts[0] == "events" and len(parts) == 2:
+            d = _json(kv.value)
+            out.append(Entry(float(d.get("time") or 0), "controller", str(d.get("kind", "")),
+                             str(d.get("message", "")), d.get("node"), d.get("rsc"),
+                             d.get("transition")))
+        elif parts[0] == "fencing" and len(parts) == 3:
+            d = _json(kv.value)
+            msg = (f"{d.get('action', 'fence')} of {parts[1]}: {d.get('state', '?')}"
+                   + (f" (asked by {d['origin']})" if d.get("origin") else ""))
+            out.append(Entry(float(d.get("completed") or 0), "fencing",
+                             str(d.get("state", "")), msg, parts[1]))
+        elif parts[0] == "history" and len(parts) == 4:
+            op = _json(kv.value).get("op")
+            if not isinstance(op, dict):
+                continue
+            node, rsc = parts[1], parts[2]
+            key = (node, rsc, op.get("call_id"))
+            if key in seen_failures:
+                continue  # one failure sits in two slots (its own and last_failure_0)
+            names = OpRecord.__dataclass_fields__
+            rec = OpRecord(**{**{k: v for k, v in op.items() if k in names},
+                              "rsc": rsc, "node": node})
+            if not is_failure(rec):
+                continue
+            seen_failures.add(key)
+            every = f" (every {rec.interval_ms / 1000:g}s)" if rec.interval_ms else ""
+            out.append(Entry(float(rec.last_rc_change or rec.last_run), "failure",
+                             OP_STATUS_TEXT.get(rec.op_status, str(rec.op_status)),
+                             f"{rsc} {rec.operation}{every} on {node} failed: rc={rec.rc} "
+                             f"({RC_TEXT.get(rec.rc, 'unknown')})", node, rsc))
+    # A stable sort keeps the journal's own order (its sequence) for equal times.
+    return sorted(out, key=lambda e: e.time)
+
+
+async def _history(cs: ClusterStore, args: argparse.Namespace) -> int:
+    r = await cs.store.get_prefix(cs.keys.prefix)
+    entries = collect(list(r.kvs), cs.keys)
+    if args.limit is not None:
+        entries = entries[-args.limit:] if args.limit > 0 else []
+    if args.json:
+        for e in entries:
+            print(json.dumps(asdict(e), sort_keys=True))
+        return 0
+    if not entries:
+        print("no history yet (no controller journal, fencing or failed operation)")
+        return 0
+    for e in entries:
+        tr = f" [transition {e.transition}]" if e.transition is not None else ""
+        print(f"{format_time(int(e.time))}  {e.source:<10}  {e.kind:<12} {e.message}{tr}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 0:
+        print("pacer: error: --limit must be 0 or more", file=sys.stderr)
+        return 2
+    return run_live(args, lambda cs: _history(cs, args))
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "history", help="what the cluster did: controller journal, fencing, failures",
+        description=DESCRIPTION, epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--limit", "-n", type=int, metavar="N", help="only the newest N entries")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_connection_arguments(p)
+    p.set_defaults(func=cmd_history)

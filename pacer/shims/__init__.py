@@ -1,0 +1,62 @@
+"""Pacemaker's command-line tools as agents call them, answered from pacer's store.
+
+Resource agents (ocf:pacemaker:Stateful, galera, rabbitmq-server-ha, ...) call
+`crm_attribute`, `crm_master`, `crm_node`, `attrd_updater`, `crm_mon` and
+`crm_resource` (by `$HA_SBIN_DIR/NAME`, or from PATH). The node daemon puts a
+directory of small wrappers (`install()`) first in PATH and as HA_SBIN_DIR; each
+runs `python -m pacer.shims NAME ARGS` and reaches the cluster through the
+environment the daemon sets: PACER_NODE (this node), PACER_CLUSTER,
+PACER_ENDPOINTS and PACER_ETCD_CA/CERT/KEY.
+
+Only what agents rely on is copied, but that exactly: the output agents parse
+(`crm_attribute -G -q` prints the bare value, `crm_node -n` the bare name) and
+Pacemaker's exit codes (105 "No such device or address" for a missing
+attribute, 64 for a usage error).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+TOOLS = ("crm_attribute", "crm_master", "crm_node", "attrd_updater", "crm_mon",
+         "crm_resource")
+
+# Pacemaker's exit codes (crm_exit_t) that the shims use.
+CRM_EX_OK = 0
+CRM_EX_ERROR = 1
+CRM_EX_USAGE = 64
+CRM_EX_UNIMPLEMENT_FEATURE = 3
+CRM_EX_NOT_CONNECTED = 102
+CRM_EX_NOSUCH = 105
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in TOOLS:
+        print(f"usage: python -m pacer.shims TOOL [ARGS...]; TOOL is one of "
+              f"{', '.join(TOOLS)}", file=sys.stderr)
+        return CRM_EX_USAGE
+    from pacer.shims import tools
+
+    return getattr(tools, argv[0])(argv[1:], dict(os.environ))
+
+
+def install(directory: str | Path, python: str | None = None) -> list[Path]:
+    """Write an executable wrapper for every tool into `directory` (the node's
+    shim dir): `exec PYTHON -m pacer.shims NAME "$@"`. Returns the paths written."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    py = shlex.quote(python or sys.executable)
+    # The package must be importable from the agent's clean environment.
+    root = shlex.quote(str(Path(__file__).resolve().parent.parent.parent))
+    out = []
+    for name in TOOLS:
+        path = d / name
+        path.write_text(f"#!/bin/sh\n# pacer's {name} shim (pacer.shims.install)\n"
+                        f"PYTHONPATH={root}${{PYTHONPATH:+:$PYTHONPATH}} "
+                        f"exec {py} -m pacer.shims {name} \"$@\"\n")
+        path.chmod(0o755)
+        out.append(path)
+    return out
