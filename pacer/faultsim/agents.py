@@ -1,0 +1,269 @@
+"""The simulated hosts' agents, fence device and hardware watchdog.
+
+`SimAgentRunner` is the node daemon's `AgentRunner`: it answers start, stop,
+monitor, promote, demote, notify and migrate from `Reality` and changes it,
+taking a configured time per action (with a deterministic per-call jitter),
+failing or hanging when a fault says so. It runs inside the host's process,
+so a frozen host's actions stop with it and a crashed host's never finish.
+
+`SimFencer` is the controller's `Fencer`: a power switch outside every host.
+Once asked, it acts after `fence_delay` whatever happens to the asking
+process. `SimWatchdog` resets a host that was not fed in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Callable
+from typing import Protocol
+
+from pacer.agents.api import (
+    ActionRequest,
+    ActionResult,
+    FenceRequest,
+    FenceResult,
+    timed_out,
+)
+from pacer.faultsim.config import AgentTiming
+from pacer.faultsim.loop import VirtualTimeLoop
+from pacer.faultsim.reality import (
+    DEMOTING,
+    PROMOTED,
+    PROMOTED_ROLES,
+    PROMOTING,
+    STARTED,
+    STARTING,
+    STOPPING,
+    Reality,
+)
+from pacer.status.types import (
+    OCF_ERR_GENERIC,
+    OCF_ERR_UNIMPLEMENTED,
+    OCF_NOT_RUNNING,
+    OCF_RUNNING_PROMOTED,
+    OCF_SUCCESS,
+    OP_NOTSUPPORTED,
+)
+
+# Actions that touch nothing and take (almost) no time.
+_TRIVIAL = frozenset({"meta-data", "validate-all", "reload", "reload-agent", "notify"})
+
+_METADATA = """<?xml version="1.0"?>
+<resource-agent name="{name}" version="1.0">
+  <version>1.1</version>
+  <shortdesc lang="en">faultsim simulated agent</shortdesc>
+  <parameters/>
+  <actions>
+    <action name="start" timeout="20s"/>
+    <action name="stop" timeout="20s"/>
+    <action name="monitor" timeout="20s" interval="10s"/>
+    <action name="promote" timeout="20s"/>
+    <action name="demote" timeout="20s"/>
+    <action name="notify" timeout="5s"/>
+    <action name="migrate_to" timeout="20s"/>
+    <action name="migrate_from" timeout="20s"/>
+    <action name="meta-data" timeout="5s"/>
+    <action name="validate-all" timeout="5s"/>
+  </actions>
+</resource-agent>
+"""
+
+
+class AgentWorld(Protocol):
+    """What the simulated agents need of the world (implemented by `World`)."""
+
+    reality: Reality
+    seed: int
+    timing: AgentTiming
+
+    def now(self) -> float: ...
+
+    def take_agent_fault(self, host: str, prim: str, action: str) -> str | None: ...
+
+    def action_begin(self, host: str, key: str, request: ActionRequest) -> None: ...
+
+    def action_end(self, host: str, key: str, request: ActionRequest,
+                   result: ActionResult) -> None: ...
+
+    def migrate(self, key: str, source: str, target: str) -> bool: ...
+
+    def power_switch(self, target: str, action: str) -> asyncio.Future[FenceResult]: ...
+
+    def fence_failing(self) -> bool: ...
+
+
+def jitter(seed: int, *parts: object) -> float:
+    """A deterministic factor in [0.5, 1.5) from the call's identity, so the
+    durations do not depend on what else happened (shrinking keeps them)."""
+    h = zlib.crc32(":".join(str(p) for p in (seed, *parts)).encode())
+    return 0.5 + h / 2**32
+
+
+class SimAgentRunner:
+    """`AgentRunner` of one simulated host."""
+
+    def __init__(self, world: AgentWorld, host: str) -> None:
+        self.world = world
+        self.host = host
+        self._calls: dict[tuple[str, str], int] = {}
+
+    def duration(self, key: str, action: str) -> float:
+        n = self._calls.get((key, action), 0)
+        self._calls[(key, action)] = n + 1
+        base = self.world.timing.base(action)
+        return round(base * jitter(self.world.seed, self.host, key, action, n), 6)
+
+    async def run(self, request: ActionRequest) -> ActionResult:
+        w = self.world
+        action = request.action
+        key = request.instance_name
+        if action == "meta-data":
+            return ActionResult(rc=OCF_SUCCESS, output=_METADATA.format(name=request.agent.type))
+        prim = request.rsc_id
+        fault = w.take_agent_fault(self.host, prim, action)
+        dur = self.duration(key, action)
+        timeout_s = request.effective_timeout_ms / 1000.0
+        w.action_begin(self.host, key, request)
+        prev = self._begin(key, action)
+        if fault == "hang" or dur >= timeout_s:
+            await asyncio.sleep(timeout_s)
+            self._timed_out(key, action, prev)
+            result = timed_out(request.effective_timeout_ms, request.effective_timeout_ms)
+        else:
+            await asyncio.sleep(dur)
+            rc = self._complete(key, action, prev, fault == "fail", request)
+            result = ActionResult(rc=rc, duration_ms=int(dur * 1000),
+                                  exit_reason="failed (injected)" if fault == "fail" else "")
+            if rc == OCF_ERR_UNIMPLEMENTED:
+                result = ActionResult(rc=rc, op_status=OP_NOTSUPPORTED)
+        w.action_end(self.host, key, request, result)
+        return result
+
+    # Reality at the beginning, the end, or the timeout of an action. `prev` is
+    # the role before the action began (None: not active here).
+
+    def _begin(self, key: str, action: str) -> str | None:
+        r = self.world.reality
+        cur = r.get(self.host, key)
+        prev = cur.role if cur else None
+        now = self.world.now()
+        if action == "start" and prev is None:
+            r.set_role(self.host, key, STARTING, now)
+        elif action == "stop" and prev is not None:
+            r.set_role(self.host, key, STOPPING, now)
+        elif action == "promote" and prev == STARTED:
+            r.set_role(self.host, key, PROMOTING, now)
+        elif action == "demote" and prev == PROMOTED:
+            r.set_role(self.host, key, DEMOTING, now)
+        return prev
+
+    def _complete(self, key: str, action: str, prev: str | None, fail: bool,
+                  request: ActionRequest) -> int:
+        r = self.world.reality
+        now = self.world.now()
+        cur = r.get(self.host, key)
+        if action in _TRIVIAL:
+            return OCF_ERR_GENERIC if fail else OCF_SUCCESS
+        if action == "monitor":
+            if fail:
+                return OCF_ERR_GENERIC
+            if cur is None:
+                return OCF_NOT_RUNNING
+            return OCF_RUNNING_PROMOTED if cur.role in PROMOTED_ROLES else OCF_SUCCESS
+        if action == "start":
+            if fail:
+                if prev is None:
+                    r.remove(self.host, key)
+                return OCF_ERR_GENERIC
+            if cur is None:
+                return OCF_ERR_GENERIC  # it died while starting
+            if cur.role in (STARTING, STOPPING):
+                r.set_role(self.host, key, STARTED, now)
+            return OCF_SUCCESS
+        if action == "stop":
+            if fail:
+                if cur is not None and prev is not None:
+                    r.set_role(self.host, key, prev, now)
+                return OCF_ERR_GENERIC
+            r.remove(self.host, key)
+            return OCF_SUCCESS
+        if action == "promote":
+            if cur is None:
+                return OCF_NOT_RUNNING
+            r.set_role(self.host, key, STARTED if fail else PROMOTED, now)
+            return OCF_ERR_GENERIC if fail else OCF_SUCCESS
+        if action == "demote":
+            if cur is None:
+                return OCF_NOT_RUNNING
+            r.set_role(self.host, key, (prev or PROMOTED) if fail else STARTED, now)
+            return OCF_ERR_GENERIC if fail else OCF_SUCCESS
+        if action == "migrate_to":
+            target = request.meta.get("migrate_target", "")
+            if fail or cur is None or not target:
+                return OCF_ERR_GENERIC
+            return OCF_SUCCESS if self.world.migrate(key, self.host, target) else OCF_ERR_GENERIC
+        if action == "migrate_from":
+            return OCF_SUCCESS if cur is not None and not fail else OCF_ERR_GENERIC
+        return OCF_ERR_UNIMPLEMENTED
+
+    def _timed_out(self, key: str, action: str, prev: str | None) -> None:
+        """What a hung action leaves behind: in doubt, the more active state."""
+        r = self.world.reality
+        cur = r.get(self.host, key)
+        if cur is None:
+            return
+        now = self.world.now()
+        if action == "start":
+            r.set_role(self.host, key, STARTED, now)
+        elif action in ("stop", "demote") and prev is not None:
+            r.set_role(self.host, key, prev, now)
+        elif action == "promote":
+            r.set_role(self.host, key, PROMOTED, now)
+
+
+class SimFencer:
+    """`Fencer`: the cluster's power switch (fence_sim), outside every host."""
+
+    def __init__(self, world: AgentWorld) -> None:
+        self.world = world
+
+    async def fence(self, request: FenceRequest) -> FenceResult:
+        action = request.action
+        if action in ("monitor", "list", "metadata", "meta-data", "validate-all"):
+            return FenceResult(rc=0, ok=True)
+        if self.world.fence_failing():
+            await asyncio.sleep(1.0)
+            return FenceResult(rc=1, ok=False, error="fence device failed (injected)",
+                               duration_ms=1000)
+        target = request.target or ""
+        return await self.world.power_switch(target, action)
+
+
+class SimWatchdog:
+    """A hardware watchdog outside the host: resets it when not fed for `timeout`
+    seconds of global time (its crystal does not drift with the host's clock).
+    Armed by the first feed; a power cycle disarms it."""
+
+    def __init__(self, loop: VirtualTimeLoop, timeout: float, reset: Callable[[], None]) -> None:
+        self.loop = loop
+        self.timeout = timeout
+        self.reset = reset
+        self.last_fed: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def feed(self) -> None:
+        self.last_fed = self.loop.now
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_sim_at(self.loop.now + self.timeout, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        self.reset()
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.last_fed = None

@@ -1,0 +1,155 @@
+"""What one simulation is made of: the cluster, its timing, the fault budget.
+
+`SimConfig` is plain data (JSON round-trip) so a saved failure carries
+everything needed to replay it. The default cluster definition is a small
+control plane exercising what the invariants watch: a primitive (a VIP), an
+ordered and colocated group, an anonymous clone, a promotable clone with one
+promoted instance, mandatory orders between them, and a fence device (or
+watchdog fencing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+FAULT_KINDS = (
+    "crash", "freeze", "partition", "rsc-die", "agent-fail", "agent-hang", "drift",
+    "store-leader-loss", "store-flaky", "fence-fail",
+)
+
+
+@dataclass(frozen=True)
+class AgentTiming:
+    """Seconds each agent action takes, before a ±50 % per-call jitter."""
+
+    start: float = 1.0
+    stop: float = 0.5
+    monitor: float = 0.05
+    promote: float = 0.5
+    demote: float = 0.3
+    notify: float = 0.05
+    migrate: float = 1.0
+    other: float = 0.05
+
+    def base(self, action: str) -> float:
+        if action in ("migrate_to", "migrate_from"):
+            return self.migrate
+        return float(getattr(self, action, self.other))
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    nodes: int = 3
+    # Fencing: "device" (a power switch, stonith:fence_sim) or "watchdog"
+    # (no device; lease expiry + stonith-watchdog-timeout, a hardware watchdog per host).
+    fencing: str = "device"
+    lease_ttl: int = 2
+    # Hardware watchdog: reset when not fed for lease_ttl + watchdog_grace.
+    watchdog_grace: float = 1.0
+    # Store members (etcd) live on the first `store_members` hosts (0: all).
+    store_members: int = 0
+    warmup: float = 20.0  # fault-free start: the cluster settles first
+    fault_window: float = 60.0  # faults begin within [warmup, warmup + window)
+    max_faults: int = 6
+    max_fault_duration: float = 20.0
+    # After the last fault ends the cluster must reach the scheduler's target
+    # within this many seconds (invariant "converges").
+    converge_bound: float = 60.0
+    # Keep running this long after convergence (safety still checked).
+    settle: float = 5.0
+    max_drift: float = 0.02  # |clock rate error| a drift fault may set
+    fence_delay: float = 1.0  # seconds a power switch takes
+    boot_delay: float = 2.0  # power on → daemon running
+    fault_kinds: tuple[str, ...] = FAULT_KINDS
+    timing: AgentTiming = field(default_factory=AgentTiming)
+    definition: str | None = None  # YAML; None: default_definition(...)
+
+    @property
+    def node_names(self) -> list[str]:
+        return [f"n{i + 1}" for i in range(self.nodes)]
+
+    @property
+    def stonith_watchdog_timeout(self) -> float:
+        return 2.0 * self.lease_ttl
+
+    def definition_text(self) -> str:
+        return self.definition or default_definition(self)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["fault_kinds"] = list(self.fault_kinds)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SimConfig:
+        data = dict(data)
+        if "timing" in data:
+            data["timing"] = AgentTiming(**data["timing"])
+        if "fault_kinds" in data:
+            data["fault_kinds"] = tuple(data["fault_kinds"])
+        return cls(**data)
+
+
+def default_definition(config: SimConfig) -> str:
+    names = config.node_names
+    props = ["  stonith-enabled: true", "  no-quorum-policy: stop"]
+    resources: list[str] = []
+    if config.fencing == "watchdog":
+        props.append(f"  stonith-watchdog-timeout: {int(config.stonith_watchdog_timeout)}s")
+    else:
+        resources += [
+            "  - id: fence-sim",
+            "    agent: stonith:fence_sim",
+            f"    params: {{pcmk_host_list: \"{' '.join(names)}\"}}",
+            "    operations:",
+            "      - {name: monitor, interval: 30s}",
+        ]
+    resources += [
+        "  - id: vip",
+        "    agent: ocf:heartbeat:Dummy",
+        "    operations:",
+        "      - {name: monitor, interval: 5s, timeout: 10s}",
+        "  - group: api",
+        "    members:",
+        "      - id: api-db",
+        "        agent: ocf:heartbeat:Dummy",
+        "        operations:",
+        "          - {name: monitor, interval: 5s, timeout: 10s}",
+        "      - id: api-web",
+        "        agent: ocf:heartbeat:Dummy",
+        "        operations:",
+        "          - {name: monitor, interval: 5s, timeout: 10s}",
+        "  - clone: lb-clone",
+        "    meta: {interleave: true}",
+        "    child:",
+        "      id: lb",
+        "      agent: ocf:heartbeat:Dummy",
+        "      operations:",
+        "        - {name: monitor, interval: 5s, timeout: 10s}",
+        "  - promotable: db-clone",
+        "    meta: {promoted-max: 1}",
+        "    child:",
+        "      id: db",
+        "      agent: ocf:pacemaker:Stateful",
+        "      operations:",
+        "        - {name: monitor, interval: 5s, timeout: 10s, role: Promoted}",
+        "        - {name: monitor, interval: 6s, timeout: 10s, role: Unpromoted}",
+    ]
+    lines = [
+        "# The fault simulator's default cluster (pacer/faultsim/config.py).",
+        "cluster:", *props,
+        "defaults:",
+        "  resource: {resource-stickiness: 100}",
+        "  operation: {timeout: 20s}",
+        "nodes:", *[f"  - {n}" for n in names],
+        "resources:", *resources,
+        "constraints:",
+        "  - colocation: {rsc: api, with: vip, score: INFINITY}",
+        "  - order: {first: vip, then: api}",
+        "  - colocation: {rsc: vip, with: lb-clone, score: INFINITY}",
+        "  - order: {first: lb-clone, then: vip}",
+        "  - order: {first: db-clone, first-action: promote, then: api, then-action: start}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,343 @@
+"""The invariants, checked against what really runs (`Reality`) and what the
+store says, after every event of a simulation.
+
+- single-active: a resource that is not a clone is never active on two hosts.
+- promoted-max: never more promoted instances of a promotable clone than
+  promoted-max (in total) and promoted-node-max (per host); clone-max: never
+  more active instances than clone-max / clone-node-max.
+- order: a mandatory order is never violated while both sides run: `then`
+  starts (promotes) only while `first` is started (promoted) — on the same
+  host for group members and interleaved clones — and, for symmetrical
+  orders, the last `first` stops (demotes) only after `then` has stopped
+  (demoted). A resource dying by itself is a fault, not a violation.
+- self-fence: nothing that ran under a node's lease still runs on that host
+  `self_fence_bound` seconds after the lease lapsed (the store deleted the
+  node's membership key). A host frozen without a watchdog cannot act; fencing
+  covers it (next invariant).
+- fenced-before-takeover: a resource the store still records as active on a
+  lost node (membership gone, expected member, not fenced) is not started or
+  promoted elsewhere; and when a fence of a node is confirmed in the store,
+  that host is really off or runs nothing.
+- converges: after the last fault healed the cluster reaches the scheduler's
+  target (nothing left to do, and what runs is what the store believes runs)
+  within `SimConfig.converge_bound` seconds.
+
+Each violation names the time, the invariant, the node and the resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pacer.faultsim.reality import (
+    DEMOTING,
+    PROMOTED,
+    PROMOTED_ROLES,
+    PROMOTING,
+    STARTED,
+    Reality,
+    Running,
+)
+from pacer.model.definition import Clone, Definition, Group, Primitive, Resource, resource_index
+from pacer.scheduler.clones import CloneOptions, split_instance_id
+
+INVARIANTS = ("single-active", "promoted-max", "clone-max", "order", "self-fence",
+              "fenced-before-takeover", "converges")
+
+# Roles in which a resource counts as started for an order (its start completed).
+UP_ROLES = frozenset({STARTED, PROMOTING, PROMOTED, DEMOTING})
+
+
+@dataclass(frozen=True)
+class Violation:
+    t: float
+    invariant: str
+    message: str
+    node: str | None = None
+    rsc: str | None = None
+
+    def __str__(self) -> str:
+        where = " ".join(x for x in (f"node={self.node}" if self.node else "",
+                                      f"rsc={self.rsc}" if self.rsc else "") if x)
+        return f"t={self.t:.3f} [{self.invariant}] {where}: {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t": self.t, "invariant": self.invariant, "message": self.message,
+                "node": self.node, "rsc": self.rsc}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Violation:
+        return cls(float(data["t"]), data["invariant"], data["message"], data.get("node"),
+                   data.get("rsc"))
+
+
+@dataclass(frozen=True)
+class PrimInfo:
+    id: str
+    clone: str | None = None  # the clone it is (a member of) an instance of
+    opts: CloneOptions | None = None
+
+
+@dataclass(frozen=True)
+class OrderRule:
+    id: str
+    first: str  # resource ids at any level
+    then: str
+    first_action: str  # start or promote
+    then_action: str
+    symmetrical: bool
+    same_host: bool  # group members, interleaved clones
+
+
+_INVERSE = {"start": "stop", "promote": "demote"}
+
+
+class Topology:
+    """The definition as the invariants need it: primitives, clones, orders."""
+
+    def __init__(self, defn: Definition, n_nodes: int) -> None:
+        self.defn = defn
+        self.index: dict[str, Resource] = resource_index(defn.resources)
+        self.prims: dict[str, PrimInfo] = {}
+        self.clone_opts: dict[str, CloneOptions] = {}
+        self.orders: list[OrderRule] = []
+        for r in defn.resources:
+            self._walk(r, None, n_nodes)
+        for o in defn.orders:
+            self._add_order(o)
+        self._prims_of: dict[str, tuple[str, ...]] = {
+            rid: tuple(self._primitives(r)) for rid, r in self.index.items()}
+
+    def _walk(self, r: Resource, clone: str | None, n_nodes: int) -> None:
+        if isinstance(r, Primitive):
+            self.prims[r.id] = PrimInfo(r.id, clone, self.clone_opts.get(clone) if clone else None)
+        elif isinstance(r, Group):
+            for i, m in enumerate(r.members):
+                self._walk(m, clone, n_nodes)
+                if i:
+                    prev = r.members[i - 1].id
+                    self.orders.append(OrderRule(f"group {r.id}", prev, m.id, "start", "start",
+                                                 True, True))
+        else:
+            self.clone_opts[r.id] = CloneOptions.from_meta(dict(r.meta), n_nodes, r.promotable)
+            self._walk(r.child, r.id, n_nodes)
+
+    def _add_order(self, o: Any) -> None:
+        if o.sets or not o.first or not o.then:
+            return  # resource sets: not checked (see README)
+        if o.kind != "Mandatory" or (o.score is not None and o.score <= 0):
+            return
+        fa = o.first_action
+        ta = o.then_action or fa
+        if fa not in _INVERSE or ta not in _INVERSE:
+            return
+        first, then = self.index.get(o.first), self.index.get(o.then)
+        same = False
+        if isinstance(first, Clone) and isinstance(then, Clone):
+            same = self.clone_opts[then.id].interleave or self.clone_opts[first.id].interleave
+        sym = True if o.symmetrical is None else o.symmetrical
+        self.orders.append(OrderRule(o.id, o.first, o.then, fa, ta, sym, same))
+
+    def _primitives(self, r: Resource) -> Iterable[str]:
+        if isinstance(r, Primitive):
+            yield r.id
+        elif isinstance(r, Group):
+            for m in r.members:
+                yield m.id
+        else:
+            yield from self._primitives(r.child)
+
+    def prims_of(self, rid: str) -> tuple[str, ...]:
+        return self._prims_of.get(rid, ())
+
+    def info(self, key: str) -> PrimInfo | None:
+        """The primitive behind an instance key (`db`, `db:2`)."""
+        p = self.prims.get(key)
+        if p is None:
+            p = self.prims.get(split_instance_id(key)[0])
+        return p
+
+    def is_group(self, rid: str) -> bool:
+        return isinstance(self.index.get(rid), Group)
+
+
+class Checker:
+    """Reality-side invariants; the world feeds it events and store facts."""
+
+    def __init__(self, topo: Topology, reality: Reality, now: Callable[[], float],
+                 report: Callable[[Violation], None]) -> None:
+        self.topo = topo
+        self.reality = reality
+        self.now = now
+        self.report = report
+
+    def violate(self, invariant: str, message: str, node: str | None = None,
+                rsc: str | None = None) -> None:
+        self.report(Violation(self.now(), invariant, message, node, rsc))
+
+    # ------------------------------------------------------------------ counts
+
+    def _instances(self, prim: str) -> list[tuple[str, str, Running]]:
+        """(host, key, running) of every active instance of a primitive."""
+        out = []
+        for host in self.reality.hosts():
+            for key, run in self.reality.on(host).items():
+                if key == prim or split_instance_id(key)[0] == prim:
+                    out.append((host, key, run))
+        return out
+
+    def key_changed(self, key: str) -> None:
+        """Counting invariants for the primitive whose instance `key` changed."""
+        info = self.topo.info(key)
+        if info is None:
+            return
+        if info.clone is None:
+            where = self.reality.where(key)
+            if len(where) > 1:
+                desc = ", ".join(f"{h} ({r.role})" for h, r in where)
+                self.violate("single-active", f"{key} is active on {len(where)} hosts: {desc}",
+                             where[-1][0], key)
+            return
+        opts = info.opts
+        assert opts is not None
+        clone_prims = self.topo.prims_of(info.clone)
+        # A clone of a group counts each member's instances separately.
+        insts = self._instances(info.id)
+        per_host: dict[str, int] = {}
+        for host, _, _ in insts:
+            per_host[host] = per_host.get(host, 0) + 1
+        if len(insts) > opts.clone_max:
+            self.violate("clone-max", f"{info.clone}: {len(insts)} active instances of "
+                         f"{info.id} > clone-max {opts.clone_max}", insts[-1][0], info.id)
+        for host, n in per_host.items():
+            if n > opts.clone_node_max:
+                self.violate("clone-max", f"{info.clone}: {n} instances of {info.id} on {host} "
+                             f"> clone-node-max {opts.clone_node_max}", host, info.id)
+        if opts.unique:
+            for k in {k for _, k, _ in insts}:
+                where = self.reality.where(k)
+                if len(where) > 1:
+                    self.violate("single-active", f"clone instance {k} is active on "
+                                 f"{', '.join(h for h, _ in where)}", where[-1][0], k)
+        if opts.promotable and clone_prims and info.id == clone_prims[-1]:
+            promoted = [(h, k) for h, k, r in insts if r.role in PROMOTED_ROLES]
+            if len(promoted) > opts.promoted_max:
+                desc = ", ".join(f"{k}@{h}" for h, k in promoted)
+                self.violate("promoted-max", f"{info.clone}: {len(promoted)} promoted ({desc}) "
+                             f"> promoted-max {opts.promoted_max}", promoted[-1][0], info.id)
+            hosts = [h for h, _ in promoted]
+            for h in sorted(set(hosts)):
+                if hosts.count(h) > opts.promoted_node_max:
+                    self.violate("promoted-max", f"{info.clone}: {hosts.count(h)} promoted on {h}"
+                                 f" > promoted-node-max {opts.promoted_node_max}", h, info.id)
+
+    # ------------------------------------------------------------------ orders
+
+    def _state(self, rid: str, want: str, host: str | None,
+               skip: tuple[str, str] | None = None) -> bool:
+        """Is resource `rid` (any level) started / promoted (on `host` if given),
+        not counting the instance `skip` = (host, key)?"""
+        prims = self.topo.prims_of(rid)
+        if not prims:
+            return True  # unknown resource: nothing to check
+        roles = {PROMOTED} if want == "promote" else UP_ROLES
+
+        def up_on(h: str, prim: str) -> bool:
+            for key, run in self.reality.on(h).items():
+                if (h, key) == skip:
+                    continue
+                if (key == prim or split_instance_id(key)[0] == prim) and run.role in roles:
+                    return True
+            return False
+
+        hosts = [host] if host is not None else list(self.reality.hosts())
+        if self.topo.is_group(rid):
+            # A group is started where all of its members are.
+            return any(all(up_on(h, p) for p in prims) for h in hosts)
+        if want == "promote":
+            return any(up_on(h, prims[-1]) for h in hosts)
+        return any(all(up_on(h, p) for p in prims) for h in hosts)
+
+    def _active(self, rid: str, host: str | None, promoted_only: bool) -> list[str]:
+        """Instance keys of `rid` active (promoted) on `host` (or anywhere), as key@host."""
+        prims = set(self.topo.prims_of(rid))
+        hosts = [host] if host is not None else list(self.reality.hosts())
+        out = []
+        for h in hosts:
+            for key, run in self.reality.on(h).items():
+                if split_instance_id(key)[0] in prims or key in prims:
+                    if not promoted_only or run.role in PROMOTED_ROLES:
+                        out.append(f"{key}@{h}")
+        return out
+
+    def action_begin(self, host: str, key: str, action: str) -> None:
+        """An agent action begins (before Reality reflects it): order checks."""
+        info = self.topo.info(key)
+        if info is None:
+            return
+        prim = info.id
+        for rule in self.topo.orders:
+            then_prims = self.topo.prims_of(rule.then)
+            first_prims = self.topo.prims_of(rule.first)
+            if action == rule.then_action and prim in then_prims:
+                on = host if rule.same_host else None
+                if not self._state(rule.first, rule.first_action, on):
+                    what = "promoted" if rule.first_action == "promote" else "started"
+                    where = f" on {host}" if on else ""
+                    self.violate("order", f"{rule.id}: {action} of {key} on {host} began while "
+                                 f"{rule.first} is not {what}{where}", host, key)
+            if (rule.symmetrical and action == _INVERSE[rule.first_action]
+                    and prim in first_prims):
+                on = host if rule.same_host else None
+                # Only the stop that takes `first` down (the last started clone
+                # instance, any group member) must wait for `then`.
+                if not self._state(rule.first, rule.first_action, on, skip=(host, key)):
+                    promoted_only = rule.then_action == "promote"
+                    left = self._active(rule.then, on, promoted_only)
+                    if left and self._state(rule.first, rule.first_action, on):
+                        what = "promoted" if promoted_only else "active"
+                        self.violate("order", f"{rule.id}: {action} of {key} on {host} began "
+                                     f"while {rule.then} is still {what} ({', '.join(left)})",
+                                     host, key)
+
+    # ------------------------------------------------------------------ lost nodes
+
+    def lingering(self, host: str, before: float) -> list[str]:
+        """What still runs on `host` that was active before `before`."""
+        return [f"{k} ({r.role})" for k, r in self.reality.on(host).items() if r.since < before]
+
+    def fence_confirmed(self, target: str, powered_on: bool) -> None:
+        if not powered_on:
+            return
+        running = [f"{k} ({r.role})" for k, r in self.reality.on(target).items()]
+        if running:
+            self.violate("fenced-before-takeover", f"a fence of {target} was confirmed while "
+                         f"{target} is powered on and still runs {', '.join(running)}",
+                         target, running[0].split(" ")[0])
+
+    def takeover_begin(self, host: str, key: str, action: str,
+                       lost_active: Callable[[], dict[str, dict[str, str]]]) -> None:
+        """A start/promote elsewhere of something a lost, unfenced node holds."""
+        info = self.topo.info(key)
+        if info is None:
+            return
+        if info.clone is not None and action != "promote":
+            return
+        if info.clone is None and action not in ("start", "migrate_from"):
+            return
+        held = lost_active()  # lost node -> {primitive: role} per the store
+        for node, rscs in held.items():
+            if node == host:
+                continue
+            role = rscs.get(info.id)
+            if role is None:
+                continue
+            if info.clone is not None:
+                opts = info.opts
+                if role != "Promoted" or opts is None or opts.promoted_max > 1:
+                    continue
+            self.violate("fenced-before-takeover", f"{action} of {key} on {host} began while "
+                         f"the store still records it {role.lower()} on {node}, which is "
+                         "lost and not fenced", host, key)

@@ -1,0 +1,325 @@
+"""A virtual-time asyncio event loop.
+
+Unmodified daemon code (asyncio.sleep, wait_for, timeout, Event, Queue, tasks)
+runs on it, but time is a number the loop moves itself: when no callback is
+ready it jumps straight to the next timer instead of sleeping, so an hour of
+cluster life takes as long as its callbacks take to run. There is no I/O.
+
+Determinism: ready callbacks run in FIFO order and timers in (time, insertion)
+order, exactly as asyncio does it; what asyncio leaves to chance is hashing by
+address — tasks and futures in sets (TaskGroup, asyncio.wait, all_tasks)
+iterate in address order — so every task and future this loop makes hashes by
+a sequence number instead.
+
+Processes: a callback belongs to the `Proc` found in its context (tasks inherit
+the context they were created in, so everything a node daemon spawns belongs to
+its host's process). A frozen process's callbacks wait, in order, until it is
+thawed; a dead process's never run again (a crashed process runs no `finally`
+blocks) until `teardown()` lets them unwind after the run is over. Each process
+may see its own drifting clock: `time()` and `call_at()` convert between its
+local time and the loop's global time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import heapq
+import itertools
+import math
+from asyncio import events
+from collections import deque
+from collections.abc import Callable, Coroutine
+from enum import Enum
+from typing import Any
+
+# The loop's cleanup threshold for cancelled timers, as in asyncio.base_events.
+_MIN_SCHEDULED_TIMER_HANDLES = 100
+_MIN_CANCELLED_FRACTION = 0.5
+
+
+class SimulationStalled(RuntimeError):
+    """Nothing is ready and no timer is pending: every task waits for ever."""
+
+
+class ProcState(Enum):
+    RUNNING = "running"
+    FROZEN = "frozen"
+    DEAD = "dead"
+
+
+class DriftClock:
+    """A host's local monotonic clock: piecewise linear in global virtual time.
+
+    local(g) = base_local + (g - base_global) * (1 + rate). Changing the rate
+    re-bases at the current instant, so local time never jumps or runs backwards.
+    `rate` 0 and no offset is the identity (no float noise for drift-free hosts).
+    """
+
+    def __init__(self, offset: float = 0.0) -> None:
+        self.base_global = 0.0
+        self.base_local = offset
+        self.rate = 0.0
+
+    @property
+    def identity(self) -> bool:
+        return self.rate == 0.0 and self.base_local == self.base_global
+
+    def local(self, g: float) -> float:
+        if self.identity:
+            return g
+        return self.base_local + (g - self.base_global) * (1.0 + self.rate)
+
+    def to_global(self, local: float) -> float:
+        if self.identity:
+            return local
+        return self.base_global + (local - self.base_local) / (1.0 + self.rate)
+
+    def set_rate(self, g: float, rate: float) -> None:
+        if rate <= -1.0:
+            raise ValueError("a clock cannot stop or run backwards")
+        self.base_local = self.local(g)
+        self.base_global = g
+        self.rate = rate
+
+
+class Proc:
+    """One simulated process (a host's pacer daemon incarnation)."""
+
+    def __init__(self, name: str, clock: DriftClock | None = None) -> None:
+        self.name = name
+        self.clock = clock
+        self.state = ProcState.RUNNING
+        # Callbacks held while frozen or dead, in the order they became ready.
+        self.held: deque[events.Handle] = deque()
+        # Strong references: a dead process's tasks must not be garbage-collected
+        # (closing a coroutine runs its finally blocks) before teardown.
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.prune_at = 1024
+
+    def __repr__(self) -> str:
+        return f"Proc({self.name}, {self.state.value})"
+
+
+PROC: contextvars.ContextVar[Proc | None] = contextvars.ContextVar("faultsim_proc",
+                                                                   default=None)
+
+
+
+def _next_seq(loop: asyncio.AbstractEventLoop) -> int:
+    # Per loop, not per process: a second run in the same process must hash
+    # (and so iterate its sets) exactly like the first.
+    seq = getattr(loop, "_hash_seq", None)
+    return next(seq) if seq is not None else 0
+
+
+class SeqFuture(asyncio.Future):  # type: ignore[type-arg]
+    """A future that hashes by creation order, not by address."""
+
+    def __init__(self, *, loop: asyncio.AbstractEventLoop) -> None:
+        self._faultsim_seq = _next_seq(loop)
+        super().__init__(loop=loop)
+
+    def __hash__(self) -> int:
+        return self._faultsim_seq
+
+
+class SeqTask(asyncio.Task):  # type: ignore[type-arg]
+    """A task that hashes by creation order, not by address."""
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], *, loop: asyncio.AbstractEventLoop,
+                 context: contextvars.Context | None = None) -> None:
+        # Set first: the base constructor already puts the task in a weak set.
+        self._faultsim_seq = _next_seq(loop)
+        super().__init__(coro, loop=loop, context=context)
+
+    def __hash__(self) -> int:
+        return self._faultsim_seq
+
+
+class VirtualTimeLoop(asyncio.BaseEventLoop):
+    """An event loop on virtual time; see the module docstring."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        super().__init__()
+        self._hash_seq = itertools.count()
+        self._now = float(start)
+        # Timers due within this much of "now" fire together (asyncio's own rule).
+        self._clock_resolution = 1e-9
+        self._current_proc: Proc | None = None
+        self.procs: list[Proc] = []
+        # Hooks for the simulator: the next instant something outside the loop
+        # happens (a store lease deadline), what to do when time has moved, and
+        # what to run after every callback (the invariant checks).
+        self.next_deadline: Callable[[], float] | None = None
+        self.on_time_advanced: Callable[[float], None] | None = None
+        self.after_callback: Callable[[], None] | None = None
+        self.steps = 0  # callbacks run: a cost measure for reports
+        # Callbacks of the simulator itself run in this context: no process.
+        self.sim_context = contextvars.Context()
+        self.set_task_factory(self._make_task)
+
+    # ------------------------------------------------------------------ time
+
+    def time(self) -> float:
+        proc = self._current_proc
+        if proc is not None and proc.clock is not None:
+            return proc.clock.local(self._now)
+        return self._now
+
+    @property
+    def now(self) -> float:
+        """Global virtual time, whoever asks."""
+        return self._now
+
+    def call_at(self, when: float, callback: Callable[..., object], *args: Any,
+                context: contextvars.Context | None = None) -> asyncio.TimerHandle:
+        proc = self._current_proc
+        if proc is not None and proc.clock is not None:
+            when = proc.clock.to_global(when)
+        return super().call_at(when, callback, *args, context=context)
+
+    def call_sim_at(self, when: float, callback: Callable[..., object],
+                    *args: Any) -> asyncio.TimerHandle:
+        """Schedule a simulator callback at global time `when`, outside any process."""
+        return super().call_at(max(when, self._now), callback, *args, context=self.sim_context)
+
+    # ------------------------------------------------------------------ futures and tasks
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return SeqFuture(loop=self)
+
+    def _make_task(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any],
+                   context: contextvars.Context | None = None) -> asyncio.Task[Any]:
+        task = SeqTask(coro, loop=loop, context=context)
+        proc = (context.get(PROC) if context is not None else PROC.get())
+        if proc is not None:
+            if len(proc.tasks) >= proc.prune_at:
+                # Only pending tasks need holding; keep the list from growing for ever.
+                proc.tasks = [t for t in proc.tasks if not t.done()]
+                proc.prune_at = max(1024, 2 * len(proc.tasks))
+            proc.tasks.append(task)
+        return task
+
+    def spawn(self, proc: Proc, coro: Coroutine[Any, Any, Any],
+              name: str | None = None) -> asyncio.Task[Any]:
+        """Start `coro` as a task of `proc` (its children inherit the process)."""
+        if proc not in self.procs:
+            self.procs.append(proc)
+        ctx = contextvars.Context()
+        ctx.run(PROC.set, proc)
+        return self.create_task(coro, name=name, context=ctx)
+
+    # ------------------------------------------------------------------ processes
+
+    def freeze(self, proc: Proc) -> None:
+        if proc.state is ProcState.RUNNING:
+            proc.state = ProcState.FROZEN
+
+    def thaw(self, proc: Proc) -> None:
+        """Resume a frozen process: its held callbacks run next, in order."""
+        if proc.state is ProcState.FROZEN:
+            proc.state = ProcState.RUNNING
+            self._ready.extend(proc.held)
+            proc.held.clear()
+
+    def kill(self, proc: Proc) -> None:
+        """The process is gone: none of its code runs again during the simulation."""
+        proc.state = ProcState.DEAD
+
+    def teardown(self, max_steps: int = 100_000) -> None:
+        """After the run: let every process unwind (cancel its tasks, run its
+        finally blocks) so nothing is left for the garbage collector to close
+        half-way. Processes that do not finish in `max_steps` callbacks are
+        abandoned quietly."""
+        self.after_callback = None
+        for proc in self.procs:
+            proc.state = ProcState.RUNNING
+            self._ready.extend(proc.held)
+            proc.held.clear()
+        pending = [t for p in self.procs for t in p.tasks if not t.done()]
+        for t in pending:
+            t.cancel()
+        steps = 0
+        while any(not t.done() for t in pending) and steps < max_steps:
+            if not self._ready and not self._scheduled:
+                break
+            try:
+                self._run_once()
+            except SimulationStalled:
+                break
+            steps += 1
+        for t in pending:
+            if not t.done():
+                t._log_destroy_pending = False  # type: ignore[attr-defined]
+        for p in self.procs:
+            p.tasks.clear()
+
+    # ------------------------------------------------------------------ the loop
+
+    def _process_events(self, event_list: list[Any]) -> None:  # no I/O to process
+        pass
+
+    def _write_to_self(self) -> None:  # nothing to wake: one thread, no selector
+        pass
+
+    def _drop_cancelled_timers(self) -> None:
+        sched = self._scheduled
+        if (len(sched) > _MIN_SCHEDULED_TIMER_HANDLES
+                and self._timer_cancelled_count / len(sched) > _MIN_CANCELLED_FRACTION):
+            keep = []
+            for h in sched:
+                if h._cancelled:
+                    h._scheduled = False
+                else:
+                    keep.append(h)
+            heapq.heapify(keep)
+            self._scheduled = keep
+            self._timer_cancelled_count = 0
+            return
+        while sched and sched[0]._cancelled:
+            self._timer_cancelled_count -= 1
+            h = heapq.heappop(sched)
+            h._scheduled = False
+
+    def _run_once(self) -> None:
+        self._drop_cancelled_timers()
+        sched = self._scheduled
+        if not self._ready and not self._stopping:
+            # Idle: jump to the next thing that happens, timer or external deadline.
+            target = sched[0]._when if sched else math.inf
+            if self.next_deadline is not None:
+                target = min(target, self.next_deadline())
+            if target == math.inf:
+                raise SimulationStalled(
+                    f"at t={self._now:.3f}: no callback is ready and no timer is pending")
+            if target > self._now:
+                self._now = target
+            if self.on_time_advanced is not None:
+                self.on_time_advanced(self._now)
+        end = self._now + self._clock_resolution
+        while sched:
+            h = sched[0]
+            if h._when >= end:
+                break
+            heapq.heappop(sched)
+            h._scheduled = False
+            self._ready.append(h)
+        ready = self._ready
+        after = self.after_callback
+        for _ in range(len(ready)):
+            h = ready.popleft()
+            if h._cancelled:
+                continue
+            proc = h._context.get(PROC)
+            if proc is not None and proc.state is not ProcState.RUNNING:
+                proc.held.append(h)
+                continue
+            self._current_proc = proc
+            try:
+                h._run()
+            finally:
+                self._current_proc = None
+            self.steps += 1
+            if after is not None:
+                after()

@@ -1,0 +1,656 @@
+"""The simulated world: hosts, their processes, the network to the store, the
+power switch, the watchdogs, and the faults that hit them.
+
+One `World` per run. Each host runs its pacer process (whatever the daemon
+factory returns: the real node daemon and controller) as a `Proc` of the
+virtual-time loop, talking to the shared `MemoryCluster` through its own
+client, with its own drifting clock, agent runner and (if configured) a
+watchdog fed on every successful keepalive. The world watches the store and
+Reality after every callback, writes the trace, and feeds the checker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import shutil
+import tempfile
+import zlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pacer.agents.api import ActionRequest, ActionResult, AgentRunner, Fencer, FenceResult
+from pacer.faultsim.agents import SimAgentRunner, SimFencer, SimWatchdog
+from pacer.faultsim.config import SimConfig
+from pacer.faultsim.faults import Fault
+from pacer.faultsim.invariants import Checker, Topology, Violation
+from pacer.faultsim.loop import DriftClock, Proc, VirtualTimeLoop
+from pacer.faultsim.reality import STARTED, Reality
+from pacer.faultsim.trace import Trace
+from pacer.model.yaml_loader import load_yaml
+from pacer.scheduler.clones import split_instance_id
+from pacer.store.base import (
+    Compare,
+    Event,
+    EventType,
+    KeyValue,
+    Lease,
+    Op,
+    Range,
+    Store,
+    TxnResult,
+)
+from pacer.store.clock import Clock
+from pacer.store.cluster import ClusterStore, Keys, build_status
+from pacer.store.memory import Fate, MemoryCluster, Request
+
+# Epoch seconds at virtual time 0, for wall clocks (history timestamps).
+EPOCH_BASE = 1_700_000_000.0
+CONVERGE_POLL = 1.0  # seconds between convergence checks after the faults healed
+
+
+@dataclass
+class HostEnv:
+    """Everything one host's pacer process is built from."""
+
+    name: str
+    incarnation: int
+    store: Store
+    clock: Clock
+    wall: Callable[[], float]
+    runner: AgentRunner
+    fencer: Fencer
+    lease_ttl: int
+    state_dir: Path
+    # Fed by the store wrapper on every successful keepalive (None: no watchdog).
+    watchdog: SimWatchdog | None
+
+
+DaemonFactory = Callable[[HostEnv], Coroutine[Any, Any, Any]]
+
+
+class GlobalClock:
+    """The store's clock: global virtual time (the etcd leader's clock)."""
+
+    def __init__(self, loop: VirtualTimeLoop) -> None:
+        self.loop = loop
+
+    def now(self) -> float:
+        return self.loop.now
+
+
+class HostClock:
+    """A host's monotonic clock (`Clock`): global time through its drift."""
+
+    def __init__(self, loop: VirtualTimeLoop, drift: DriftClock) -> None:
+        self.loop = loop
+        self.drift = drift
+
+    def now(self) -> float:
+        return self.drift.local(self.loop.now)
+
+    def wall(self) -> float:
+        return EPOCH_BASE + self.now()
+
+
+class FeedingStore(Store):
+    """A host's store client that feeds its hardware watchdog on every successful
+    keepalive (the runtime protocol's rule), delegating everything else."""
+
+    def __init__(self, inner: Store, watchdog: SimWatchdog) -> None:
+        self.inner = inner
+        self.watchdog = watchdog
+
+    async def get(self, key: str) -> KeyValue | None:
+        return await self.inner.get(key)
+
+    async def get_prefix(self, prefix: str) -> Range:
+        return await self.inner.get_prefix(prefix)
+
+    async def put(self, key: str, value: bytes, lease: int = 0) -> int:
+        return await self.inner.put(key, value, lease)
+
+    async def delete(self, key: str) -> bool:
+        return await self.inner.delete(key)
+
+    async def txn(self, compares: Sequence[Compare], on_success: Sequence[Op] = (),
+                  on_failure: Sequence[Op] = ()) -> TxnResult:
+        return await self.inner.txn(compares, on_success, on_failure)
+
+    async def grant(self, ttl: int) -> Lease:
+        return await self.inner.grant(ttl)
+
+    async def keepalive(self, lease_id: int) -> int:
+        ttl = await self.inner.keepalive(lease_id)
+        self.watchdog.feed()
+        return ttl
+
+    async def revoke(self, lease_id: int) -> None:
+        await self.inner.revoke(lease_id)
+
+    async def time_to_live(self, lease_id: int) -> int:
+        return await self.inner.time_to_live(lease_id)
+
+    def watch_prefix(self, prefix: str, start_revision: int | None = None
+                     ) -> AsyncIterator[Event]:
+        return self.inner.watch_prefix(prefix, start_revision)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def _json(value: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+class Host:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.drift = DriftClock()
+        self.proc: Proc | None = None
+        self.powered = True
+        self.frozen = False
+        self.incarnation = 0
+        self.watchdog: SimWatchdog | None = None
+        self.agent_faults: list[Fault] = []
+
+
+class StopRun(Exception):
+    """Raised inside the loop when a run must end now (first violation)."""
+
+
+class World:
+    def __init__(self, config: SimConfig, seed: int, faults: Sequence[Fault],
+                 factory: DaemonFactory, trace: Trace, loop: VirtualTimeLoop) -> None:
+        self.config = config
+        self.seed = seed
+        self.timing = config.timing
+        self.faults = list(faults)
+        self.factory = factory
+        self.trace = trace
+        self.loop = loop
+        self.cluster = MemoryCluster(GlobalClock(loop))
+        self.keys = Keys()
+        self.definition_text = config.definition_text()
+        self.defn = load_yaml(self.definition_text, filename="<faultsim definition>")
+        self.topo = Topology(self.defn, config.nodes)
+        self.reality = Reality()
+        self.reality.on_change = self._reality_changed
+        self.checker = Checker(self.topo, self.reality, self.now, self._violation)
+        self.violations: list[Violation] = []
+        self.stop_on_violation = True
+        self.done: asyncio.Future[None] = loop.create_future()
+        names = config.node_names
+        self.hosts: dict[str, Host] = {n: Host(n) for n in names}
+        self.store_members = names[:config.store_members] if config.store_members else names
+        self.fencer = SimFencer(self)
+        self._state_root = Path(tempfile.gettempdir()) / f"pacer-faultsim-{id(self):x}"
+        # Active faults by kind.
+        self._partitions: list[Fault] = []
+        self._leader_loss = 0
+        self._flaky: dict[str, list[Fault]] = {}
+        self._fence_fail = 0
+        self._store_calls = 0
+        # What the world has seen of the store.
+        self._rev = self.cluster.revision
+        self._lost_at: dict[str, float] = {}  # membership key gone (lease lapsed) at
+        self._member_lease: dict[str, int] = {}
+        self._controller: str | None = None
+        self._lost_cache: tuple[int, dict[str, dict[str, str]]] | None = None
+        self.converged_at: float | None = None
+        self.heal_at = 0.0
+        for n in names:
+            self.cluster.set_fault(n, self._fate)
+        loop.next_deadline = self._next_lease_deadline
+        loop.on_time_advanced = self._time_advanced
+        loop.after_callback = self.after_step
+
+    # ------------------------------------------------------------------ basics
+
+    def now(self) -> float:
+        return self.loop.now
+
+    def emit(self, who: str, text: str) -> None:
+        self.trace.emit(self.loop.now, who, text)
+
+    def _violation(self, v: Violation) -> None:
+        self.violations.append(v)
+        self.emit("check", f"VIOLATION {v}")
+        if self.stop_on_violation and not self.done.done():
+            self.done.set_result(None)
+
+    # ------------------------------------------------------------------ hosts
+
+    def power_on(self, name: str, why: str) -> None:
+        h = self.hosts[name]
+        if h.powered and h.proc is not None:
+            return
+        h.powered = True
+        self.emit(name, f"power on ({why}); pacer starts in {self.config.boot_delay:g}s")
+        inc = h.incarnation
+        self.loop.call_sim_at(self.loop.now + self.config.boot_delay, self._start_daemon, name,
+                              inc)
+
+    def boot_now(self, name: str) -> None:
+        self.hosts[name].powered = True
+        self._start_daemon(name, self.hosts[name].incarnation)
+
+    def _start_daemon(self, name: str, inc: int) -> None:
+        h = self.hosts[name]
+        if not h.powered or h.incarnation != inc or h.proc is not None:
+            return  # powered off again meanwhile, or already running
+        h.incarnation += 1
+        h.frozen = False
+        h.proc = Proc(f"{name}#{h.incarnation}", h.drift)
+        store: Store = self.cluster.client(name)
+        if self.config.fencing == "watchdog":
+            h.watchdog = SimWatchdog(self.loop, self.config.lease_ttl + self.config.watchdog_grace,
+                                     lambda: self._watchdog_reset(name))
+            store = FeedingStore(store, h.watchdog)
+        clock = HostClock(self.loop, h.drift)
+        env = HostEnv(name=name, incarnation=h.incarnation, store=store, clock=clock,
+                      wall=clock.wall, runner=SimAgentRunner(self, name), fencer=self.fencer,
+                      lease_ttl=self.config.lease_ttl,
+                      state_dir=self._state_root / f"{name}.{h.incarnation}",
+                      watchdog=h.watchdog)
+        self.emit(name, f"pacer process #{h.incarnation} starts")
+        self.loop.spawn(h.proc, self._daemon(env), name=f"pacer@{name}")
+
+    async def _daemon(self, env: HostEnv) -> None:
+        try:
+            await self.factory(env)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a daemon must never die of an exception
+            self.checker.violate("daemon-error", f"pacer process #{env.incarnation} on "
+                                 f"{env.name} died: {type(exc).__name__}: {exc}", env.name)
+            raise
+
+    def power_off(self, name: str, why: str) -> None:
+        h = self.hosts[name]
+        if not h.powered:
+            return
+        h.powered = False
+        h.frozen = False
+        if h.proc is not None:
+            self.loop.kill(h.proc)
+            h.proc = None
+        if h.watchdog is not None:
+            h.watchdog.disarm()
+            h.watchdog = None
+        h.incarnation += 1  # cancels a pending daemon start
+        killed = self.reality.clear_host(name)
+        self.emit(name, f"power off ({why})" + (f"; killed {', '.join(killed)}" if killed else ""))
+
+    def _watchdog_reset(self, name: str) -> None:
+        h = self.hosts[name]
+        if not h.powered:
+            return
+        self.emit(name, "watchdog expired: hardware reset")
+        self.power_off(name, "watchdog")
+        self.power_on(name, "after watchdog reset")
+
+    def freeze(self, name: str) -> None:
+        h = self.hosts[name]
+        if h.proc is not None and not h.frozen:
+            h.frozen = True
+            self.loop.freeze(h.proc)
+
+    def thaw(self, name: str) -> None:
+        h = self.hosts[name]
+        if h.proc is not None and h.frozen:
+            h.frozen = False
+            self.loop.thaw(h.proc)
+
+    # ------------------------------------------------------------------ agents (AgentWorld)
+
+    def take_agent_fault(self, host: str, prim: str, action: str) -> str | None:
+        h = self.hosts[host]
+        for f in h.agent_faults:
+            if f.rsc == prim and f.action == action:
+                h.agent_faults.remove(f)
+                self.emit(host, f"injected: {f.kind} hits {prim} {action}")
+                return "hang" if f.kind == "agent-hang" else "fail"
+        return None
+
+    def action_begin(self, host: str, key: str, request: ActionRequest) -> None:
+        action = request.action
+        self.checker.action_begin(host, key, action)
+        if action in ("start", "promote", "migrate_from") and self._lost_at:
+            self.checker.takeover_begin(host, key, action, self.lost_active)
+
+    def action_end(self, host: str, key: str, request: ActionRequest,
+                   result: ActionResult) -> None:
+        if request.action == "monitor" and request.interval_ms and result.rc in (0, 8) \
+                and not self.trace.verbose:
+            return  # a recurring monitor finding what it expects is not news
+        what = request.action
+        if request.action == "monitor":
+            what = "probe" if request.interval_ms == 0 else f"monitor/{request.interval_ms}ms"
+        status = result.op_status_name if result.op_status else f"rc={result.rc}"
+        self.emit(host, f"{what} {key}: {status} ({result.rc_name})")
+
+    def migrate(self, key: str, source: str, target: str) -> bool:
+        t = self.hosts.get(target)
+        self.reality.remove(source, key)
+        if t is None or not t.powered:
+            return False
+        self.reality.set_role(target, key, STARTED, self.loop.now)
+        return True
+
+    def power_switch(self, target: str, action: str) -> asyncio.Future[FenceResult]:
+        """The fence device acts after its delay, outside every process."""
+        fut: asyncio.Future[FenceResult] = self.loop.create_future()
+        h = self.hosts.get(target)
+        if h is None:
+            fut.set_result(FenceResult(rc=1, ok=False, error=f"unknown target {target!r}"))
+            return fut
+        self.emit("fence", f"{action} {target} requested")
+
+        def act() -> None:
+            if action == "status":
+                res = FenceResult(rc=0 if h.powered else 2, ok=True,
+                                  power="on" if h.powered else "off")
+            elif action in ("off", "reboot"):
+                self.power_off(target, f"fenced: {action}")
+                if action == "reboot":
+                    self.power_on(target, "fence reboot")
+                res = FenceResult(rc=0, ok=True, duration_ms=int(self.config.fence_delay * 1000))
+            elif action == "on":
+                self.power_on(target, "fence on")
+                res = FenceResult(rc=0, ok=True)
+            else:
+                res = FenceResult(rc=1, ok=False, error=f"unsupported action {action!r}")
+            if not fut.done():
+                fut.set_result(res)
+
+        self.loop.call_sim_at(self.loop.now + self.config.fence_delay, act)
+        return fut
+
+    def fence_failing(self) -> bool:
+        return self._fence_fail > 0
+
+    # ------------------------------------------------------------------ network and store
+
+    def _fate(self, request: Request) -> Fate:
+        """Every store request of a host passes here (MemoryCluster.set_fault)."""
+        if self._leader_loss:
+            return Fate.REFUSED
+        flaky = self._flaky.get(request.client)
+        if flaky:
+            self._store_calls += 1
+            p = max(f.value for f in flaky)
+            x = zlib.crc32(f"{self.seed}:{request.client}:{self._store_calls}".encode()) / 2**32
+            if x < p:
+                # Split the unlucky ones evenly between the three kinds of failure.
+                k = int(x / p * 3)
+                return (Fate.REFUSED, Fate.LOST, Fate.APPLIED_LOST)[min(k, 2)]
+        return Fate.OK
+
+    def _apply_network(self) -> None:
+        """Who reaches the store: the side of the partitions holding a majority of
+        store members (and nobody if no side does)."""
+        def side(n: str) -> tuple[int, ...]:
+            return tuple(i for i, f in enumerate(self._partitions) if n in f.nodes)
+
+        members = self.store_members
+        sides: dict[tuple[int, ...], int] = {}
+        for m in members:
+            sides[side(m)] = sides.get(side(m), 0) + 1
+        quorum = [s for s, c in sides.items() if c * 2 > len(members)]
+        for n in self.hosts:
+            reach = bool(quorum) and side(n) == quorum[0]
+            if reach and self.cluster.is_partitioned(n):
+                self.cluster.heal(n)
+            elif not reach and not self.cluster.is_partitioned(n):
+                self.cluster.partition(n)
+
+    def _next_lease_deadline(self) -> float:
+        leases = self.cluster.leases()
+        return min(leases.values()) if leases else math.inf
+
+    def _time_advanced(self, now: float) -> None:
+        self.cluster.expire_leases()
+
+    # ------------------------------------------------------------------ faults
+
+    def schedule_faults(self) -> None:
+        for f in self.faults:
+            self.loop.call_sim_at(f.at, self._begin, f)
+            if f.duration and f.kind not in ("rsc-die",):
+                self.loop.call_sim_at(f.end, self._end, f)
+
+    def _begin(self, f: Fault) -> None:
+        self.emit("fault", f.describe())
+        node = f.nodes[0] if f.nodes else ""
+        if f.kind == "crash":
+            self.power_off(node, "crash")
+        elif f.kind == "freeze":
+            self.freeze(node)
+        elif f.kind == "partition":
+            self._partitions.append(f)
+            self._apply_network()
+        elif f.kind == "rsc-die":
+            for key in list(self.reality.on(node)):
+                if split_instance_id(key)[0] == f.rsc or key == f.rsc:
+                    self.reality.remove(node, key)
+                    self.emit(node, f"{key} died")
+        elif f.kind in ("agent-fail", "agent-hang"):
+            self.hosts[node].agent_faults.append(f)
+        elif f.kind == "drift":
+            self.hosts[node].drift.set_rate(self.loop.now, f.value)
+        elif f.kind == "store-leader-loss":
+            self._leader_loss += 1
+        elif f.kind == "store-flaky":
+            self._flaky.setdefault(node, []).append(f)
+        elif f.kind == "fence-fail":
+            self._fence_fail += 1
+
+    def _end(self, f: Fault) -> None:
+        node = f.nodes[0] if f.nodes else ""
+        self.emit("fault", f"end of {f.describe()}")
+        if f.kind == "crash":
+            self.power_on(node, "after crash")
+        elif f.kind == "freeze":
+            self.thaw(node)
+        elif f.kind == "partition":
+            self._partitions.remove(f)
+            self._apply_network()
+        elif f.kind in ("agent-fail", "agent-hang"):
+            with contextlib.suppress(ValueError):
+                self.hosts[node].agent_faults.remove(f)
+        elif f.kind == "drift":
+            self.hosts[node].drift.set_rate(self.loop.now, 0.0)
+        elif f.kind == "store-leader-loss":
+            self._leader_loss -= 1
+        elif f.kind == "store-flaky":
+            self._flaky[node].remove(f)
+        elif f.kind == "fence-fail":
+            self._fence_fail -= 1
+
+    # ------------------------------------------------------------------ observing
+
+    def _reality_changed(self, host: str, key: str, role: str | None) -> None:
+        self.checker.key_changed(key)
+
+    def after_step(self) -> None:
+        if self.cluster.revision != self._rev:
+            self._store_events()
+
+    def _store_events(self) -> None:
+        events = self.cluster._events_from(self.keys.prefix, self._rev + 1)
+        self._rev = self.cluster.revision
+        for ev in events:
+            parts = self.keys.parse(ev.kv.key)
+            if not parts:
+                continue
+            kind = parts[0]
+            put = ev.type is EventType.PUT
+            if kind == "nodes" and len(parts) == 2:
+                self._membership(parts[1], ev.kv if put else None)
+            elif kind == "controller" and len(parts) == 1:
+                if put and ev.kv.version == 1:
+                    node = _json(ev.kv.value).get("node", "?")
+                    self.emit("store", f"controller elected: {node} "
+                              f"(token {ev.kv.create_revision})")
+                elif not put:
+                    self.emit("store", "controller key gone")
+            elif kind == "fencing" and len(parts) == 3 and put:
+                self._fence_recorded(parts[1], ev.kv.value)
+            elif kind == "actions" and len(parts) == 3 and put and self.trace.verbose:
+                self.emit("store", f"request {parts[2]} to {parts[1]}: "
+                          f"{ev.kv.value.decode(errors='replace')}")
+
+    def _membership(self, node: str, kv: KeyValue | None) -> None:
+        if kv is not None:
+            if self._member_lease.get(node) != kv.lease:
+                self._member_lease[node] = kv.lease
+                self._lost_at.pop(node, None)
+                self.emit("store", f"{node} is a member (lease {kv.lease:x})")
+            return
+        lease = self._member_lease.pop(node, None)
+        if lease is None:
+            return
+        now = self.loop.now
+        self._lost_at[node] = now
+        self.emit("store", f"{node} is no longer a member")
+        bound = self.config.stonith_watchdog_timeout
+        self.loop.call_sim_at(now + bound, self._check_self_fence, node, now)
+
+    def _check_self_fence(self, node: str, lost_at: float) -> None:
+        h = self.hosts[node]
+        if not h.powered:
+            return
+        if h.frozen and h.watchdog is None:
+            return  # cannot act; only fencing can make it safe (checked there)
+        left = self.checker.lingering(node, lost_at)
+        if left:
+            self.checker.violate(
+                "self-fence", f"{node} still runs {', '.join(left)} "
+                f"{self.loop.now - lost_at:.1f}s after its lease lapsed", node,
+                left[0].split(" ")[0])
+
+    def _fence_recorded(self, target: str, value: bytes) -> None:
+        data = _json(value)
+        state = str(data.get("state", ""))
+        self.emit("store", f"fencing of {target} recorded: {data.get('action', '?')} {state}")
+        if state.lower() in ("failed", "error", "pending"):
+            return
+        h = self.hosts.get(target)
+        if h is not None:
+            self.checker.fence_confirmed(target, h.powered)
+        self._lost_at.pop(target, None)
+
+    def lost_active(self) -> dict[str, dict[str, str]]:
+        """For every lost, unfenced node: what the store says is active there."""
+        if self._lost_cache is not None and self._lost_cache[0] == self.cluster.revision:
+            return self._lost_cache[1]
+        from pacer.scheduler.nodes import interpret_nodes
+        from pacer.scheduler.options import ClusterOptions
+        from pacer.scheduler.resources import build_resources
+
+        kvs = self.cluster.snapshot()
+        out: dict[str, dict[str, str]] = {}
+        lost = [n for n in self._lost_at
+                if self.keys.node(n) not in kvs
+                and kvs.get(self.keys.expected_state(n), KeyValue("", b"", 0, 0, 0)).value
+                == b"member"]
+        if lost:
+            now = int(EPOCH_BASE + self.loop.now)
+            status = build_status(kvs.values(), self.keys, self.defn, now)
+            opts = ClusterOptions.from_properties(self.defn.properties)
+            nodes = interpret_nodes(self.defn, status, opts)
+            rscs = build_resources(self.defn, status, nodes, opts, now)
+            for r in rscs.primitives:
+                pid = r.prim.id if r.prim is not None else split_instance_id(r.id)[0]
+                for n in r.running_on:
+                    if n in lost:
+                        out.setdefault(n, {})[pid] = r.roles.get(n, "Started")
+        self._lost_cache = (self.cluster.revision, out)
+        return out
+
+    # ------------------------------------------------------------------ convergence
+
+    def converged(self) -> tuple[bool, str]:
+        """Has the cluster reached the scheduler's target? (and if not, why)"""
+        from pacer.scheduler.api import schedule
+
+        kvs = self.cluster.snapshot()
+        if self.keys.controller not in kvs:
+            return False, "no controller"
+        for n, h in self.hosts.items():
+            if h.powered and self.keys.node(n) not in kvs:
+                return False, f"{n} is up but not a member"
+        if any(k.startswith(self.keys.actions) for k in kvs):
+            return False, "actions pending"
+        now = int(EPOCH_BASE + self.loop.now)
+        status = build_status(kvs.values(), self.keys, self.defn, now)
+        result = schedule(self.defn, status, now)
+        todo = [a for a in result.transition.actions if not a.pseudo and a.runnable]
+        if todo:
+            return False, "scheduler still wants: " + ", ".join(
+                f"{a.task} {a.rsc or ''}@{a.node}" for a in todo[:4])
+        believed: dict[tuple[str, str], bool] = {}
+        for r in result.plan.rscs.primitives:
+            pid = r.prim.id if r.prim is not None else split_instance_id(r.id)[0]
+            for n in r.running_on:
+                believed[(pid, n)] = r.roles.get(n) == "Promoted"
+        real: dict[tuple[str, str], bool] = {}
+        for h in self.reality.hosts():
+            for key, run in self.reality.on(h).items():
+                real[(split_instance_id(key)[0], h)] = run.role in ("promoting", "promoted",
+                                                                    "demoting")
+        if believed != real:
+            diff = sorted(set(believed.items()) ^ set(real.items()))
+            return False, "store and reality differ: " + ", ".join(
+                f"{p}@{n}{' promoted' if pr else ''}" for (p, n), pr in diff[:4])
+        return True, ""
+
+    async def main(self) -> None:
+        """The run: store the definition, boot every host, inject the faults,
+        then wait for convergence (or a violation)."""
+        from pacer.faultsim.faults import heal_time
+
+        admin = ClusterStore(self.cluster.client("faultsim-admin"))
+        await admin.put_definition(self.definition_text)
+        self._rev = self.cluster.revision
+        self.emit("sim", f"seed {self.seed}: {len(self.hosts)} nodes, fencing "
+                  f"{self.config.fencing}, {len(self.faults)} faults")
+        for n in self.hosts:
+            self.boot_now(n)
+        self.schedule_faults()
+        self.heal_at = heal_time(self.faults, self.config)
+        deadline = self.heal_at + self.config.converge_bound
+        poll = self.heal_at
+        why = ""
+        while not self.done.done():
+            await asyncio.wait([self.done], timeout=max(0.0, poll - self.loop.now))
+            if self.done.done():
+                break
+            ok, why = self.converged()
+            if ok:
+                if self.converged_at is None:
+                    self.converged_at = self.loop.now
+                    self.emit("sim", f"converged {self.loop.now - self.heal_at:.1f}s after "
+                              "the last fault healed")
+                if self.loop.now >= self.converged_at + self.config.settle:
+                    break
+            else:
+                self.converged_at = None
+                if self.loop.now >= deadline:
+                    self.checker.violate("converges", f"not converged "
+                                         f"{self.config.converge_bound:g}s after the last "
+                                         f"fault healed (t={self.heal_at:.1f}): {why}")
+                    break
+            poll = self.loop.now + CONVERGE_POLL
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self._state_root, ignore_errors=True)
