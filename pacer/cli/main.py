@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "pacer.cli.resource_cmd",
     "pacer.cli.node_cmd",
     "pacer.cli.history_cmd",
+    "pacer.cli.agent_cmd",
 )
 
 

@@ -37,7 +37,7 @@ from pacer.node.definitions import DefinitionCache
 from pacer.node.lease import LeaseKeeper
 from pacer.node.selffence import stop_entries, stop_everything
 from pacer.node.watchdog import NoWatchdog, Watchdog
-from pacer.store.base import LeaseNotFound, OutcomeUnknown, Store, StoreError, StoreUnavailable
+from pacer.store.base import LeaseNotFound, OutcomeUnknown, Store, StoreError
 from pacer.store.clock import Clock
 from pacer.store.cluster import ClusterStore, NodeAlreadyMember, NotMember
 
@@ -181,7 +181,7 @@ class NodeDaemon:
                 failures += 1
                 if failures == 1 or failures % 20 == 0:
                     self.log.error("cannot join: the store does not answer (%s); retrying",
-                                   _describe(exc))
+                                   exc)
             await self._pause(self.config.join_retry_s)
         return False
 
@@ -313,8 +313,3 @@ class NodeDaemon:
                 await self.store.revoke(old)
         self.keeper = None
 
-
-def _describe(exc: StoreError) -> str:
-    if isinstance(exc, StoreUnavailable) and exc.endpoints:
-        return f"{exc} [{'; '.join(exc.endpoints)}]"
-    return str(exc)

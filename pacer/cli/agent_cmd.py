@@ -1,0 +1,165 @@
+"""`pacer agent`: run this node's daemon (one process per node, under systemd).
+
+The shell around `pacer.node.NodeDaemon`: it reads the options, builds the
+real world the daemon is written against (etcd, the monotonic clock, the
+system's epoch time, the agent registry, the watchdog) and runs it until
+SIGTERM, on which the node moves its resources away and leaves cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from pacer.cli.live import (
+    Connection,
+    LiveError,
+    add_connection_arguments,
+    connection_from_args,
+    unreachable_message,
+)
+from pacer.node.config import NodeConfig
+
+FORMATTER = argparse.RawDescriptionHelpFormatter
+
+DESCRIPTION = """\
+Run the pacer node daemon for this machine: it joins the cluster under an etcd
+lease, runs the resource agent actions the elected controller asks of this
+node, runs their recurring monitors and reports every result to etcd.
+
+If the lease cannot be renewed in time (etcd unreachable, this node cut off
+from its quorum), the node fences itself: it stops every resource it runs
+before its lease can expire, so the cluster may safely start them elsewhere,
+then joins again as a fresh node. With --watchdog, a hardware watchdog resets
+the machine if the daemon itself hangs.
+
+On SIGTERM (systemctl stop) the node sets its `shutdown` attribute so the
+controller moves its resources away, waits until nothing runs here (at most
+--shutdown-timeout seconds, then stops what is left itself) and leaves.
+"""
+
+EPILOG = """\
+timing (with the default --lease-ttl 2):
+  keepalive every TTL/4 (0.5 s); self-fence TTL/4 (0.5 s) before the lease can
+  expire, counted from the last keepalive etcd confirmed; a watchdog resets the
+  machine 2 x TTL (4 s) after its last feed.
+
+files:
+  STATE_DIR            emptied at start (like /run): agents' state files live in
+                       STATE_DIR/rsctmp and STATE_DIR/run; STATE_DIR/shims holds
+                       crm_attribute, crm_master, crm_node, crm_resource, crm_mon
+                       and attrd_updater for the agents (first on their PATH)
+
+exit status: 0 after a clean shutdown, 1 on a startup error (bad options,
+unusable state directory or watchdog), 2 on a usage error.
+
+examples:
+  pacer agent --endpoints http://10.0.0.1:2379,http://10.0.0.2:2379
+  pacer agent --node node1 --cluster prod --watchdog /dev/watchdog
+  pacer agent --node n1 --state-dir /tmp/n1 --lease-ttl 4 --log-level debug
+"""
+
+
+def _default_node() -> str:
+    # Pacemaker's default node name: `uname -n`.
+    return os.uname().nodename
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("agent", help="run this node's daemon (membership, actions, "
+                       "self-fencing)", description=DESCRIPTION, epilog=EPILOG,
+                       formatter_class=FORMATTER)
+    p.add_argument("--node", metavar="NAME", default=_default_node(),
+                   help="this node's name in the cluster (default: the host name, "
+                        f"{_default_node()!r})")
+    p.add_argument("--state-dir", metavar="DIR", type=Path, default=None,
+                   help="where agents keep their state; EMPTIED at start "
+                        "(default /var/lib/pacer/NODE)")
+    p.add_argument("--lease-ttl", metavar="SECONDS", type=int, default=2,
+                   help="membership lease TTL in whole seconds (default 2); the node "
+                        "self-fences TTL/4 before it could expire")
+    p.add_argument("--shutdown-timeout", metavar="SECONDS", type=float, default=120.0,
+                   help="on SIGTERM, how long to wait for the controller to move this "
+                        "node's resources away before stopping them here (default 120)")
+    p.add_argument("--watchdog", metavar="PATH", default=None,
+                   help="a watchdog device (/dev/watchdog: arming it means the machine "
+                        "is RESET if the daemon stops feeding it) or a file the lab's "
+                        "watchdog reads; default: none")
+    p.add_argument("--log-level", metavar="LEVEL", default="info",
+                   choices=("debug", "info", "warning", "error", "critical"),
+                   help="debug, info (default), warning, error or critical")
+    add_connection_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        conn = connection_from_args(args)
+        state_dir = args.state_dir or Path("/var/lib/pacer") / args.node
+        config = NodeConfig(node=args.node, cluster=conn.cluster, state_dir=state_dir,
+                            lease_ttl=args.lease_ttl, shutdown_timeout=args.shutdown_timeout,
+                            endpoints=conn.endpoints, ca_file=conn.config.ca_file,
+                            cert_file=conn.config.cert_file, key_file=conn.config.key_file)
+    except (LiveError, ValueError) as exc:
+        print(f"pacer agent: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return asyncio.run(_main(config, conn, args.watchdog))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _main(config: NodeConfig, conn: Connection, watchdog_path: str | None) -> int:
+    from pacer.agents.registry import AgentRegistry
+    from pacer.node import NodeDaemon, open_watchdog
+    from pacer.store.base import StoreUnavailable
+    from pacer.store.clock import MonotonicClock
+    from pacer.store.etcd import EtcdStore
+
+    store = EtcdStore(conn.config)
+    try:
+        try:
+            watchdog = open_watchdog(watchdog_path, time.time)
+        except OSError as exc:
+            print(f"pacer agent: error: cannot use watchdog {watchdog_path}: {exc}",
+                  file=sys.stderr)
+            return 1
+        runner = AgentRegistry(config.environment())
+        daemon = NodeDaemon(store, MonotonicClock(), runner, config, time.time,
+                            watchdog=watchdog)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, daemon.request_shutdown)
+        # Say plainly, once, when etcd does not answer; the daemon keeps trying
+        # (etcd may be starting on this very machine), logging as it goes.
+        try:
+            async with asyncio.timeout(3):
+                await store.get(f"/pacer/{conn.cluster}/definition")
+        except (StoreUnavailable, TimeoutError) as exc:
+            if not isinstance(exc, StoreUnavailable):
+                exc = StoreUnavailable("no answer within 3 s", conn.endpoints)
+            print(f"pacer agent: {unreachable_message(conn, exc)}\n"
+                  "pacer agent: waiting for etcd; the node joins once it answers",
+                  file=sys.stderr)
+
+        # ---- CONTROLLER: the lead starts pacer.controller.Controller here, in this
+        # loop, alongside the daemon: same `store` (ClusterStore(store, config.cluster)),
+        # `daemon` as its Membership (wait_member() gives the lease to campaign with;
+        # daemon.membership_lost ends a session), clock/wall as above, and
+        # runner.fencer as its Fencer. Cancel it when daemon.run() returns.
+        try:
+            await daemon.run()
+        except OSError as exc:  # the state directory or the watchdog device
+            print(f"pacer agent: error: cannot start: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        await store.close()
