@@ -12,6 +12,7 @@ environment the node daemon gives agents:
     --ca          PACER_ETCD_CA      (none)
     --cert        PACER_ETCD_CERT    (none)
     --key         PACER_ETCD_KEY     (none)
+    --etcd-timeout PACER_ETCD_TIMEOUT 5 (seconds; the variable is read by the shims)
 
 Exit codes of live commands: 0 done; 1 the command failed (etcd unreachable,
 invalid input, unknown resource or node, a timeout); 2 a usage error.
@@ -74,6 +75,10 @@ def connection_from_env(environ: Mapping[str, str] | None = None,
                         timeout: float = 5.0) -> Connection:
     """The connection the node daemon hands to agents (and the shims use)."""
     env = os.environ if environ is None else environ
+    try:  # an agent's own timeout may be shorter than the default
+        timeout = float(env.get("PACER_ETCD_TIMEOUT") or timeout)
+    except ValueError:
+        pass
     return _connection(env.get("PACER_ENDPOINTS") or DEFAULT_ENDPOINTS,
                        env.get("PACER_CLUSTER") or DEFAULT_CLUSTER,
                        env.get("PACER_ETCD_CA") or None, env.get("PACER_ETCD_CERT") or None,

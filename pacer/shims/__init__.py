@@ -3,7 +3,7 @@
 Resource agents (ocf:pacemaker:Stateful, galera, rabbitmq-server-ha, ...) call
 `crm_attribute`, `crm_master`, `crm_node`, `attrd_updater`, `crm_mon` and
 `crm_resource` (by `$HA_SBIN_DIR/NAME`, or from PATH). The node daemon puts a
-directory of small wrappers (`install()`) first in PATH and as HA_SBIN_DIR; each
+directory of small wrappers (`pacer.node.statedir.install_shims`) first in PATH and as HA_SBIN_DIR; each
 runs `python -m pacer.shims NAME ARGS` and reaches the cluster through the
 environment the daemon sets: PACER_NODE (this node), PACER_CLUSTER,
 PACER_ENDPOINTS and PACER_ETCD_CA/CERT/KEY.
@@ -17,9 +17,7 @@ attribute, 64 for a usage error).
 from __future__ import annotations
 
 import os
-import shlex
 import sys
-from pathlib import Path
 
 TOOLS = ("crm_attribute", "crm_master", "crm_node", "attrd_updater", "crm_mon",
          "crm_resource")
@@ -42,21 +40,3 @@ def main(argv: list[str]) -> int:
 
     return getattr(tools, argv[0])(argv[1:], dict(os.environ))
 
-
-def install(directory: str | Path, python: str | None = None) -> list[Path]:
-    """Write an executable wrapper for every tool into `directory` (the node's
-    shim dir): `exec PYTHON -m pacer.shims NAME "$@"`. Returns the paths written."""
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    py = shlex.quote(python or sys.executable)
-    # The package must be importable from the agent's clean environment.
-    root = shlex.quote(str(Path(__file__).resolve().parent.parent.parent))
-    out = []
-    for name in TOOLS:
-        path = d / name
-        path.write_text(f"#!/bin/sh\n# pacer's {name} shim (pacer.shims.install)\n"
-                        f"PYTHONPATH={root}${{PYTHONPATH:+:$PYTHONPATH}} "
-                        f"exec {py} -m pacer.shims {name} \"$@\"\n")
-        path.chmod(0o755)
-        out.append(path)
-    return out
