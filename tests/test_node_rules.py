@@ -145,7 +145,7 @@ def test_config_numbers() -> None:
         NodeConfig("a/b")
     env = NodeConfig("n1", cluster="c", endpoints=("http://127.0.0.1:2379", "x:1"),
                      ca_file="/ca").agent_env()
-    assert env == {"PACER_NODE": "n1", "PACER_CLUSTER": "c",
+    assert env == {"PACER_NODE": "n1", "PACER_CLUSTER": "c", "PACER_ETCD_TIMEOUT": "0.25",
                    "PACER_ENDPOINTS": "http://127.0.0.1:2379,x:1", "PACER_ETCD_CA": "/ca"}
 
 

@@ -38,6 +38,8 @@ class NodeConfig:
     keepalive_interval: float | None = None
     self_fence_margin: float | None = None
     watchdog_grace: float | None = None
+    # How long an agent's crm_* call may wait for etcd (PACER_ETCD_TIMEOUT).
+    shim_etcd_timeout: float | None = None
     # How long a clean shutdown waits for the controller to move everything away
     # before the node stops what is left itself.
     shutdown_timeout: float = 120.0
@@ -85,6 +87,16 @@ class NodeConfig:
         return math.ceil(self.lease_ttl + grace)
 
     @property
+    def shim_timeout_s(self) -> float:
+        """Half the self-fence margin by default: agents call crm_* tools in their
+        stop actions too (Stateful's crm_master -D), and while a self-fencing
+        node's etcd is gone each such call must give up quickly, or the stops
+        would run past the lease. etcd answers a healthy call in milliseconds."""
+        if self.shim_etcd_timeout is not None:
+            return self.shim_etcd_timeout
+        return max(0.2, self.margin_s / 2)
+
+    @property
     def join_retry_s(self) -> float:
         """How often to look again while an earlier incarnation's lease lives."""
         return self.lease_ttl / 4
@@ -93,7 +105,8 @@ class NodeConfig:
 
     def agent_env(self) -> dict[str, str]:
         """What agents (and the crm_* shims they call) learn about the cluster."""
-        env = {"PACER_NODE": self.node, "PACER_CLUSTER": self.cluster}
+        env = {"PACER_NODE": self.node, "PACER_CLUSTER": self.cluster,
+               "PACER_ETCD_TIMEOUT": f"{self.shim_timeout_s:g}"}
         if self.endpoints:
             env["PACER_ENDPOINTS"] = ",".join(self.endpoints)
         for name, value in (("PACER_ETCD_CA", self.ca_file), ("PACER_ETCD_CERT", self.cert_file),
