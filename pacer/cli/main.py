@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "pacer.cli.node_cmd",
     "pacer.cli.history_cmd",
     "pacer.cli.agent_cmd",
+    "pacer.cli.faultsim_cmd",
 )
 
 

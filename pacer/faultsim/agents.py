@@ -45,7 +45,11 @@ from pacer.status.types import (
     OCF_SUCCESS,
     OP_NOTSUPPORTED,
 )
+from pacer.store.base import Store, StoreError
+from pacer.store.cluster import ClusterStore
 
+# Actions after which a promotable agent sets its promotion score.
+_SETS_SCORE = frozenset({"start", "stop", "promote", "demote", "monitor"})
 # Actions that touch nothing and take (almost) no time.
 _TRIVIAL = frozenset({"meta-data", "validate-all", "reload", "reload-agent", "notify"})
 
@@ -103,9 +107,11 @@ def jitter(seed: int, *parts: object) -> float:
 class SimAgentRunner:
     """`AgentRunner` of one simulated host."""
 
-    def __init__(self, world: AgentWorld, host: str) -> None:
+    def __init__(self, world: AgentWorld, host: str, store: Store | None = None) -> None:
         self.world = world
         self.host = host
+        # The host's store client, for what agents write through the crm_* shims.
+        self.cluster = ClusterStore(store) if store is not None else None
         self._calls: dict[tuple[str, str], int] = {}
 
     def duration(self, key: str, action: str) -> float:
@@ -137,8 +143,28 @@ class SimAgentRunner:
                                   exit_reason="failed (injected)" if fault == "fail" else "")
             if rc == OCF_ERR_UNIMPLEMENTED:
                 result = ActionResult(rc=rc, op_status=OP_NOTSUPPORTED)
+        if "promoted-max" in request.meta and action in _SETS_SCORE:
+            await self._promotion_score(key, request)
         w.action_end(self.host, key, request, result)
         return result
+
+    async def _promotion_score(self, key: str, request: ActionRequest) -> None:
+        """What ocf:pacemaker:Stateful does with crm_master: promotion score 5
+        while running unpromoted, 10 while promoted, none while stopped. Like the
+        shim, it fails quietly when the store cannot be reached."""
+        if self.cluster is None:
+            return
+        cur = self.world.reality.get(self.host, key)
+        want = None if cur is None else "10" if cur.role in PROMOTED_ROLES else "5"
+        name = f"master-{request.rsc_id}"
+        k = self.cluster.keys.attr(self.host, name, True)
+        try:
+            kv = await self.cluster.store.get(k)
+            have = kv.value.decode() if kv is not None else None
+            if have != want:
+                await self.cluster.set_attribute(self.host, name, want)
+        except StoreError:
+            pass
 
     # Reality at the beginning, the end, or the timeout of an action. `prev` is
     # the role before the action began (None: not active here).
@@ -241,29 +267,36 @@ class SimFencer:
 
 
 class SimWatchdog:
-    """A hardware watchdog outside the host: resets it when not fed for `timeout`
-    seconds of global time (its crystal does not drift with the host's clock).
-    Armed by the first feed; a power cycle disarms it."""
+    """A hardware watchdog outside the host (`pacer.node.Watchdog`): once armed,
+    it resets the host when not fed for `timeout` seconds of global time (its
+    crystal does not drift with the host's clock). A power cycle disarms it."""
 
-    def __init__(self, loop: VirtualTimeLoop, timeout: float, reset: Callable[[], None]) -> None:
+    def __init__(self, loop: VirtualTimeLoop, reset: Callable[[], None]) -> None:
         self.loop = loop
-        self.timeout = timeout
         self.reset = reset
-        self.last_fed: float | None = None
+        self.timeout = 0.0
+        self.armed = False
         self._timer: asyncio.TimerHandle | None = None
 
+    def arm(self, timeout_s: int) -> None:
+        self.timeout = float(timeout_s)
+        self.armed = True
+        self.feed()
+
     def feed(self) -> None:
-        self.last_fed = self.loop.now
+        if not self.armed:
+            return
         if self._timer is not None:
             self._timer.cancel()
         self._timer = self.loop.call_sim_at(self.loop.now + self.timeout, self._expire)
 
     def _expire(self) -> None:
         self._timer = None
+        self.armed = False
         self.reset()
 
     def disarm(self) -> None:
+        self.armed = False
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self.last_fed = None

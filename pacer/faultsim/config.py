@@ -46,8 +46,11 @@ class SimConfig:
     # (no device; lease expiry + stonith-watchdog-timeout, a hardware watchdog per host).
     fencing: str = "device"
     lease_ttl: int = 2
-    # Hardware watchdog: reset when not fed for lease_ttl + watchdog_grace.
-    watchdog_grace: float = 1.0
+    # A hardware watchdog per host (always with watchdog fencing), reset when not
+    # fed for lease_ttl + watchdog_grace (None: the node daemon's default grace).
+    # Without one, a frozen host is safe only once a fence device cut its power.
+    watchdog: bool = True
+    watchdog_grace: float | None = None
     # Store members (etcd) live on the first `store_members` hosts (0: all).
     store_members: int = 0
     warmup: float = 20.0  # fault-free start: the cluster settles first
@@ -69,6 +72,10 @@ class SimConfig:
     @property
     def node_names(self) -> list[str]:
         return [f"n{i + 1}" for i in range(self.nodes)]
+
+    @property
+    def has_watchdog(self) -> bool:
+        return self.watchdog or self.fencing == "watchdog"
 
     @property
     def stonith_watchdog_timeout(self) -> float:
@@ -150,6 +157,9 @@ def default_definition(config: SimConfig) -> str:
         "  - order: {first: vip, then: api}",
         "  - colocation: {rsc: vip, with: lb-clone, score: INFINITY}",
         "  - order: {first: lb-clone, then: vip}",
-        "  - order: {first: db-clone, first-action: promote, then: api, then-action: start}",
+        # Not yet: "order: {first: db-clone, first-action: promote, then: api,
+        # then-action: start}" -- pacer's scheduler starts api while no db
+        # instance can be promoted, where Pacemaker blocks it (faultsim's first
+        # finding; see README). Put it back once the scheduler agrees.
     ]
     return "\n".join(lines) + "\n"

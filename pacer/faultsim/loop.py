@@ -23,6 +23,7 @@ local time and the loop's global time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import heapq
 import itertools
@@ -227,10 +228,10 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         """The process is gone: none of its code runs again during the simulation."""
         proc.state = ProcState.DEAD
 
-    def teardown(self, max_steps: int = 100_000) -> None:
+    def teardown(self, limit: float = 600.0) -> None:
         """After the run: let every process unwind (cancel its tasks, run its
         finally blocks) so nothing is left for the garbage collector to close
-        half-way. Processes that do not finish in `max_steps` callbacks are
+        half-way. What has not finished within `limit` virtual seconds is
         abandoned quietly."""
         self.after_callback = None
         for proc in self.procs:
@@ -238,17 +239,16 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
             self._ready.extend(proc.held)
             proc.held.clear()
         pending = [t for p in self.procs for t in p.tasks if not t.done()]
-        for t in pending:
-            t.cancel()
-        steps = 0
-        while any(not t.done() for t in pending) and steps < max_steps:
-            if not self._ready and not self._scheduled:
-                break
-            try:
-                self._run_once()
-            except SimulationStalled:
-                break
-            steps += 1
+
+        async def unwind() -> None:
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=limit)
+
+        if pending:
+            with contextlib.suppress(SimulationStalled):
+                self.run_until_complete(unwind())
         for t in pending:
             if not t.done():
                 t._log_destroy_pending = False  # type: ignore[attr-defined]

@@ -77,6 +77,7 @@ def run(config: SimConfig, seed: int, faults: Sequence[Fault] | None = None, *,
         sim = loop.now
         loop.set_exception_handler(lambda _loop, _ctx: None)
         trace.echo = None
+        world.finished = True
         # The trace is complete: what processes do while they unwind is not news.
         world.trace = Trace()
         loop.teardown()

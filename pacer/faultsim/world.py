@@ -18,7 +18,7 @@ import math
 import shutil
 import tempfile
 import zlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,15 +34,9 @@ from pacer.faultsim.trace import Trace
 from pacer.model.yaml_loader import load_yaml
 from pacer.scheduler.clones import split_instance_id
 from pacer.store.base import (
-    Compare,
-    Event,
     EventType,
     KeyValue,
-    Lease,
-    Op,
-    Range,
     Store,
-    TxnResult,
 )
 from pacer.store.clock import Clock
 from pacer.store.cluster import ClusterStore, Keys, build_status
@@ -66,8 +60,8 @@ class HostEnv:
     fencer: Fencer
     lease_ttl: int
     state_dir: Path
-    # Fed by the store wrapper on every successful keepalive (None: no watchdog).
-    watchdog: SimWatchdog | None
+    watchdog: SimWatchdog | None  # the host's hardware watchdog (None: it has none)
+    watchdog_grace: float | None  # NodeConfig.watchdog_grace (None: its default)
 
 
 DaemonFactory = Callable[[HostEnv], Coroutine[Any, Any, Any]]
@@ -95,52 +89,6 @@ class HostClock:
 
     def wall(self) -> float:
         return EPOCH_BASE + self.now()
-
-
-class FeedingStore(Store):
-    """A host's store client that feeds its hardware watchdog on every successful
-    keepalive (the runtime protocol's rule), delegating everything else."""
-
-    def __init__(self, inner: Store, watchdog: SimWatchdog) -> None:
-        self.inner = inner
-        self.watchdog = watchdog
-
-    async def get(self, key: str) -> KeyValue | None:
-        return await self.inner.get(key)
-
-    async def get_prefix(self, prefix: str) -> Range:
-        return await self.inner.get_prefix(prefix)
-
-    async def put(self, key: str, value: bytes, lease: int = 0) -> int:
-        return await self.inner.put(key, value, lease)
-
-    async def delete(self, key: str) -> bool:
-        return await self.inner.delete(key)
-
-    async def txn(self, compares: Sequence[Compare], on_success: Sequence[Op] = (),
-                  on_failure: Sequence[Op] = ()) -> TxnResult:
-        return await self.inner.txn(compares, on_success, on_failure)
-
-    async def grant(self, ttl: int) -> Lease:
-        return await self.inner.grant(ttl)
-
-    async def keepalive(self, lease_id: int) -> int:
-        ttl = await self.inner.keepalive(lease_id)
-        self.watchdog.feed()
-        return ttl
-
-    async def revoke(self, lease_id: int) -> None:
-        await self.inner.revoke(lease_id)
-
-    async def time_to_live(self, lease_id: int) -> int:
-        return await self.inner.time_to_live(lease_id)
-
-    def watch_prefix(self, prefix: str, start_revision: int | None = None
-                     ) -> AsyncIterator[Event]:
-        return self.inner.watch_prefix(prefix, start_revision)
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 def _json(value: bytes) -> dict[str, Any]:
@@ -187,6 +135,7 @@ class World:
         self.checker = Checker(self.topo, self.reality, self.now, self._violation)
         self.violations: list[Violation] = []
         self.stop_on_violation = True
+        self.finished = False
         self.done: asyncio.Future[None] = loop.create_future()
         names = config.node_names
         self.hosts: dict[str, Host] = {n: Host(n) for n in names}
@@ -222,6 +171,8 @@ class World:
         self.trace.emit(self.loop.now, who, text)
 
     def _violation(self, v: Violation) -> None:
+        if self.finished:
+            return  # what processes do while they unwind after the run is not checked
         self.violations.append(v)
         self.emit("check", f"VIOLATION {v}")
         if self.stop_on_violation and not self.done.done():
@@ -251,16 +202,14 @@ class World:
         h.frozen = False
         h.proc = Proc(f"{name}#{h.incarnation}", h.drift)
         store: Store = self.cluster.client(name)
-        if self.config.fencing == "watchdog":
-            h.watchdog = SimWatchdog(self.loop, self.config.lease_ttl + self.config.watchdog_grace,
-                                     lambda: self._watchdog_reset(name))
-            store = FeedingStore(store, h.watchdog)
+        if self.config.has_watchdog:
+            h.watchdog = SimWatchdog(self.loop, lambda: self._watchdog_reset(name))
         clock = HostClock(self.loop, h.drift)
         env = HostEnv(name=name, incarnation=h.incarnation, store=store, clock=clock,
-                      wall=clock.wall, runner=SimAgentRunner(self, name), fencer=self.fencer,
+                      wall=clock.wall, runner=SimAgentRunner(self, name, store), fencer=self.fencer,
                       lease_ttl=self.config.lease_ttl,
                       state_dir=self._state_root / f"{name}.{h.incarnation}",
-                      watchdog=h.watchdog)
+                      watchdog=h.watchdog, watchdog_grace=self.config.watchdog_grace)
         self.emit(name, f"pacer process #{h.incarnation} starts")
         self.loop.spawn(h.proc, self._daemon(env), name=f"pacer@{name}")
 

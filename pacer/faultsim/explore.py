@@ -1,0 +1,183 @@
+"""Many seeds, in parallel: throughput, failures saved (and shrunk) for replay.
+
+Each seed is one `run.run` in a worker process. A failure is written to
+`<out>/seed-<S>.json` with everything needed to replay it bit-for-bit: the
+seed, the configuration, the schedule, the violations and the trace's digest,
+plus the shrunk schedule (ddmin over the faults) and its own digest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pacer.faultsim.config import SimConfig
+from pacer.faultsim.faults import Fault
+from pacer.faultsim.invariants import Violation
+from pacer.faultsim.run import RunResult, run
+from pacer.faultsim.shrink import ddmin
+
+FAILURE_FORMAT = "pacer-faultsim-failure/1"
+
+
+@dataclass(frozen=True)
+class SeedOutcome:
+    seed: int
+    violations: tuple[Violation, ...]
+    sim_seconds: float
+    wall_seconds: float
+    steps: int
+    faults: tuple[Fault, ...]
+    digest: str
+    converge_s: float | None  # seconds from the last heal to convergence
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+@dataclass
+class ExploreReport:
+    outcomes: list[SeedOutcome] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    saved: list[Path] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[SeedOutcome]:
+        return sorted((o for o in self.outcomes if not o.ok), key=lambda o: o.seed)
+
+    @property
+    def sim_seconds(self) -> float:
+        return sum(o.sim_seconds for o in self.outcomes)
+
+    def summary_lines(self, nodes: int) -> list[str]:
+        n = len(self.outcomes)
+        wall = max(self.wall_seconds, 1e-9)
+        cpu = sum(o.wall_seconds for o in self.outcomes)
+        conv = [o.converge_s for o in self.outcomes if o.converge_s is not None]
+        lines = [
+            f"seeds: {n}, failed: {len(self.failures)}, wall {wall:.1f} s",
+            f"throughput: {self.sim_seconds / wall:,.0f} simulated cluster-seconds per wall "
+            f"second ({self.sim_seconds * nodes / wall:,.0f} node-seconds), "
+            f"{n / wall * 60:,.0f} seeds per minute",
+            f"per seed: {cpu / max(n, 1):.3f} s of CPU for {self.sim_seconds / max(n, 1):.0f} "
+            f"simulated s; {sum(o.steps for o in self.outcomes) / max(cpu, 1e-9):,.0f} "
+            "loop callbacks per CPU second",
+        ]
+        if conv:
+            conv.sort()
+            lines.append(f"convergence after the last heal: median {conv[len(conv) // 2]:.1f} s, "
+                         f"max {conv[-1]:.1f} s")
+        return lines
+
+
+def outcome(result: RunResult) -> SeedOutcome:
+    conv = (result.converged_at - result.heal_at) if result.converged_at is not None else None
+    return SeedOutcome(seed=result.seed, violations=tuple(result.violations),
+                       sim_seconds=result.sim_seconds, wall_seconds=result.wall_seconds,
+                       steps=result.steps, faults=tuple(result.faults),
+                       digest=result.trace.digest(), converge_s=conv)
+
+
+def _worker(args: tuple[dict[str, Any], int]) -> SeedOutcome:
+    config_json, seed = args
+    return outcome(run(SimConfig.from_json(config_json), seed))
+
+
+def _init_worker() -> None:
+    logging.disable(logging.CRITICAL)
+
+
+def explore(config: SimConfig, seeds: Iterable[int], jobs: int = 1,
+            out_dir: Path | None = None, shrink: bool = True,
+            progress: Callable[[SeedOutcome, int], None] | None = None) -> ExploreReport:
+    report = ExploreReport()
+    t0 = time.perf_counter()
+    work = [(config.to_json(), s) for s in seeds]
+    if jobs <= 1:
+        _init_worker()
+        results: Iterable[SeedOutcome] = (_worker(w) for w in work)
+        pool = None
+    else:
+        pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_init_worker)
+        results = pool.imap_unordered(_worker, work, chunksize=4)
+    try:
+        for o in results:
+            report.outcomes.append(o)
+            if progress is not None:
+                progress(o, len(report.outcomes))
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    report.wall_seconds = time.perf_counter() - t0
+    if out_dir is not None:
+        for o in report.failures:
+            report.saved.append(save_failure(out_dir, config, o, shrink))
+    return report
+
+
+def shrink_failure(config: SimConfig, o: SeedOutcome) -> SeedOutcome:
+    """The smallest schedule (ddmin over faults) failing the same invariant."""
+    invariant = o.violations[0].invariant
+
+    def fails(faults: list[Fault]) -> bool:
+        r = run(config, o.seed, faults)
+        return any(v.invariant == invariant for v in r.violations[:1])
+
+    smallest = ddmin(list(o.faults), fails)
+    return outcome(run(config, o.seed, smallest))
+
+
+def failure_record(config: SimConfig, o: SeedOutcome,
+                   shrunk: SeedOutcome | None = None) -> dict[str, Any]:
+    def part(x: SeedOutcome) -> dict[str, Any]:
+        return {"faults": [f.to_json() for f in x.faults],
+                "violations": [v.to_json() for v in x.violations], "digest": x.digest}
+
+    data: dict[str, Any] = {"format": FAILURE_FORMAT, "seed": o.seed,
+                            "hash_seed": os.environ.get("PYTHONHASHSEED"),
+                            "config": config.to_json(), **part(o)}
+    if shrunk is not None:
+        data["shrunk"] = part(shrunk)
+    return data
+
+
+def save_failure(out_dir: Path, config: SimConfig, o: SeedOutcome, shrink: bool) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shrunk = shrink_failure(config, o) if shrink and o.faults else None
+    path = out_dir / f"seed-{o.seed}.json"
+    path.write_text(json.dumps(failure_record(config, o, shrunk), indent=1) + "\n")
+    return path
+
+
+@dataclass(frozen=True)
+class SavedFailure:
+    seed: int
+    config: SimConfig
+    faults: list[Fault]
+    digest: str
+    violations: list[Violation]
+    shrunk_faults: list[Fault] | None
+    shrunk_digest: str | None
+    hash_seed: str | None
+
+
+def load_failure(path: Path) -> SavedFailure:
+    data = json.loads(path.read_text())
+    if data.get("format") != FAILURE_FORMAT:
+        raise ValueError(f"{path}: not a saved faultsim failure ({FAILURE_FORMAT})")
+    shrunk = data.get("shrunk")
+    return SavedFailure(
+        seed=int(data["seed"]), config=SimConfig.from_json(data["config"]),
+        faults=[Fault.from_json(f) for f in data["faults"]], digest=data["digest"],
+        violations=[Violation.from_json(v) for v in data.get("violations", [])],
+        shrunk_faults=[Fault.from_json(f) for f in shrunk["faults"]] if shrunk else None,
+        shrunk_digest=shrunk["digest"] if shrunk else None, hash_seed=data.get("hash_seed"))
