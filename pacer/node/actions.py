@@ -129,6 +129,9 @@ class Executor:
                 if failures == 1:
                     self.log.warning("watching actions failed, listing again: %s", exc)
                 await asyncio.sleep(self.config.keepalive_s)
+            except Exception:  # a bug here must not leave the node deaf to requests
+                self.log.exception("watching actions failed unexpectedly; listing again")
+                await asyncio.sleep(self.config.keepalive_s)
 
     def _dispatch_kv(self, kv: KeyValue) -> None:
         request = ActionRequest.from_json(kv.value)

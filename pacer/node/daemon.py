@@ -131,6 +131,7 @@ class NodeDaemon:
         self.state = BOOTING
         sd = self.config.state_dir
         if sd is not None:
+            failed: list[str] = []
             leftovers = ActiveResources.load(sd / ACTIVE_FILE)
             if leftovers:
                 # A predecessor died (KillMode=process left its resources running):
@@ -141,9 +142,11 @@ class NodeDaemon:
                 failed = await stop_entries(sorted(leftovers, key=lambda e: -e.seq),
                                             self.runner, self.log)
                 if failed:
-                    self.log.critical("could not stop %s left by an earlier daemon",
+                    self.log.critical("could not stop %s left by an earlier daemon; keeping "
+                                      "the state files so the probes find them",
                                       ", ".join(failed))
-            statedir.prepare(self.config.environment(), self.config.python, SHIM_NAMES)
+            statedir.prepare(self.config.environment(), self.config.python, SHIM_NAMES,
+                             empty=not failed)
         self.watchdog.arm(self.config.watchdog_timeout_s)
 
     async def _pause(self, seconds: float) -> None:

@@ -53,8 +53,12 @@ def install_shims(sbin: Path, python: str, names: Iterable[str]) -> list[Path]:
     return paths
 
 
-def prepare(env: NodeEnvironment, python: str, shim_names: Iterable[str]) -> None:
-    """Empty the state_dir, recreate the agents' directories, install the shims."""
-    empty_dir(env.state_dir)
+def prepare(env: NodeEnvironment, python: str, shim_names: Iterable[str],
+            empty: bool = True) -> None:
+    """Empty the state_dir (unless `empty` is false: something a predecessor left
+    may still run, and its state files are what lets a probe see it), recreate
+    the agents' directories, install the shims."""
+    if empty:
+        empty_dir(env.state_dir)
     env.ensure_dirs()
     install_shims(env.sbin, python, shim_names)
