@@ -1,0 +1,169 @@
+"""The invariants catch planted violations: scripted processes (deliberately
+wrong, test-only) drive the simulated agents, fence switch and store directly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from pacer.agents.api import ActionRequest, AgentSpec, FenceRequest
+from pacer.faultsim.config import SimConfig
+from pacer.faultsim.faults import Fault
+from pacer.faultsim.run import RunResult, run
+from pacer.faultsim.world import HostEnv
+from pacer.status.types import FenceEvent
+from pacer.store.base import StoreError
+from pacer.store.cluster import ClusterStore
+
+DUMMY = AgentSpec.parse("ocf:heartbeat:Dummy")
+STATEFUL = AgentSpec.parse("ocf:pacemaker:Stateful")
+
+
+async def _member(env: HostEnv) -> int:
+    lease = await env.store.grant(env.lease_ttl)
+    await ClusterStore(env.store).join(env.name, lease.id)
+    return lease.id
+
+
+async def _keepalive(env: HostEnv, lease: int) -> None:
+    while True:
+        await asyncio.sleep(env.lease_ttl / 4)
+        with contextlib.suppress(StoreError):  # and never self-fences: it is a script
+            await env.store.keepalive(lease)
+
+
+def _scripted(script):  # a daemon factory for one scripted behaviour
+    async def process(env: HostEnv) -> None:
+        lease = await _member(env)
+        keep = asyncio.ensure_future(_keepalive(env, lease))
+        await script(env)
+        await keep
+    return process
+
+
+def _run(script, faults: list[Fault] | None = None, **config) -> RunResult:
+    return run(SimConfig(**config), 1, faults or [], factory=_scripted(script))
+
+
+def _kinds(r: RunResult) -> list[str]:
+    return [v.invariant for v in r.violations]
+
+
+async def _start(env: HostEnv, rsc: str, agent: AgentSpec = DUMMY, **meta: str) -> int:
+    return (await env.runner.run(ActionRequest(rsc, agent, "start", meta=meta))).rc
+
+
+def test_a_primitive_started_on_two_nodes_is_caught() -> None:
+    async def everyone_starts_vip(env: HostEnv) -> None:
+        if env.name in ("n1", "n2"):
+            await _start(env, "lb")  # the order lb-clone -> vip is kept
+            await _start(env, "vip")
+
+    r = _run(everyone_starts_vip)
+    assert _kinds(r) == ["single-active"]
+    v = r.violations[0]
+    assert v.rsc == "vip" and v.node == "n2"
+    assert "vip is active on 2 hosts: n1 (starting), n2 (starting)" in str(v)
+
+
+def test_too_many_promoted_is_caught() -> None:
+    async def everyone_promotes(env: HostEnv) -> None:
+        await _start(env, "db", STATEFUL, **{"promoted-max": "1"})
+        await env.runner.run(ActionRequest("db", STATEFUL, "promote",
+                                           meta={"promoted-max": "1"}))
+
+    r = _run(everyone_promotes)
+    assert _kinds(r)[:1] == ["promoted-max"]
+    assert "db-clone: 2 promoted" in r.violations[0].message
+
+
+def test_an_order_broken_by_a_start_is_caught() -> None:
+    async def vip_without_lb(env: HostEnv) -> None:
+        if env.name == "n1":
+            await _start(env, "vip")
+
+    r = _run(vip_without_lb)
+    assert _kinds(r) == ["order"]
+    assert "start of vip on n1 began while lb-clone is not started" in r.violations[0].message
+
+
+def test_a_group_member_started_before_its_predecessor_is_caught() -> None:
+    async def web_first(env: HostEnv) -> None:
+        if env.name == "n3":
+            await _start(env, "lb")
+            await _start(env, "vip")
+            await _start(env, "api-web")
+
+    r = _run(web_first)
+    assert _kinds(r) == ["order"]
+    assert "group api: start of api-web on n3 began while api-db is not started on n3" \
+        in r.violations[0].message
+
+
+def test_a_node_that_keeps_running_after_its_lease_lapsed_is_caught() -> None:
+    async def never_self_fence(env: HostEnv) -> None:
+        if env.name == "n1":
+            await _start(env, "lb")
+
+    # n1 is cut off from the store: its lease lapses at ~31 s, lb still runs 4 s later.
+    r = _run(never_self_fence, [Fault(30.0, "partition", ("n1",), 20.0)])
+    assert _kinds(r) == ["self-fence"]
+    assert "n1 still runs lb (started)" in r.violations[0].message
+
+
+def test_a_fence_confirmed_while_the_node_runs_is_caught() -> None:
+    async def confirm_without_fencing(env: HostEnv) -> None:
+        if env.name == "n1":
+            await _start(env, "lb")
+        if env.name == "n2":
+            await asyncio.sleep(5)
+            cs = ClusterStore(env.store)
+            session = await cs.campaign("n2", (await cs.store.get(cs.keys.node("n2"))).lease)
+            assert session is not None
+            await session.node_fenced(FenceEvent("n1", "reboot", "success"), "liar")
+
+    r = _run(confirm_without_fencing)
+    assert _kinds(r) == ["fenced-before-takeover"]
+    assert "fence of n1 was confirmed while n1 is powered on and still runs lb" \
+        in r.violations[0].message
+
+
+def test_a_real_fence_powers_the_node_off() -> None:
+    async def fence_then_confirm(env: HostEnv) -> None:
+        if env.name == "n1":
+            await _start(env, "lb")
+        if env.name == "n2":
+            await asyncio.sleep(5)
+            res = await env.fencer.fence(FenceRequest("fence-sim", "fence_sim", "off", "n1"))
+            assert res.ok
+            cs = ClusterStore(env.store)
+            session = await cs.campaign("n2", (await cs.store.get(cs.keys.node("n2"))).lease)
+            assert session is not None
+            await session.node_fenced(FenceEvent("n1", "off", "success"), "real")
+
+    r = _run(fence_then_confirm, converge_bound=1.0)
+    # Safe; it only never converges (nothing drives this cluster).
+    assert _kinds(r) == ["converges"]
+    assert "power off (fenced: off); killed lb" in r.trace.text()
+
+
+def test_simulated_agents_fail_and_hang_when_told() -> None:
+    results: dict[str, object] = {}
+
+    async def script(env: HostEnv) -> None:
+        if env.name != "n1":
+            return
+        await asyncio.sleep(25)  # the faults are armed at 20
+        results["start"] = await _start(env, "lb")
+        t0 = asyncio.get_running_loop().time()
+        stop = await env.runner.run(ActionRequest("lb", DUMMY, "stop", timeout_ms=3000))
+        results["stop"] = (stop.op_status_name, asyncio.get_running_loop().time() - t0)
+        mon = await env.runner.run(ActionRequest("lb", DUMMY, "monitor"))
+        results["monitor"] = mon.rc
+
+    _run(script, [Fault(20.0, "agent-fail", ("n1",), 30.0, rsc="lb", action="start"),
+                  Fault(20.0, "agent-hang", ("n1",), 30.0, rsc="lb", action="stop")],
+         converge_bound=1.0)
+    assert results["start"] == 1  # failed: not running
+    assert results["stop"] == ("timed out", 3.0)
+    assert results["monitor"] == 7
