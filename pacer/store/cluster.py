@@ -22,6 +22,7 @@ it is pure, so the simulator can also feed it `MemoryCluster.snapshot()`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -147,6 +148,15 @@ class Keys:
 
 
 # --------------------------------------------------------------------------- records
+
+
+@functools.lru_cache(maxsize=16)
+def parse_stored_definition(text: str) -> Definition:
+    """The stored definition's text, parsed. Definitions are immutable and parsing
+    is pure, so every ClusterStore in a process shares the result: a daemon
+    re-reading after every incarnation, and the fault simulator's many daemons
+    in one process, parse each text once (parsing takes tens of milliseconds)."""
+    return load_yaml(text, filename="<stored definition>")
 
 
 def _dumps(data: object) -> bytes:
@@ -334,7 +344,7 @@ class ClusterStore:
         if cached is not None and cached.revision == kv.mod_revision:
             return cached
         text = _loads(kv.value).get("text", "")
-        stored = StoredDefinition(load_yaml(text, filename="<stored definition>"), text,
+        stored = StoredDefinition(parse_stored_definition(text), text,
                                   kv.mod_revision)
         self._defn_cache = stored
         return stored
