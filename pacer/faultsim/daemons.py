@@ -18,6 +18,9 @@ from pacer.faultsim.world import HostEnv
 from pacer.node import NodeConfig, NodeDaemon
 from pacer.store.cluster import ClusterStore
 
+# A cancelled task must end at its next await; virtual seconds allowed for that.
+CANCEL_GRACE_S = 5.0
+
 
 async def pacer_process(env: HostEnv) -> None:
     config = NodeConfig(node=env.name, state_dir=None, lease_ttl=env.lease_ttl,
@@ -27,6 +30,9 @@ async def pacer_process(env: HostEnv) -> None:
     node = asyncio.ensure_future(daemon.run())
     ctl = asyncio.ensure_future(_controller_sessions(env, daemon))
     try:
+        await asyncio.wait([node, ctl], return_when=asyncio.FIRST_COMPLETED)
+        if ctl.done():
+            ctl.result()  # its error is the process's
         await node
     finally:
         ctl.cancel()
@@ -47,6 +53,11 @@ async def _controller_sessions(env: HostEnv, daemon: NodeDaemon) -> None:
         finally:
             for t in (run, lost):
                 t.cancel()
-            for t in (run, lost):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
+            await asyncio.wait([run, lost], timeout=CANCEL_GRACE_S)
+        if not run.done():
+            # A session that outlives its membership is a second controller loop
+            # in this process: a bug, reported rather than waited for.
+            raise RuntimeError(f"the controller session on {env.name} ignored its "
+                               f"cancellation ({CANCEL_GRACE_S:g} s)")
+        if not run.cancelled() and run.exception() is not None:
+            raise run.exception()  # type: ignore[misc]

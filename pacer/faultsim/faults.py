@@ -117,9 +117,9 @@ def parse_fault(text: str) -> Fault:
 
 def _primitives(config: SimConfig) -> list[str]:
     from pacer.model.definition import iter_primitives
-    from pacer.model.yaml_loader import load_yaml
+    from pacer.store.cluster import parse_stored_definition
 
-    defn = load_yaml(config.definition_text(), filename="<faultsim definition>")
+    defn = parse_stored_definition(config.definition_text())
     return [p.id for p in iter_primitives(defn.resources) if p.agent_class != "stonith"]
 
 

@@ -25,9 +25,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import gc
 import heapq
 import itertools
 import math
+import sys
 from asyncio import events
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -156,6 +158,7 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         self.on_time_advanced: Callable[[float], None] | None = None
         self.after_callback: Callable[[], None] | None = None
         self.steps = 0  # callbacks run: a cost measure for reports
+        self.abandoned: list[str] = []  # tasks teardown could not cancel
         # Callbacks of the simulator itself run in this context: no process.
         self.sim_context = contextvars.Context()
         self.set_task_factory(self._make_task)
@@ -228,32 +231,57 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         """The process is gone: none of its code runs again during the simulation."""
         proc.state = ProcState.DEAD
 
-    def teardown(self, limit: float = 600.0) -> None:
+    def teardown(self, limit: float = 600.0, rounds: int = 5) -> int:
         """After the run: let every process unwind (cancel its tasks, run its
         finally blocks) so nothing is left for the garbage collector to close
-        half-way. What has not finished within `limit` virtual seconds is
-        abandoned quietly."""
+        half-way. Cleanup may start new tasks, so this goes in rounds. What is
+        still pending after that (a task that swallowed its cancellation) is
+        closed quietly while the loop is still open. Returns how many tasks
+        had to be abandoned that way."""
         self.after_callback = None
         for proc in self.procs:
             proc.state = ProcState.RUNNING
             self._ready.extend(proc.held)
             proc.held.clear()
-        pending = [t for p in self.procs for t in p.tasks if not t.done()]
 
-        async def unwind() -> None:
-            for t in pending:
+        def pending() -> list[asyncio.Task[Any]]:
+            return [t for p in self.procs for t in p.tasks if not t.done()]
+
+        async def unwind(tasks: list[asyncio.Task[Any]]) -> None:
+            for t in tasks:
                 t.cancel()
-            if pending:
-                await asyncio.wait(pending, timeout=limit)
+            await asyncio.wait(tasks, timeout=limit)
 
-        if pending:
+        for _ in range(rounds):
+            tasks = pending()
+            if not tasks:
+                break
             with contextlib.suppress(SimulationStalled):
-                self.run_until_complete(unwind())
-        for t in pending:
-            if not t.done():
+                self.run_until_complete(unwind(tasks))
+        left = pending()
+        abandoned = len(left)
+        hook = sys.unraisablehook
+        sys.unraisablehook = lambda _unraisable: None  # closing them half-way complains
+        try:
+            self.abandoned = [t.get_name() + ": " + repr(t.get_coro()) for t in left]
+            for t in left:
                 t._log_destroy_pending = False  # type: ignore[attr-defined]
-        for p in self.procs:
-            p.tasks.clear()
+                # Close it now, while the loop is open and complaints are muted:
+                # whatever still references it would otherwise close it later.
+                with contextlib.suppress(BaseException):
+                    t.get_coro().close()
+            for p in self.procs:
+                p.tasks.clear()
+            del left[:]
+            # The loop will not run again: what it still holds only keeps them alive.
+            self._ready.clear()
+            for h in self._scheduled:
+                h.cancel()
+            self._scheduled.clear()
+            gc.collect()
+        finally:
+            sys.unraisablehook = hook
+        return abandoned
 
     # ------------------------------------------------------------------ the loop
 

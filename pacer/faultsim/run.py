@@ -80,11 +80,12 @@ def run(config: SimConfig, seed: int, faults: Sequence[Fault] | None = None, *,
         world.finished = True
         # The trace is complete: what processes do while they unwind is not news.
         world.trace = Trace()
-        loop.teardown()
+        abandoned = loop.teardown()
         loop.close()
         world.cleanup()
         random.setstate(state)
     return RunResult(seed=seed, config=config, faults=schedule, violations=world.violations,
                      trace=trace, sim_seconds=sim, wall_seconds=wall, steps=loop.steps,
-                     heal_at=world.heal_at, converged_at=world.converged_at)
+                     heal_at=world.heal_at, converged_at=world.converged_at,
+                     extra={"abandoned_tasks": abandoned})
 

@@ -31,7 +31,6 @@ from pacer.faultsim.invariants import Checker, Topology, Violation
 from pacer.faultsim.loop import DriftClock, Proc, VirtualTimeLoop
 from pacer.faultsim.reality import STARTED, Reality
 from pacer.faultsim.trace import Trace
-from pacer.model.yaml_loader import load_yaml
 from pacer.scheduler.clones import split_instance_id
 from pacer.store.base import (
     EventType,
@@ -39,7 +38,7 @@ from pacer.store.base import (
     Store,
 )
 from pacer.store.clock import Clock
-from pacer.store.cluster import ClusterStore, Keys, build_status
+from pacer.store.cluster import ClusterStore, Keys, build_status, parse_stored_definition
 from pacer.store.memory import Fate, MemoryCluster, Request
 
 # Epoch seconds at virtual time 0, for wall clocks (history timestamps).
@@ -128,7 +127,7 @@ class World:
         self.cluster = MemoryCluster(GlobalClock(loop))
         self.keys = Keys()
         self.definition_text = config.definition_text()
-        self.defn = load_yaml(self.definition_text, filename="<faultsim definition>")
+        self.defn = parse_stored_definition(self.definition_text)
         self.topo = Topology(self.defn, config.nodes)
         self.reality = Reality()
         self.reality.on_change = self._reality_changed
@@ -155,6 +154,7 @@ class World:
         self._controller: str | None = None
         self._lost_cache: tuple[int, dict[str, dict[str, str]]] | None = None
         self.converged_at: float | None = None
+        self._converged_cache: tuple[tuple[object, ...], tuple[bool, str]] | None = None
         self.heal_at = 0.0
         for n in names:
             self.cluster.set_fault(n, self._fate)
@@ -530,6 +530,17 @@ class World:
 
     def converged(self) -> tuple[bool, str]:
         """Has the cluster reached the scheduler's target? (and if not, why)"""
+        # Nothing changed since the last look: the same answer (the scheduler is
+        # the expensive part; time-based rules are not used by the simulations).
+        state = (self.cluster.revision, self.reality.version,
+                 tuple(h.powered for h in self.hosts.values()))
+        if self._converged_cache is not None and self._converged_cache[0] == state:
+            return self._converged_cache[1]
+        verdict = self._converged()
+        self._converged_cache = (state, verdict)
+        return verdict
+
+    def _converged(self) -> tuple[bool, str]:
         from pacer.scheduler.api import schedule
 
         kvs = self.cluster.snapshot()
