@@ -154,9 +154,11 @@ class LiveCluster:
     # ------------------------------------------------------------- ground truth
 
     def running(self, instance: str) -> list[str]:
-        """Nodes where ocf:heartbeat:Dummy `instance` really runs (its state file)."""
+        """Nodes where Dummy `instance` really runs: its state file, in HA_RSCTMP
+        (ocf:heartbeat:Dummy) or HA_VARRUN (ocf:pacemaker:Dummy)."""
         return [n for n in self.names
-                if (self.state_dir(n) / "rsctmp" / f"Dummy-{instance}.state").exists()]
+                if any((self.state_dir(n) / d / f"Dummy-{instance}.state").exists()
+                       for d in ("rsctmp", "run"))]
 
 
 def with_suppress_kill(pid: int, sig: int) -> None:

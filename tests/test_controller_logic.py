@@ -178,3 +178,12 @@ def test_change_classification() -> None:
     assert isinstance(classify(_ev(attr, b"10"), k, {("n1", "master-db"): "5"}), Change)
     left = classify(_ev(k.node("n2"), None), k, {})
     assert isinstance(left, Change) and left.what == "node n2 left"
+
+
+def test_a_failure_record_is_not_a_running_monitor() -> None:
+    failed = OpRecord(rsc="vip", node="n1", operation="monitor", interval_ms=10000, call_id=2,
+                      rc=7, expected_rc=0, id="vip_last_failure_0")
+    status = _status({"n1": (_hist("vip", "n1", failed, _op("vip", "n1", "start", call=3)),)})
+    plan = schedule(_defn(), status, 1000).plan
+    assert [(m.node, m.rsc, m.interval_ms) for m in missing_monitors(plan.rscs)] == \
+        [("n1", "vip", 10000)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -91,6 +92,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a watchdog device (/dev/watchdog: arming it means the machine "
                         "is RESET if the daemon stops feeding it) or a file the lab's "
                         "watchdog reads; default: none")
+    p.add_argument("--fence-dir", metavar="DIR", type=Path, action="append", default=[],
+                   help="also look for fence agents (fence_*) in DIR, before /usr/sbin "
+                        "(repeatable)")
+    p.add_argument("--no-controller", action="store_true",
+                   help="never become the controller (this node only runs resources)")
     p.add_argument("--log-level", metavar="LEVEL", default="info",
                    choices=("debug", "info", "warning", "error", "critical"),
                    help="debug, info (default), warning, error or critical")
@@ -112,16 +118,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"pacer agent: error: {exc}", file=sys.stderr)
         return 1
     try:
-        return asyncio.run(_main(config, conn, args.watchdog))
+        return asyncio.run(_main(config, conn, args.watchdog, args.fence_dir,
+                                 not args.no_controller))
     except KeyboardInterrupt:
         return 130
 
 
-async def _main(config: NodeConfig, conn: Connection, watchdog_path: str | None) -> int:
+async def _main(config: NodeConfig, conn: Connection, watchdog_path: str | None,
+                fence_dirs: list[Path], controller: bool) -> int:
+    from pacer.agents.fence import DEFAULT_FENCE_DIRS
     from pacer.agents.registry import AgentRegistry
+    from pacer.controller import Controller, ControllerConfig
     from pacer.node import NodeDaemon, open_watchdog
     from pacer.store.base import StoreUnavailable
     from pacer.store.clock import MonotonicClock
+    from pacer.store.cluster import ClusterStore
     from pacer.store.etcd import EtcdStore
 
     store = EtcdStore(conn.config)
@@ -132,7 +143,8 @@ async def _main(config: NodeConfig, conn: Connection, watchdog_path: str | None)
             print(f"pacer agent: error: cannot use watchdog {watchdog_path}: {exc}",
                   file=sys.stderr)
             return 1
-        runner = AgentRegistry(config.environment())
+        runner = AgentRegistry(config.environment(),
+                               fence_dirs=[*fence_dirs, *DEFAULT_FENCE_DIRS])
         daemon = NodeDaemon(store, MonotonicClock(), runner, config, time.time,
                             watchdog=watchdog)
         loop = asyncio.get_running_loop()
@@ -150,16 +162,24 @@ async def _main(config: NodeConfig, conn: Connection, watchdog_path: str | None)
                   "pacer agent: waiting for etcd; the node joins once it answers",
                   file=sys.stderr)
 
-        # ---- CONTROLLER: the lead starts pacer.controller.Controller here, in this
-        # loop, alongside the daemon: same `store` (ClusterStore(store, config.cluster)),
-        # `daemon` as its Membership (wait_member() gives the lease to campaign with;
-        # daemon.membership_lost ends a session), clock/wall as above, and
-        # runner.fencer as its Fencer. Cancel it when daemon.run() returns.
+        # Every node can become the controller: it campaigns with this node's
+        # lease, so it can only lead while this node is a member.
+        ctl_task = None
+        if controller:
+            ctl = Controller(ClusterStore(store, config.cluster), daemon, runner.fencer,
+                             MonotonicClock(), time.time,
+                             ControllerConfig(node=config.node, lease_ttl=config.lease_ttl))
+            ctl_task = asyncio.ensure_future(ctl.run())
         try:
             await daemon.run()
         except OSError as exc:  # the state directory or the watchdog device
             print(f"pacer agent: error: cannot start: {exc}", file=sys.stderr)
             return 1
+        finally:
+            if ctl_task is not None:
+                ctl_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ctl_task
         return 0
     finally:
         await store.close()

@@ -50,7 +50,10 @@ def missing_monitors(rscs: Resources) -> list[MonitorRequest]:
                 if want is not None and want != role and not (
                         want == STARTED and role == UNPROMOTED):
                     continue
-                if ("monitor", op.interval_ms) in nh.recurring:
+                rec = nh.recurring.get(("monitor", op.interval_ms))
+                # A failure record (`last_failure_0`) outlives the monitor that
+                # failed: it says nothing about a monitor running now.
+                if rec is not None and not rec.id.endswith("_last_failure_0"):
                     continue
                 out.append(MonitorRequest(node, r.id, op.interval_ms, op.timeout_ms,
                                           8 if role == PROMOTED else 0))
