@@ -388,8 +388,9 @@ Step = tuple[Action, Action | None, bool]
 
 def _members_of(p: Action) -> list[Action]:
     """For a group's running/stopped pseudo action: its members' starts/stops."""
-    if not (p.pseudo and isinstance(p.rsc, Rsc) and p.task in ("running", "stopped")):
-        return []
+    if not (p.pseudo and isinstance(p.rsc, Rsc) and p.rsc.kind == "group"
+            and p.task in ("running", "stopped")):
+        return []  # (a clone's running counts its instances: COUNTED edges)
     return [f for f, _ in p.edges_in if isinstance(f.rsc, Rsc) and f.rsc.parent is p.rsc]
 
 
