@@ -164,7 +164,9 @@ def assign_clone(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
             _stay_stopped(inst)
             continue
         full = {n for n, k in counts.items() if k >= copts.clone_node_max}
-        node = choose(lead, nodes, full)
+        # An instance not kept in place by the first pass has no claim on its
+        # node: a tie goes to the less loaded node (rebalance-unique-clones).
+        node = choose(lead, nodes, full, current_wins_tie=False)
         _place(inst, node, nodes, explain)
         if node is not None:
             counts[node] = counts.get(node, 0) + 1
