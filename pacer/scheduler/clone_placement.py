@@ -56,16 +56,20 @@ def _available(clone: Rsc, nodes: dict[str, NodeInfo]) -> list[str]:
 
 
 def _sort_key(inst: Rsc, nodes: dict[str, NodeInfo]) -> tuple:
+    """Active instances first, but one whose node now bans it (score < 0) after
+    the inactive ones, so an inactive instance takes the free node; an active
+    instance on a node that cannot run resources (standby, ...) still comes
+    before the inactive ones, so it moves rather than stops."""
     lead = group_first(inst)
     cur = _current(inst)
     active = cur is not None
-    banned_here = active and (lead.allowed.get(cur, MINUS_INFINITY) < 0
-                              or not nodes[cur].can_run)
+    banned_here = active and lead.allowed.get(cur, MINUS_INFINITY) < 0
     return (
         1 if banned_here else 0,
         -lead.priority,
         0 if active else 1,
         len(_active_nodes(inst)) if active else 0,
+        0 if not active or nodes[cur].can_run else 1,
         1 if _failed(inst) else 0,
         inst.number if inst.number is not None else 0,
     )
