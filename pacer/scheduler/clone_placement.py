@@ -3,7 +3,7 @@
 The clone is placed as a whole at its place in the resource order:
 1. its primaries are placed and applied to every instance;
 2. its dependents' preferences are merged into every instance (all of them when
-   instances do not cover every node, else only mandatory and negative ones);
+   instances do not cover every node, else only negative ones);
 3. promotable clones add promotion scores to the nodes that count;
 4. instances are sorted (active and allowed where they are first), then
    - a first pass keeps each active instance where it is if that is still its
@@ -121,8 +121,11 @@ def assign_clone(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
         for c in clone.dependents:
             if not _has_influence(c):
                 continue
-            if everywhere and 0 < c.score < INFINITY:
-                continue  # every node gets an instance: only bans and musts matter
+            if everywhere and c.score > 0:
+                # Every node gets an instance: only what a dependent avoids
+                # matters; even an INFINITY dependent does not pull an instance
+                # away from where it runs (migrate-start, coloc-clone-stays-active).
+                continue
             if c.primary_role is not None and c.primary_role != "Started":
                 continue  # role colocations decide promotion, not placement
             merge_dependent(lead, c, nodes, explain)
