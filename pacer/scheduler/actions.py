@@ -164,7 +164,11 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
     else:
         start = plan.new("start", None, r)
         start.runnable = False
-        start.required = bool(cur)
+        # A primitive that stops has a required (unrunnable) start, which is what
+        # orders after it see ("required B start"); a clone instance's has not:
+        # a clone whose instances all stop does not make its running required,
+        # so what follows it stops "due to unrunnable C running" (bug-lf-2453).
+        start.required = bool(cur) and r.clone is None
     r.actions["start"] = start
     clone = r.clone
     if any(info.probe_pending and not (r.history.get(n) and r.history[n].known)
