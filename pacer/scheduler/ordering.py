@@ -11,8 +11,9 @@ from collections import deque
 from collections.abc import Iterator
 
 from pacer.model.definition import Order, ResourceSet
+from pacer.model.meta import INFINITY
 from pacer.scheduler.actions import Plan
-from pacer.scheduler.history import STOPPED
+from pacer.scheduler.history import PROMOTED, STOPPED
 from pacer.scheduler.resources import Rsc
 from pacer.scheduler.transition import Action, Edge, order
 
@@ -404,8 +405,72 @@ def _runnable(first: Action) -> bool:
     return first.runnable and all(m.runnable for m in _members_of(first))
 
 
-def _update(a: Action, via: Action | None, told: dict[int, tuple[bool, bool]]
-            ) -> Iterator[Step]:
+def _top(r: Rsc) -> Rsc:
+    while r.parent is not None:
+        r = r.parent
+    return r
+
+
+def _own_action(plan: Plan, r: Rsc, task: str) -> Action | None:
+    if r.kind == "primitive":
+        return r.actions.get(task)
+    return plan.pseudo.get((r.id, task))
+
+
+def _colocation_blocked(plan: Plan, a: Action) -> list[Action]:
+    """A start (or promote) that just became unrunnable: when the whole
+    resource it belongs to can no longer start, what is colocated with it
+    (INFINITY) cannot reach its role either. Its starts (promotes, for a
+    dependent in the promoted role) are blocked "due to colocation with X";
+    X is the resource whose action it was, the clone itself for an instance
+    (a clone's instances change as one, under the clone's own actions)."""
+    r = a.rsc
+    if a.task not in ("start", "promote") or not isinstance(r, Rsc):
+        return []
+    top = _top(r)
+    if top.kind == "clone":
+        # (an instance's starts are summed up by the clone's)
+        if any(x.runnable for i in top.children
+               for x in [_own_action(plan, i, a.task)] if x is not None):
+            return []
+        named = top
+    else:
+        if top.kind == "group" and any(
+                x is None or x.runnable for x in (_own_action(plan, m, "start")
+                                                   for m in top.children)):
+            return []
+        named = r
+    out: list[Action] = []
+    seen: set[int] = set()
+    for p in [top, *top.primitives()]:
+        for c in p.dependents:
+            if c.named_primary is not top or c.score < INFINITY or id(c) in seen \
+                    or c.id.endswith(":internal"):
+                continue
+            seen.add(id(c))
+            if a.task == "promote" and c.primary_role != PROMOTED:
+                continue
+            dep = c.named_dependent or c.dependent
+            task = "promote" if c.dependent_role == PROMOTED else "start"
+            for x in [dep, *(d for d in _descendants(dep))]:
+                b = _own_action(plan, x, task)
+                if b is None or not b.runnable:
+                    continue
+                b.runnable = False
+                if b.reason is None:
+                    b.reason = f"colocation with {named.id}"
+                out.append(b)
+    return out
+
+
+def _descendants(r: Rsc) -> Iterator[Rsc]:
+    for c in r.children:
+        yield c
+        yield from _descendants(c)
+
+
+def _update(a: Action, via: Action | None, told: dict[int, tuple[bool, bool]],
+            plan: Plan) -> Iterator[Step]:
     """Bring `a` up to date with the actions ordered before it (Pacemaker's
     "then" view of an ordering), yielding every action that must be brought up
     to date in turn, at once (depth first): which action reaches another first
@@ -469,6 +534,9 @@ def _update(a: Action, via: Action | None, told: dict[int, tuple[bool, bool]]
         # A start that is required or cannot run needs its stops first.
         for stop in _resource_rules(a.rsc):
             yield stop, None, False
+    if was_runnable and not a.runnable:
+        for b in _colocation_blocked(plan, a):
+            yield b, None, False
     if changed:
         # A newly required action is followed at once; one that merely cannot
         # run any more tells what follows it once the current change is done
@@ -526,7 +594,7 @@ def propagate(plan: Plan) -> None:
         later.append((root, None, False))
         while later:
             first, via, _ = later.popleft()
-            stack: list[Iterator[Step]] = [_update(first, via, told)]
+            stack: list[Iterator[Step]] = [_update(first, via, told, plan)]
             while stack:
                 nxt = next(stack[-1], None)
                 if nxt is None:
@@ -534,4 +602,4 @@ def propagate(plan: Plan) -> None:
                 elif nxt[2]:
                     later.append(nxt)
                 else:
-                    stack.append(_update(nxt[0], nxt[1], told))
+                    stack.append(_update(nxt[0], nxt[1], told, plan))
