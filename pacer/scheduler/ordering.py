@@ -452,7 +452,10 @@ def _colocation_blocked(plan: Plan, a: Action) -> list[Action]:
                 continue
             dep = c.named_dependent or c.dependent
             task = "promote" if c.dependent_role == PROMOTED else "start"
-            for x in [dep, *(d for d in _descendants(dep))]:
+            # A dependent's own start is blocked, and what belongs to it learns
+            # so by its orderings (complex_enforce_colo); its promotes are blocked
+            # one by one (promoted-with-blocked).
+            for x in [dep, *(_descendants(dep) if task == "promote" else ())]:
                 b = _own_action(plan, x, task)
                 if b is None or not b.runnable:
                     continue
@@ -530,13 +533,14 @@ def _update(a: Action, via: Action | None, told: dict[int, tuple[bool, bool]],
     was_required, was_runnable = told.get(id(a), (False, True))
     changed = (a.required, a.runnable) != (was_required, was_runnable)
     told[id(a)] = (a.required, a.runnable)  # (what `a` reaches meanwhile needs no telling)
+    if was_runnable and not a.runnable:
+        # (before its own stops: what is colocated with it hears first)
+        for b in _colocation_blocked(plan, a):
+            yield b, None, False
     if a.task == "start" and isinstance(a.rsc, Rsc) and a.rsc.kind == "primitive":
         # A start that is required or cannot run needs its stops first.
         for stop in _resource_rules(a.rsc):
             yield stop, None, False
-    if was_runnable and not a.runnable:
-        for b in _colocation_blocked(plan, a):
-            yield b, None, False
     if changed:
         # A newly required action is followed at once; one that merely cannot
         # run any more tells what follows it once the current change is done
