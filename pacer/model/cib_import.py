@@ -134,11 +134,19 @@ def _nvpairs(ctx: _Ctx, el: ET.Element | None) -> dict[str, str]:
     if el is None:
         return out
     el = ctx.deref(el)
+    unset: set[str] = set()
     for nv in el.findall("nvpair"):
         nv = ctx.deref(nv)
         name = nv.get("name")
-        if name is not None and name not in out:
-            out[name] = nv.get("value", "")
+        if name is None or name in out or name in unset:
+            continue
+        value = nv.get("value", "")
+        if value.lower() == "#default":
+            # Pacemaker's way to say "not set": the default applies (and such a
+            # parameter is no part of the operation digest, novell-239087).
+            unset.add(name)
+            continue
+        out[name] = value
     return out
 
 
