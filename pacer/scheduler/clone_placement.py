@@ -15,7 +15,6 @@ The clone is placed as a whole at its place in the resource order:
 
 from __future__ import annotations
 
-from pacer.model.meta import INFINITY
 from pacer.scheduler.history import STOPPED
 from pacer.scheduler.nodes import NodeInfo
 from pacer.scheduler.placement import (
