@@ -152,9 +152,15 @@ def choose_roles(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
             dep_score = c.dependent.allowed.get(node)
             if dep_score is None:
                 continue
-            # Only likings pull: a dependent's ban does not veto a promotion.
-            if dep_score > 0:
-                score = add_scores(score, _multiply(dep_score, c.score / INFINITY))
+            # Only likings pull: where the dependent would turn a positive score
+            # negative, the score drops to 1 (still promotable, but last:
+            # promoted-move); a score of 0 or less stays as it is
+            # (a-promote-then-b-migrate).
+            merged = add_scores(score, _multiply(dep_score, c.score / INFINITY))
+            if merged >= 0:
+                score = merged
+            elif score > 0:
+                score = 1
         if lead.roles.get(node) == PROMOTED and not lead.managed:
             score = INFINITY  # an unmanaged promoted instance stays promoted
             why.append("unmanaged and promoted: stays promoted")
