@@ -270,6 +270,10 @@ def _success(h: NodeHistory, op: OpRecord) -> None:
         h.role = PROMOTED
     elif task == "demote":
         h.role = UNPROMOTED
+        # A demote clears an earlier failure only when that failure asked for
+        # the demote (on-fail=demote); otherwise it still needs recovery
+        # (promoted-demote-2).
+        clears = h.on_fail == "demote"
     elif task == "migrate_from":
         h.role = STARTED
         h.partial_migration_source = op.migrate_source

@@ -170,7 +170,12 @@ def choose_roles(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
     def key(inst: Rsc) -> tuple:
         lead = group_first(inst)
         was = 0 if lead.roles.get(lead.assigned or "") == PROMOTED else 1
-        return (-scores[id(inst)], was, inst.number if inst.number is not None else 0)
+        # Ties: the promoted one, then the placement order (active before
+        # inactive, not failed before failed, lower number: promoted-demote-2).
+        failed = any(p.failed_nodes for p in inst.primitives())
+        active = any(p.running_on for p in inst.primitives())
+        return (-scores[id(inst)], was, 0 if active else 1, 1 if failed else 0,
+                inst.number if inst.number is not None else 0)
 
     per_node: dict[str, int] = {}
     chosen = 0
