@@ -52,6 +52,9 @@ class NodeHistory:
     failed: bool = False
     failed_op: OpRecord | None = None
     on_fail: str | None = None  # effective on-fail of the failure that is current
+    # A promoted-role failure with on-fail=demote: demoted in place, not recovered,
+    # and not promoted again there in this transition.
+    demote_failed: bool = False
     ban_node: bool = False  # hard error or not installed here
     fatal: bool = False  # not configured: banned everywhere
     stop_failed: bool = False
@@ -229,6 +232,13 @@ def _apply(h: NodeHistory, op: OpRecord, prim: Primitive | None, stonith: bool,
             h.role = STARTED
         return
     h.counted_failures = True
+    if on_fail == "demote" and (task == "promote" or (task == "monitor" and op.interval_ms > 0)):
+        # (on-fail=demote is only valid there; elsewhere it was the default)
+        h.on_fail = on_fail
+        h.demote_failed = True
+        h.role = PROMOTED
+        h.last_op = op
+        return
     h.failed = True
     h.failed_op = op
     h.on_fail = on_fail
@@ -299,6 +309,7 @@ def _success(h: NodeHistory, op: OpRecord) -> None:
         h.on_fail = None
         h.stop_failed = False
         h.migrate_to_failed = False
+        h.demote_failed = False
     if task not in ("notify", "cancel", "meta-data") and op.interval_ms == 0:
         h.last_op = op
 

@@ -192,6 +192,9 @@ def choose_roles(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
               and per_node.get(node, 0) < copts.promoted_node_max)
         if ok and freeze and lead.roles.get(node) != PROMOTED:
             ok = False
+        nh = lead.history.get(node)
+        if ok and nh is not None and nh.demote_failed:
+            ok = False  # on-fail=demote: it is demoted, another one may be promoted
         role = PROMOTED if ok else UNPROMOTED
         if ok:
             chosen += 1
