@@ -138,6 +138,14 @@ def choose_roles(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
         for c in clone.with_primaries:
             if c.dependent_role != PROMOTED:
                 continue
+            if c.score < INFINITY and c.primary.kind == "primitive":
+                # A finite one adds the primary's own score there, scaled and
+                # truncated (100 with a primary scoring 200 adds nothing:
+                # promoted-ordering).
+                pscore = c.primary.allowed.get(node, 0)
+                if abs(pscore) < INFINITY:
+                    score = add_scores(score, int(pscore * c.score / INFINITY))
+                    continue
             pns = primary_nodes(c.primary, c.primary_role)
             values = {_attr(nodes, pn, c.node_attribute) for pn in pns}
             here = _attr(nodes, node, c.node_attribute) in values and bool(pns)
