@@ -115,6 +115,11 @@ def prepare_state(plan: Plan) -> None:
                     r.meta["is-managed"] = "false"
                     kept.append(n)
                     continue
+                if not r.managed:
+                    # Only a managed resource thought active there calls for
+                    # fencing; an unmanaged one is left as it is (unmanaged-promoted).
+                    kept.append(n)
+                    continue
                 if opts.stonith_enabled:
                     info.unclean = True
                     info.fence_reason = f"{r.id} is thought to be active there"
