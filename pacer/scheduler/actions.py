@@ -64,22 +64,25 @@ def startup_disabled(plan: Plan) -> bool:
                         for r in plan.rscs.primitives))
 
 
-def can_fence(plan: Plan) -> bool:
+def can_fence(plan: Plan, info: NodeInfo | None = None) -> bool:
+    """Fencing is possible with quorum (or when quorum does not matter); without
+    it, only a node still online in our membership can be fenced
+    (stop-failure-no-quorum)."""
     if startup_disabled(plan):
         return False
     return plan.opts.stonith_enabled and (
         plan.status.have_quorum or plan.opts.no_quorum_policy == "ignore"
-        or suicide(plan.status, plan.opts))
+        or suicide(plan.status, plan.opts) or (info is not None and info.online))
 
 
 def create_fencing(plan: Plan) -> None:
     """Unclean nodes are fenced, in reverse configuration order (as Pacemaker lists them)."""
-    if not can_fence(plan):
-        return
     for name in reversed(list(plan.nodes)):
         info = plan.nodes[name]
-        if info.unclean and info.fence_reason:
+        if info.unclean and info.fence_reason and can_fence(plan, info):
             fence_node(plan, name, info.fence_reason)
+    if not can_fence(plan):
+        return
     create_unfencing(plan)
 
 
@@ -188,7 +191,8 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         stop.required = n != target or n in r.restart_needed or multiply_active
         if not quorum_ok and opts.no_quorum_policy in ("stop", "demote", "suicide"):
             stop.required = True
-            if stop.reason is None:
+            # (on a node being fenced it stops with the node, for that reason)
+            if stop.reason is None and not _stop_is_pseudo(plan, n):
                 stop.reason = "no quorum"
         if target is None and stop.reason is None and r.stop_reason:
             stop.reason = r.stop_reason
