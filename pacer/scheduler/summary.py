@@ -76,7 +76,7 @@ def _role_lines(r: Rsc) -> list[Line]:
         if not any(s.required for s in stops) and not start.required:
             return []
         return [Line("Stop", r.id, _details(s.node, None, role, STOPPED),
-                     _suffix(start, s, s)) for s in stops]
+                     _suffix(s, start, s)) for s in stops]
     if len(cur) > 1:
         return _primitive_lines(r, plain=True)
     if nxt == STOPPED:
