@@ -65,10 +65,13 @@ def attribute_score(clone: Rsc, inst: Rsc, node: str, nodes: dict[str, NodeInfo]
     active_here = any(node in p.running_on for p in inst.primitives())
     if clone.known_nodes and not active_here:
         if copts.unique:
-            return None
-        someone_here = any(node in p.running_on
-                           for i in clone.children for p in i.primitives())
-        if someone_here or node not in clone.known_nodes:
+            # A unique instance's value counts where it has history of its own,
+            # even stopped (promoted-9).
+            if not any(p.history.get(node) is not None and p.history[node].known
+                       for p in inst.primitives()):
+                return None
+        elif node not in clone.known_nodes or any(
+                node in p.running_on for i in clone.children for p in i.primitives()):
             return None
     total: int | None = None
     for p in inst.primitives():

@@ -70,7 +70,8 @@ def _role_lines(r: Rsc) -> list[Line]:
             return []
         if nxt == PROMOTED and promote is not None:
             return [Line("Promote", r.id, _details(None, target, STOPPED, PROMOTED),
-                         _suffix(promote, start, promote if not promote.runnable else start))]
+                         # (only the promote's own reason: promoted-9)
+                         _suffix(promote, None, promote if not promote.runnable else start))]
         return [Line("Start", r.id, target, _suffix(start))]
     if stopping:
         if not any(s.required for s in stops) and not start.required:
