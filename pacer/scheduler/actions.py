@@ -29,6 +29,8 @@ class Plan:
     actions: list[Action] = field(default_factory=list)
     fences: dict[str, Action] = field(default_factory=dict)
     pseudo: dict[tuple[str, str], Action] = field(default_factory=dict)
+    # Interleaved mandatory start orders (first clone, then clone), for ordering.py.
+    interleaved_starts: list[tuple[Rsc, Rsc]] = field(default_factory=list)
 
     def new(self, task: str, node: str | None, rsc: Rsc | None = None, **kw) -> Action:
         a = Action(uid=len(self.actions), task=task, node=node, rsc=rsc,

@@ -71,6 +71,8 @@ def _order_interleaved(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_
                        kind: str, symmetrical: bool) -> None:
     """Each instance of `then` is ordered after the instance of `first` on its node."""
     stopping = first_task in ("stop", "demote")
+    if kind == "Mandatory" and first_task == "start":
+        plan.interleaved_starts.append((first, then))
     for t, f in _peers(first, then, stopping):
         if f is not None:
             order_resources(plan, f, first_task, t, then_task, kind, symmetrical,
@@ -83,6 +85,20 @@ def _order_interleaved(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_
             if f is not None:
                 order_resources(plan, f, first_task, t, then_task, kind, symmetrical,
                                 part="inverse")
+
+
+def _inhibit_transitively(plan: Plan) -> None:
+    """Until nothing changes: an interleaved instance whose peer was itself
+    kept from being active cannot be active either (order-clone)."""
+    pairs = plan.interleaved_starts
+    changed = bool(pairs)
+    while changed:
+        changed = False
+        for first, then in pairs:
+            for t, f in _peers(first, then, False):
+                if f is None and _instance_node(t, False) is not None:
+                    _inhibit(t)
+                    changed = True
 
 
 def _inhibit(inst: Rsc) -> None:
@@ -210,6 +226,7 @@ def apply_orders(plan: Plan) -> None:
         then_action = o.then_action or o.first_action
         order_resources(plan, first, o.first_action, then, then_action, o.kind, sym, o.id,
                         o.require_all)
+    _inhibit_transitively(plan)
 
 
 def _order_sets(plan: Plan, o: Order, sym: bool) -> None:
