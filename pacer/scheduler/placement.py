@@ -650,8 +650,10 @@ def prepare(r: Rsc, nodes: dict[str, NodeInfo], explain: Explain,
         if c.primary.assigning:
             explain.note(r.id, f"colocation {c.id} ignored: it closes a colocation loop")
             continue  # a loop: Pacemaker cuts it here
-        if c.dependent_role == PROMOTED:
-            continue  # it only decides which instance is promoted
+        if c.dependent_role == PROMOTED or (c.dependent_role == UNPROMOTED and r.promotable):
+            # It only decides which instance is promoted (an instance away
+            # from the primary may still run there: colo_unpromoted_w_native).
+            continue
         _apply_primary(r, c, nodes, explain)
     for c in r.dependents:
         if not _has_influence(c):

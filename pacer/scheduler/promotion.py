@@ -185,6 +185,13 @@ def choose_roles(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
         # decides (target-1, promoted-ordering, promoted-with-blocked).
         counts = score >= 0
         for c in clone.with_primaries:
+            if c.dependent_role == UNPROMOTED and c.score >= INFINITY:
+                # Where it must be unpromoted, it cannot be promoted.
+                pns = primary_nodes(c.primary, c.primary_role)
+                values = {_attr(nodes, pn, c.node_attribute) for pn in pns}
+                if pns and _attr(nodes, node, c.node_attribute) in values:
+                    score = MINUS_INFINITY
+                continue
             if c.dependent_role != PROMOTED or c.score < INFINITY:
                 continue
             pns = primary_nodes(c.primary, c.primary_role)
