@@ -210,6 +210,9 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         order(stop, start, Edge.OPTIONAL if stop.pseudo
               else Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT)
     r.actions["stops"] = stops
+    # The source of a completed migration is cleaned up (no summary line).
+    r.actions["cleanup_stops"] = [plan.new("stop", n, r, required=True)
+                                  for n in r.migration_sources]
     if target in r.reload_nodes and target in cur and not multiply_active:
         # Dropped again (api) if it restarts there anyway.
         r.actions["reload"] = plan.new("reload-agent", target, r, required=True)
