@@ -322,6 +322,11 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
         def bind(n: int, e: HistoryEntry, clone: Rsc = clone) -> None:
             inst = _instance(clone, n, make, clone_children, by_id)
             target = inst if inst.kind == "primitive" else inst.children[e.member]
+            old = target.history.get(e.node)
+            if old is not None and old.role != STOPPED and e.history.role == STOPPED:
+                # Two records of one instance on a node: active if either says
+                # so (Pacemaker reads each on its own: inc6).
+                return
             target.history[e.node] = e.history
             target.history_ids[e.node] = e.hist_id
 
