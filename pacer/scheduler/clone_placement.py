@@ -54,7 +54,8 @@ def _available(clone: Rsc, nodes: dict[str, NodeInfo]) -> list[str]:
             if s >= 0 and n in nodes and nodes[n].can_run]
 
 
-def _sort_key(inst: Rsc, nodes: dict[str, NodeInfo]) -> tuple:
+def _sort_key(inst: Rsc, nodes: dict[str, NodeInfo], own: dict[int, dict[str, int]]
+              ) -> tuple:
     """Active instances first, but one whose node now bans it (score < 0) after
     the inactive ones, so an inactive instance takes the free node; an active
     instance on a node that cannot run resources (standby, ...) still comes
@@ -62,7 +63,9 @@ def _sort_key(inst: Rsc, nodes: dict[str, NodeInfo]) -> tuple:
     lead = group_first(inst)
     cur = _current(inst)
     active = cur is not None
-    banned_here = active and lead.allowed.get(cur, MINUS_INFINITY) < 0
+    # (its own scores, before colocations: an instance whose primary left its
+    # node still moves first, clone-require-all-no-interleave-3)
+    banned_here = active and own.get(id(lead), lead.allowed).get(cur, MINUS_INFINITY) < 0
     return (
         1 if banned_here else 0,
         -lead.priority,
@@ -110,6 +113,7 @@ def assign_clone(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
     prepare(clone, nodes, explain)
     available = _available(clone, nodes)
     everywhere = copts.clone_max >= len(available)
+    own = {id(lead): dict(lead.allowed) for lead in leads}
     for lead in leads:
         lead.assigning = False
         if lead.fixed_node is not None or lead.next_role == STOPPED:
@@ -139,7 +143,7 @@ def assign_clone(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
     # 4. Instances, active ones first.
     counts: dict[str, int] = {}
     placed = 0
-    order = sorted((i for i in instances if not i.orphan), key=lambda i: _sort_key(i, nodes))
+    order = sorted((i for i in instances if not i.orphan), key=lambda i: _sort_key(i, nodes, own))
     done: set[int] = set()
     share = max(1, copts.clone_max // max(1, len(available)))
     for inst in order:
