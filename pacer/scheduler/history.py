@@ -124,7 +124,8 @@ def _normalize_on_fail(value: str, op_name: str, stonith_enabled: bool) -> str:
 
 def _sort_key(op: OpRecord) -> tuple[int, int]:
     # Pending operations (call-id -1) sort last.
-    return (1, 0) if op.call_id < 0 else (0, op.call_id)
+    # Equal call ids (an operation and its last_failure record): older change first.
+    return (1, 0, 0) if op.call_id < 0 else (0, op.call_id, op.last_rc_change)
 
 
 def interpret(
@@ -300,7 +301,13 @@ def _success(h: NodeHistory, op: OpRecord) -> None:
         elif op.interval_ms == 0 or h.role == STOPPED:
             if h.role != PROMOTED or op.interval_ms == 0:
                 h.role = STARTED if rc == OCF_SUCCESS else h.role
-        clears = op.interval_ms == 0
+        # A recurring monitor that succeeds again after it failed clears that
+        # failure's on-fail (the fail count stays: monitor-recovery).
+        # (on-fail=stop, fence or standby is never cleared so: monitor-onfail-stop)
+        clears = op.interval_ms == 0 or (
+            h.failed_op is not None and h.failed_op.operation == "monitor"
+            and h.failed_op.interval_ms == op.interval_ms
+            and h.on_fail not in ("stop", "fence", "standby"))
     else:
         clears = False
     if clears:
