@@ -31,6 +31,8 @@ class Plan:
     pseudo: dict[tuple[str, str], Action] = field(default_factory=dict)
     # Interleaved mandatory start orders (first clone, then clone), for ordering.py.
     interleaved_starts: list[tuple[Rsc, Rsc]] = field(default_factory=list)
+    # Per top-level resource (by id()): the colocations an unrunnable start blocks.
+    blocking_colocations: dict[int, list] = field(default_factory=dict)
 
     def new(self, task: str, node: str | None, rsc: Rsc | None = None, **kw) -> Action:
         a = Action(uid=len(self.actions), task=task, node=node, rsc=rsc,

@@ -445,6 +445,12 @@ def _colocation_blocked(plan: Plan, a: Action) -> list[Action]:
     if a.task not in ("start", "promote") or not isinstance(r, Rsc):
         return []
     top = _top(r)
+    colocs = plan.blocking_colocations.get(id(top))
+    if colocs is None:
+        colocs = _blocking_colocations(top)
+        plan.blocking_colocations[id(top)] = colocs
+    if not colocs:
+        return []  # (the common case, decided before looking at the instances)
     if top.kind == "clone":
         # (an instance's starts are summed up by the clone's)
         if any(x.runnable for i in top.children
@@ -458,6 +464,28 @@ def _colocation_blocked(plan: Plan, a: Action) -> list[Action]:
             return []
         named = r
     out: list[Action] = []
+    for c in colocs:
+        if a.task == "promote" and c.primary_role != PROMOTED:
+            continue
+        dep = c.named_dependent or c.dependent
+        task = "promote" if c.dependent_role == PROMOTED else "start"
+        # A dependent's own start is blocked, and what belongs to it learns
+        # so by its orderings (complex_enforce_colo); its promotes are blocked
+        # one by one (promoted-with-blocked).
+        for x in [dep, *(_descendants(dep) if task == "promote" else ())]:
+            b = _own_action(plan, x, task)
+            if b is None or not b.runnable:
+                continue
+            b.runnable = False
+            if b.reason is None:
+                b.reason = f"colocation with {named.id}"
+            out.append(b)
+    return out
+
+
+def _blocking_colocations(top: Rsc) -> list:
+    """The mandatory colocations that name `top` as primary (not a group's own)."""
+    out = []
     seen: set[int] = set()
     for p in [top, *top.primitives()]:
         for c in p.dependents:
@@ -465,21 +493,7 @@ def _colocation_blocked(plan: Plan, a: Action) -> list[Action]:
                     or c.id.endswith(":internal"):
                 continue
             seen.add(id(c))
-            if a.task == "promote" and c.primary_role != PROMOTED:
-                continue
-            dep = c.named_dependent or c.dependent
-            task = "promote" if c.dependent_role == PROMOTED else "start"
-            # A dependent's own start is blocked, and what belongs to it learns
-            # so by its orderings (complex_enforce_colo); its promotes are blocked
-            # one by one (promoted-with-blocked).
-            for x in [dep, *(_descendants(dep) if task == "promote" else ())]:
-                b = _own_action(plan, x, task)
-                if b is None or not b.runnable:
-                    continue
-                b.runnable = False
-                if b.reason is None:
-                    b.reason = f"colocation with {named.id}"
-                out.append(b)
+            out.append(c)
     return out
 
 
