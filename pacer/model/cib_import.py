@@ -8,6 +8,7 @@ current vocabulary (Master → Promoted, Slave → Unpromoted).
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 from pacer.model.definition import (
@@ -134,11 +135,19 @@ def _nvpairs(ctx: _Ctx, el: ET.Element | None) -> dict[str, str]:
     if el is None:
         return out
     el = ctx.deref(el)
+    unset: set[str] = set()
     for nv in el.findall("nvpair"):
         nv = ctx.deref(nv)
         name = nv.get("name")
-        if name is not None and name not in out:
-            out[name] = nv.get("value", "")
+        if name is None or name in out or name in unset:
+            continue
+        value = nv.get("value", "")
+        if value.lower() == "#default":
+            # Pacemaker's way to say "not set": the default applies (and such a
+            # parameter is no part of the operation digest, novell-239087).
+            unset.add(name)
+            continue
+        out[name] = value
     return out
 
 
@@ -307,19 +316,26 @@ def _primitive_fields(
     )
 
 
-def _resource(ctx: _Ctx, el: ET.Element):
+def _resource(ctx: _Ctx, el: ET.Element, inherited: dict[str, str] | None = None):
+    """`inherited`: instance attributes of the enclosing group/clone, which
+    Pacemaker gives to every primitive inside as parameters (its own win; they
+    are part of its digests, clone-anon-dup)."""
     tag = el.tag
     if tag == "primitive":
-        return _primitive(ctx, el)
+        prim = _primitive(ctx, el)
+        if inherited:
+            prim = replace(prim, params=frozen({**inherited, **prim.params}))
+        return prim
+    own = {**(inherited or {}), **_sets(ctx, el, "instance_attributes")}
     if tag == "group":
-        members = tuple(_primitive(ctx, m) for m in el.findall("primitive"))
+        members = tuple(_resource(ctx, m, own) for m in el.findall("primitive"))
         return Group(id=el.get("id", ""), members=members, meta=frozen(_sets(ctx, el, "meta_attributes")))
     if tag in ("clone", "master"):
         meta = _sets(ctx, el, "meta_attributes")
         child_el = next((c for c in el if c.tag in ("primitive", "group")), None)
         if child_el is None:
             raise ctx.error(f"clone {el.get('id')}", "has no primitive or group inside")
-        child = _resource(ctx, child_el)
+        child = _resource(ctx, child_el, own)
         promotable = tag == "master" or parse_bool(meta.get("promotable", "false"))
         return Clone(id=el.get("id", ""), child=child, meta=frozen(meta), promotable=promotable)
     return None

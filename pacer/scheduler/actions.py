@@ -29,6 +29,10 @@ class Plan:
     actions: list[Action] = field(default_factory=list)
     fences: dict[str, Action] = field(default_factory=dict)
     pseudo: dict[tuple[str, str], Action] = field(default_factory=dict)
+    # Interleaved mandatory start orders (first clone, then clone), for ordering.py.
+    interleaved_starts: list[tuple[Rsc, Rsc]] = field(default_factory=list)
+    # Per top-level resource (by id()): the colocations an unrunnable start blocks.
+    blocking_colocations: dict[int, list] = field(default_factory=dict)
 
     def new(self, task: str, node: str | None, rsc: Rsc | None = None, **kw) -> Action:
         a = Action(uid=len(self.actions), task=task, node=node, rsc=rsc,
@@ -64,22 +68,25 @@ def startup_disabled(plan: Plan) -> bool:
                         for r in plan.rscs.primitives))
 
 
-def can_fence(plan: Plan) -> bool:
+def can_fence(plan: Plan, info: NodeInfo | None = None) -> bool:
+    """Fencing is possible with quorum (or when quorum does not matter); without
+    it, only a node still online in our membership can be fenced
+    (stop-failure-no-quorum)."""
     if startup_disabled(plan):
         return False
     return plan.opts.stonith_enabled and (
         plan.status.have_quorum or plan.opts.no_quorum_policy == "ignore"
-        or suicide(plan.status, plan.opts))
+        or suicide(plan.status, plan.opts) or (info is not None and info.online))
 
 
 def create_fencing(plan: Plan) -> None:
     """Unclean nodes are fenced, in reverse configuration order (as Pacemaker lists them)."""
-    if not can_fence(plan):
-        return
     for name in reversed(list(plan.nodes)):
         info = plan.nodes[name]
-        if info.unclean and info.fence_reason:
+        if info.unclean and info.fence_reason and can_fence(plan, info):
             fence_node(plan, name, info.fence_reason)
+    if not can_fence(plan):
+        return
     create_unfencing(plan)
 
 
@@ -164,7 +171,11 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
     else:
         start = plan.new("start", None, r)
         start.runnable = False
-        start.required = bool(cur)
+        # A primitive that stops has a required (unrunnable) start, which is what
+        # orders after it see ("required B start"); a clone instance's has not:
+        # a clone whose instances all stop does not make its running required,
+        # so what follows it stops "due to unrunnable C running" (bug-lf-2453).
+        start.required = bool(cur) and r.clone is None
     r.actions["start"] = start
     clone = r.clone
     if any(info.probe_pending and not (r.history.get(n) and r.history[n].known)
@@ -184,7 +195,8 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         stop.required = n != target or n in r.restart_needed or multiply_active
         if not quorum_ok and opts.no_quorum_policy in ("stop", "demote", "suicide"):
             stop.required = True
-            if stop.reason is None:
+            # (on a node being fenced it stops with the node, for that reason)
+            if stop.reason is None and not _stop_is_pseudo(plan, n):
                 stop.reason = "no quorum"
         if target is None and stop.reason is None and r.stop_reason:
             stop.reason = r.stop_reason
@@ -200,6 +212,9 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         order(stop, start, Edge.OPTIONAL if stop.pseudo
               else Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT)
     r.actions["stops"] = stops
+    # The source of a completed migration is cleaned up (no summary line).
+    r.actions["cleanup_stops"] = [plan.new("stop", n, r, required=True)
+                                  for n in r.migration_sources]
     if target in r.reload_nodes and target in cur and not multiply_active:
         # Dropped again (api) if it restarts there anyway.
         r.actions["reload"] = plan.new("reload-agent", target, r, required=True)

@@ -3,7 +3,7 @@
 The clone is placed as a whole at its place in the resource order:
 1. its primaries are placed and applied to every instance;
 2. its dependents' preferences are merged into every instance (all of them when
-   instances do not cover every node, else only mandatory and negative ones);
+   instances do not cover every node, else only negative ones);
 3. promotable clones add promotion scores to the nodes that count;
 4. instances are sorted (active and allowed where they are first), then
    - a first pass keeps each active instance where it is if that is still its
@@ -15,7 +15,6 @@ The clone is placed as a whole at its place in the resource order:
 
 from __future__ import annotations
 
-from pacer.model.meta import INFINITY
 from pacer.scheduler.history import STOPPED
 from pacer.scheduler.nodes import NodeInfo
 from pacer.scheduler.placement import (
@@ -55,17 +54,24 @@ def _available(clone: Rsc, nodes: dict[str, NodeInfo]) -> list[str]:
             if s >= 0 and n in nodes and nodes[n].can_run]
 
 
-def _sort_key(inst: Rsc, nodes: dict[str, NodeInfo]) -> tuple:
+def _sort_key(inst: Rsc, nodes: dict[str, NodeInfo], own: dict[int, dict[str, int]]
+              ) -> tuple:
+    """Active instances first, but one whose node now bans it (score < 0) after
+    the inactive ones, so an inactive instance takes the free node; an active
+    instance on a node that cannot run resources (standby, ...) still comes
+    before the inactive ones, so it moves rather than stops."""
     lead = group_first(inst)
     cur = _current(inst)
     active = cur is not None
-    banned_here = active and (lead.allowed.get(cur, MINUS_INFINITY) < 0
-                              or not nodes[cur].can_run)
+    # (its own scores, before colocations: an instance whose primary left its
+    # node still moves first, clone-require-all-no-interleave-3)
+    banned_here = active and own.get(id(lead), lead.allowed).get(cur, MINUS_INFINITY) < 0
     return (
         1 if banned_here else 0,
         -lead.priority,
         0 if active else 1,
         len(_active_nodes(inst)) if active else 0,
+        0 if not active or nodes[cur].can_run else 1,
         1 if _failed(inst) else 0,
         inst.number if inst.number is not None else 0,
     )
@@ -107,6 +113,7 @@ def assign_clone(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
     prepare(clone, nodes, explain)
     available = _available(clone, nodes)
     everywhere = copts.clone_max >= len(available)
+    own = {id(lead): dict(lead.allowed) for lead in leads}
     for lead in leads:
         lead.assigning = False
         if lead.fixed_node is not None or lead.next_role == STOPPED:
@@ -117,8 +124,11 @@ def assign_clone(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
         for c in clone.dependents:
             if not _has_influence(c):
                 continue
-            if everywhere and 0 < c.score < INFINITY:
-                continue  # every node gets an instance: only bans and musts matter
+            if everywhere and c.score > 0:
+                # Every node gets an instance: only what a dependent avoids
+                # matters; even an INFINITY dependent does not pull an instance
+                # away from where it runs (migrate-start, coloc-clone-stays-active).
+                continue
             if c.primary_role is not None and c.primary_role != "Started":
                 continue  # role colocations decide promotion, not placement
             merge_dependent(lead, c, nodes, explain)
@@ -133,7 +143,7 @@ def assign_clone(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
     # 4. Instances, active ones first.
     counts: dict[str, int] = {}
     placed = 0
-    order = sorted((i for i in instances if not i.orphan), key=lambda i: _sort_key(i, nodes))
+    order = sorted((i for i in instances if not i.orphan), key=lambda i: _sort_key(i, nodes, own))
     done: set[int] = set()
     share = max(1, copts.clone_max // max(1, len(available)))
     for inst in order:
@@ -164,7 +174,9 @@ def assign_clone(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
             _stay_stopped(inst)
             continue
         full = {n for n, k in counts.items() if k >= copts.clone_node_max}
-        node = choose(lead, nodes, full)
+        # An instance not kept in place by the first pass has no claim on its
+        # node: a tie goes to the less loaded node (rebalance-unique-clones).
+        node = choose(lead, nodes, full, current_wins_tie=False)
         _place(inst, node, nodes, explain)
         if node is not None:
             counts[node] = counts.get(node, 0) + 1

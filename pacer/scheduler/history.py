@@ -52,6 +52,9 @@ class NodeHistory:
     failed: bool = False
     failed_op: OpRecord | None = None
     on_fail: str | None = None  # effective on-fail of the failure that is current
+    # A promoted-role failure with on-fail=demote: demoted in place, not recovered,
+    # and not promoted again there in this transition.
+    demote_failed: bool = False
     ban_node: bool = False  # hard error or not installed here
     fatal: bool = False  # not configured: banned everywhere
     stop_failed: bool = False
@@ -121,7 +124,8 @@ def _normalize_on_fail(value: str, op_name: str, stonith_enabled: bool) -> str:
 
 def _sort_key(op: OpRecord) -> tuple[int, int]:
     # Pending operations (call-id -1) sort last.
-    return (1, 0) if op.call_id < 0 else (0, op.call_id)
+    # Equal call ids (an operation and its last_failure record): older change first.
+    return (1, 0, 0) if op.call_id < 0 else (0, op.call_id, op.last_rc_change)
 
 
 def interpret(
@@ -229,6 +233,13 @@ def _apply(h: NodeHistory, op: OpRecord, prim: Primitive | None, stonith: bool,
             h.role = STARTED
         return
     h.counted_failures = True
+    if on_fail == "demote" and (task == "promote" or (task == "monitor" and op.interval_ms > 0)):
+        # (on-fail=demote is only valid there; elsewhere it was the default)
+        h.on_fail = on_fail
+        h.demote_failed = True
+        h.role = PROMOTED
+        h.last_op = op
+        return
     h.failed = True
     h.failed_op = op
     h.on_fail = on_fail
@@ -270,6 +281,10 @@ def _success(h: NodeHistory, op: OpRecord) -> None:
         h.role = PROMOTED
     elif task == "demote":
         h.role = UNPROMOTED
+        # A demote clears an earlier failure only when that failure asked for
+        # the demote (on-fail=demote); otherwise it still needs recovery
+        # (promoted-demote-2).
+        clears = h.on_fail == "demote"
     elif task == "migrate_from":
         h.role = STARTED
         h.partial_migration_source = op.migrate_source
@@ -286,7 +301,13 @@ def _success(h: NodeHistory, op: OpRecord) -> None:
         elif op.interval_ms == 0 or h.role == STOPPED:
             if h.role != PROMOTED or op.interval_ms == 0:
                 h.role = STARTED if rc == OCF_SUCCESS else h.role
-        clears = op.interval_ms == 0
+        # A recurring monitor that succeeds again after it failed clears that
+        # failure's on-fail (the fail count stays: monitor-recovery).
+        # (on-fail=stop, fence or standby is never cleared so: monitor-onfail-stop)
+        clears = op.interval_ms == 0 or (
+            h.failed_op is not None and h.failed_op.operation == "monitor"
+            and h.failed_op.interval_ms == op.interval_ms
+            and h.on_fail not in ("stop", "fence", "standby"))
     else:
         clears = False
     if clears:
@@ -295,6 +316,7 @@ def _success(h: NodeHistory, op: OpRecord) -> None:
         h.on_fail = None
         h.stop_failed = False
         h.migrate_to_failed = False
+        h.demote_failed = False
     if task not in ("notify", "cancel", "meta-data") and op.interval_ms == 0:
         h.last_op = op
 

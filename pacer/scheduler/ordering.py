@@ -11,8 +11,9 @@ from collections import deque
 from collections.abc import Iterator
 
 from pacer.model.definition import Order, ResourceSet
+from pacer.model.meta import INFINITY
 from pacer.scheduler.actions import Plan
-from pacer.scheduler.history import STOPPED
+from pacer.scheduler.history import PROMOTED, STOPPED
 from pacer.scheduler.resources import Rsc
 from pacer.scheduler.transition import Action, Edge, order
 
@@ -70,6 +71,8 @@ def _order_interleaved(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_
                        kind: str, symmetrical: bool) -> None:
     """Each instance of `then` is ordered after the instance of `first` on its node."""
     stopping = first_task in ("stop", "demote")
+    if kind == "Mandatory" and first_task == "start":
+        plan.interleaved_starts.append((first, then))
     for t, f in _peers(first, then, stopping):
         if f is not None:
             order_resources(plan, f, first_task, t, then_task, kind, symmetrical,
@@ -82,6 +85,20 @@ def _order_interleaved(plan: Plan, first: Rsc, first_task: str, then: Rsc, then_
             if f is not None:
                 order_resources(plan, f, first_task, t, then_task, kind, symmetrical,
                                 part="inverse")
+
+
+def _inhibit_transitively(plan: Plan) -> None:
+    """Until nothing changes: an interleaved instance whose peer was itself
+    kept from being active cannot be active either (order-clone)."""
+    pairs = plan.interleaved_starts
+    changed = bool(pairs)
+    while changed:
+        changed = False
+        for first, then in pairs:
+            for t, f in _peers(first, then, False):
+                if f is None and _instance_node(t, False) is not None:
+                    _inhibit(t)
+                    changed = True
 
 
 def _inhibit(inst: Rsc) -> None:
@@ -209,6 +226,7 @@ def apply_orders(plan: Plan) -> None:
         then_action = o.then_action or o.first_action
         order_resources(plan, first, o.first_action, then, then_action, o.kind, sym, o.id,
                         o.require_all)
+    _inhibit_transitively(plan)
 
 
 def _order_sets(plan: Plan, o: Order, sym: bool) -> None:
@@ -388,8 +406,9 @@ Step = tuple[Action, Action | None, bool]
 
 def _members_of(p: Action) -> list[Action]:
     """For a group's running/stopped pseudo action: its members' starts/stops."""
-    if not (p.pseudo and isinstance(p.rsc, Rsc) and p.task in ("running", "stopped")):
-        return []
+    if not (p.pseudo and isinstance(p.rsc, Rsc) and p.rsc.kind == "group"
+            and p.task in ("running", "stopped")):
+        return []  # (a clone's running counts its instances: COUNTED edges)
     return [f for f, _ in p.edges_in if isinstance(f.rsc, Rsc) and f.rsc.parent is p.rsc]
 
 
@@ -403,8 +422,89 @@ def _runnable(first: Action) -> bool:
     return first.runnable and all(m.runnable for m in _members_of(first))
 
 
-def _update(a: Action, via: Action | None, told: dict[int, tuple[bool, bool]]
-            ) -> Iterator[Step]:
+def _top(r: Rsc) -> Rsc:
+    while r.parent is not None:
+        r = r.parent
+    return r
+
+
+def _own_action(plan: Plan, r: Rsc, task: str) -> Action | None:
+    if r.kind == "primitive":
+        return r.actions.get(task)
+    return plan.pseudo.get((r.id, task))
+
+
+def _colocation_blocked(plan: Plan, a: Action) -> list[Action]:
+    """A start (or promote) that just became unrunnable: when the whole
+    resource it belongs to can no longer start, what is colocated with it
+    (INFINITY) cannot reach its role either. Its starts (promotes, for a
+    dependent in the promoted role) are blocked "due to colocation with X";
+    X is the resource whose action it was, the clone itself for an instance
+    (a clone's instances change as one, under the clone's own actions)."""
+    r = a.rsc
+    if a.task not in ("start", "promote") or not isinstance(r, Rsc):
+        return []
+    top = _top(r)
+    colocs = plan.blocking_colocations.get(id(top))
+    if colocs is None:
+        colocs = _blocking_colocations(top)
+        plan.blocking_colocations[id(top)] = colocs
+    if not colocs:
+        return []  # (the common case, decided before looking at the instances)
+    if top.kind == "clone":
+        # (an instance's starts are summed up by the clone's)
+        if any(x.runnable for i in top.children
+               for x in [_own_action(plan, i, a.task)] if x is not None):
+            return []
+        named = top
+    else:
+        if top.kind == "group" and any(
+                x is None or x.runnable for x in (_own_action(plan, m, "start")
+                                                   for m in top.children)):
+            return []
+        named = r
+    out: list[Action] = []
+    for c in colocs:
+        if a.task == "promote" and c.primary_role != PROMOTED:
+            continue
+        dep = c.named_dependent or c.dependent
+        task = "promote" if c.dependent_role == PROMOTED else "start"
+        # A dependent's own start is blocked, and what belongs to it learns
+        # so by its orderings (complex_enforce_colo); its promotes are blocked
+        # one by one (promoted-with-blocked).
+        for x in [dep, *(_descendants(dep) if task == "promote" else ())]:
+            b = _own_action(plan, x, task)
+            if b is None or not b.runnable:
+                continue
+            b.runnable = False
+            if b.reason is None:
+                b.reason = f"colocation with {named.id}"
+            out.append(b)
+    return out
+
+
+def _blocking_colocations(top: Rsc) -> list:
+    """The mandatory colocations that name `top` as primary (not a group's own)."""
+    out = []
+    seen: set[int] = set()
+    for p in [top, *top.primitives()]:
+        for c in p.dependents:
+            if c.named_primary is not top or c.score < INFINITY or id(c) in seen \
+                    or c.id.endswith(":internal"):
+                continue
+            seen.add(id(c))
+            out.append(c)
+    return out
+
+
+def _descendants(r: Rsc) -> Iterator[Rsc]:
+    for c in r.children:
+        yield c
+        yield from _descendants(c)
+
+
+def _update(a: Action, via: Action | None, told: dict[int, tuple[bool, bool]],
+            plan: Plan) -> Iterator[Step]:
     """Bring `a` up to date with the actions ordered before it (Pacemaker's
     "then" view of an ordering), yielding every action that must be brought up
     to date in turn, at once (depth first): which action reaches another first
@@ -464,6 +564,10 @@ def _update(a: Action, via: Action | None, told: dict[int, tuple[bool, bool]]
     was_required, was_runnable = told.get(id(a), (False, True))
     changed = (a.required, a.runnable) != (was_required, was_runnable)
     told[id(a)] = (a.required, a.runnable)  # (what `a` reaches meanwhile needs no telling)
+    if was_runnable and not a.runnable:
+        # (before its own stops: what is colocated with it hears first)
+        for b in _colocation_blocked(plan, a):
+            yield b, None, False
     if a.task == "start" and isinstance(a.rsc, Rsc) and a.rsc.kind == "primitive":
         # A start that is required or cannot run needs its stops first.
         for stop in _resource_rules(a.rsc):
@@ -525,7 +629,7 @@ def propagate(plan: Plan) -> None:
         later.append((root, None, False))
         while later:
             first, via, _ = later.popleft()
-            stack: list[Iterator[Step]] = [_update(first, via, told)]
+            stack: list[Iterator[Step]] = [_update(first, via, told, plan)]
             while stack:
                 nxt = next(stack[-1], None)
                 if nxt is None:
@@ -533,4 +637,4 @@ def propagate(plan: Plan) -> None:
                 elif nxt[2]:
                     later.append(nxt)
                 else:
-                    stack.append(_update(nxt[0], nxt[1], told))
+                    stack.append(_update(nxt[0], nxt[1], told, plan))

@@ -581,8 +581,8 @@ def _apply_primary(r: Rsc, c: Coloc, nodes: dict[str, NodeInfo], explain: Explai
             location_add(r, n, c.score, explain, f"{src} (on {where})")
 
 
-def choose(r: Rsc, nodes: dict[str, NodeInfo], exclude: frozenset[str] | set[str] = frozenset()
-           ) -> str | None:
+def choose(r: Rsc, nodes: dict[str, NodeInfo], exclude: frozenset[str] | set[str] = frozenset(),
+           current_wins_tie: bool = True) -> str | None:
     """The best node for r: highest score, fewest assigned, current node, name."""
     best = None
     best_key = None
@@ -594,7 +594,7 @@ def choose(r: Rsc, nodes: dict[str, NodeInfo], exclude: frozenset[str] | set[str
         key = (-score, info.assigned_count, 0 if n == current else 1, n.encode())
         if best_key is None or key < best_key:
             best, best_key = n, key
-    if best is not None and current is not None and current != best:
+    if best is not None and current is not None and current != best and current_wins_tie:
         # Where it runs now wins a tie for the best score over the load
         # balance, if that score is positive (0 everywhere: balance wins).
         info = nodes.get(current)
@@ -650,8 +650,10 @@ def prepare(r: Rsc, nodes: dict[str, NodeInfo], explain: Explain,
         if c.primary.assigning:
             explain.note(r.id, f"colocation {c.id} ignored: it closes a colocation loop")
             continue  # a loop: Pacemaker cuts it here
-        if c.dependent_role == PROMOTED:
-            continue  # it only decides which instance is promoted
+        if c.dependent_role == PROMOTED or (c.dependent_role == UNPROMOTED and r.promotable):
+            # It only decides which instance is promoted (an instance away
+            # from the primary may still run there: colo_unpromoted_w_native).
+            continue
         _apply_primary(r, c, nodes, explain)
     for c in r.dependents:
         if not _has_influence(c):

@@ -65,10 +65,13 @@ def attribute_score(clone: Rsc, inst: Rsc, node: str, nodes: dict[str, NodeInfo]
     active_here = any(node in p.running_on for p in inst.primitives())
     if clone.known_nodes and not active_here:
         if copts.unique:
-            return None
-        someone_here = any(node in p.running_on
-                           for i in clone.children for p in i.primitives())
-        if someone_here or node not in clone.known_nodes:
+            # A unique instance's value counts where it has history of its own,
+            # even stopped (promoted-9).
+            if not any(p.history.get(node) is not None and p.history[node].known
+                       for p in inst.primitives()):
+                return None
+        elif node not in clone.known_nodes or any(
+                node in p.running_on for i in clone.children for p in i.primitives()):
             return None
     total: int | None = None
     for p in inst.primitives():
@@ -115,6 +118,48 @@ def _role_location_scores(clone: Rsc, plan_defn, nodes: dict[str, NodeInfo], now
     return out
 
 
+def _clone_level(clone: Rsc, node: str, score: int, nodes: dict[str, NodeInfo],
+                 why: list[str]) -> int:
+    """The clone's own score on the node (its locations, what is colocated with
+    it) and finite colocations of the promoted role, added to an instance's
+    priority (promoted-demote)."""
+    table = clone.allowed.get(node, 0)
+    if table and abs(table) < INFINITY:
+        score = add_scores(score, table)
+        why.append(f"the clone's own score there {table:+d}")
+    for c in clone.with_primaries:
+        if c.dependent_role != PROMOTED or c.score >= INFINITY:
+            continue
+        if c.primary.kind == "primitive":
+            # The primary's own score there, scaled and truncated (100 with a
+            # primary scoring 200 adds nothing: promoted-ordering).
+            pscore = c.primary.allowed.get(node, 0)
+            if abs(pscore) < INFINITY:
+                score = add_scores(score, int(pscore * c.score / INFINITY))
+            continue
+        pns = primary_nodes(c.primary, c.primary_role)
+        values = {_attr(nodes, pn, c.node_attribute) for pn in pns}
+        if pns and _attr(nodes, node, c.node_attribute) in values:
+            score = add_scores(score, c.score)
+    # What is colocated with the promoted role pulls the promotion its way.
+    for c in clone.dependents:
+        if c.primary_role != PROMOTED:
+            continue
+        dep_score = c.dependent.allowed.get(node)
+        if dep_score is None:
+            continue
+        # Only likings pull: where the dependent would turn a positive score
+        # negative, the score drops to 1 (still promotable, but last:
+        # promoted-move); a score of 0 or less stays as it is
+        # (a-promote-then-b-migrate).
+        merged = add_scores(score, _multiply(dep_score, c.score / INFINITY))
+        if merged >= 0:
+            score = merged
+        elif score > 0:
+            score = 1
+    return score
+
+
 def choose_roles(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> None:
     copts = clone.clone_opts
     assert copts is not None
@@ -134,27 +179,27 @@ def choose_roles(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
         if node in role_locs:
             score = add_scores(score, role_locs[node])
             why.append(f"role=Promoted locations {role_locs[node]:+d}")
-        # Colocations of the promoted role with something else.
+        # An instance with a negative priority so far (no master attribute, a
+        # ban) takes no part in the clone-level scores below: it stays
+        # unpromotable unless a mandatory colocation of the promoted role
+        # decides (target-1, promoted-ordering, promoted-with-blocked).
+        counts = score >= 0
         for c in clone.with_primaries:
-            if c.dependent_role != PROMOTED:
+            if c.dependent_role == UNPROMOTED and c.score >= INFINITY:
+                # Where it must be unpromoted, it cannot be promoted.
+                pns = primary_nodes(c.primary, c.primary_role)
+                values = {_attr(nodes, pn, c.node_attribute) for pn in pns}
+                if pns and _attr(nodes, node, c.node_attribute) in values:
+                    score = MINUS_INFINITY
+                continue
+            if c.dependent_role != PROMOTED or c.score < INFINITY:
                 continue
             pns = primary_nodes(c.primary, c.primary_role)
             values = {_attr(nodes, pn, c.node_attribute) for pn in pns}
             here = _attr(nodes, node, c.node_attribute) in values and bool(pns)
-            if c.score >= INFINITY and not here:
-                score = MINUS_INFINITY
-            elif here:
-                score = add_scores(score, c.score)
-        # What is colocated with the promoted role pulls the promotion its way.
-        for c in clone.dependents:
-            if c.primary_role != PROMOTED:
-                continue
-            dep_score = c.dependent.allowed.get(node)
-            if dep_score is None:
-                continue
-            # Only likings pull: a dependent's ban does not veto a promotion.
-            if dep_score > 0:
-                score = add_scores(score, _multiply(dep_score, c.score / INFINITY))
+            score = add_scores(score, INFINITY if here else MINUS_INFINITY)
+        if counts:
+            score = _clone_level(clone, node, score, nodes, why)
         if lead.roles.get(node) == PROMOTED and not lead.managed:
             score = INFINITY  # an unmanaged promoted instance stays promoted
             why.append("unmanaged and promoted: stays promoted")
@@ -164,7 +209,12 @@ def choose_roles(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
     def key(inst: Rsc) -> tuple:
         lead = group_first(inst)
         was = 0 if lead.roles.get(lead.assigned or "") == PROMOTED else 1
-        return (-scores[id(inst)], was, inst.number if inst.number is not None else 0)
+        # Ties: the promoted one, then the placement order (active before
+        # inactive, not failed before failed, lower number: promoted-demote-2).
+        failed = any(p.failed_nodes for p in inst.primitives())
+        active = any(p.running_on for p in inst.primitives())
+        return (-scores[id(inst)], was, 0 if active else 1, 1 if failed else 0,
+                inst.number if inst.number is not None else 0)
 
     per_node: dict[str, int] = {}
     chosen = 0
@@ -181,6 +231,9 @@ def choose_roles(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
               and per_node.get(node, 0) < copts.promoted_node_max)
         if ok and freeze and lead.roles.get(node) != PROMOTED:
             ok = False
+        nh = lead.history.get(node)
+        if ok and nh is not None and nh.demote_failed:
+            ok = False  # on-fail=demote: it is demoted, another one may be promoted
         role = PROMOTED if ok else UNPROMOTED
         if ok:
             chosen += 1

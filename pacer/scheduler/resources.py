@@ -58,6 +58,8 @@ class Rsc:
     # Active only because a migrate_to may have left it on its target: it is
     # not migrated again from there, but stopped and started.
     dangling_migration: bool = False
+    # Sources of a completed migration: they only need their clean-up stop.
+    migration_sources: list[str] = field(default_factory=list)
     reload_nodes: set[str] = field(default_factory=set)  # only reloadable parameters changed
     # Primitives that must start before this one (mandatory orders), for migration.
     order_firsts: list[Rsc] = field(default_factory=list)
@@ -320,6 +322,11 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
         def bind(n: int, e: HistoryEntry, clone: Rsc = clone) -> None:
             inst = _instance(clone, n, make, clone_children, by_id)
             target = inst if inst.kind == "primitive" else inst.children[e.member]
+            old = target.history.get(e.node)
+            if old is not None and old.role != STOPPED and e.history.role == STOPPED:
+                # Two records of one instance on a node: active if either says
+                # so (Pacemaker reads each on its own: inc6).
+                return
             target.history[e.node] = e.history
             target.history_ids[e.node] = e.hist_id
 
@@ -332,6 +339,7 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
     for r in prims:
         _summarize_history(r, nodes, status)
         _dangling_migration_targets(r, nodes)
+        _completed_migration_sources(r)
     return Resources(top=top, by_id=by_id, primitives=prims, aliases=aliases, clones=clones)
 
 
@@ -384,6 +392,26 @@ def _dangling_migration_targets(r: Rsc, nodes: dict[str, NodeInfo]) -> None:
         r.running_on.append(target)
         r.roles[target] = STARTED
         r.dangling_migration = True
+
+
+def _completed_migration_sources(r: Rsc) -> None:
+    """A migration whose migrate_from succeeded on the target after the
+    migrate_to on the source is complete: the resource runs on the target only.
+    The source only gets a clean-up stop, which the summary does not show
+    (migrate-shutdown)."""
+    for src, nh in r.history.items():
+        op = nh.migrated_to
+        if op is None or src not in r.running_on or nh.last_op is not op:
+            continue
+        target = op.migrate_target
+        th = r.history.get(target or "")
+        if th is None or target not in r.running_on or th.last_op is None \
+                or th.last_op.operation != "migrate_from" \
+                or th.partial_migration_source != src:
+            continue
+        r.running_on.remove(src)
+        r.roles.pop(src, None)
+        r.migration_sources.append(src)
 
 
 # Non-recurring operations whose recorded digest describes the running instance:

@@ -7,7 +7,7 @@ resources count as active, and unmanaged resources stay where they are.
 
 from __future__ import annotations
 
-from pacer.scheduler.actions import Plan, startup_disabled
+from pacer.scheduler.actions import Plan, can_fence, startup_disabled
 from pacer.scheduler.history import STOPPED, NodeHistory
 from pacer.scheduler.resources import Rsc
 
@@ -46,6 +46,12 @@ def prepare_state(plan: Plan) -> None:
             if nh is None or info is None:
                 continue
             if not info.online:
+                if nh.stop_failed and nh.ban_node and not can_fence(plan, info):
+                    # A stop that failed hard (not installed, ...) on a lost node
+                    # that cannot be fenced (no quorum): blocked there, nothing
+                    # more is asked of it (stop-failure-no-quorum; a plain
+                    # failed stop shows a blocked stop instead, rec-node-10).
+                    r.blocked = True
                 continue  # a lost node's failures end with the node (fenced or ignored)
             if container is not None and (nh.failed or nh.stop_failed) \
                     and _default_on_fail(plan, r, nh):
@@ -113,6 +119,11 @@ def prepare_state(plan: Plan) -> None:
             if not info.online and not info.unclean:
                 if info.maintenance:
                     r.meta["is-managed"] = "false"
+                    kept.append(n)
+                    continue
+                if not r.managed:
+                    # Only a managed resource thought active there calls for
+                    # fencing; an unmanaged one is left as it is (unmanaged-promoted).
                     kept.append(n)
                     continue
                 if opts.stonith_enabled:

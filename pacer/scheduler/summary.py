@@ -70,13 +70,14 @@ def _role_lines(r: Rsc) -> list[Line]:
             return []
         if nxt == PROMOTED and promote is not None:
             return [Line("Promote", r.id, _details(None, target, STOPPED, PROMOTED),
-                         _suffix(promote, start, promote if not promote.runnable else start))]
+                         # (only the promote's own reason: promoted-9)
+                         _suffix(promote, None, promote if not promote.runnable else start))]
         return [Line("Start", r.id, target, _suffix(start))]
     if stopping:
         if not any(s.required for s in stops) and not start.required:
             return []
         return [Line("Stop", r.id, _details(s.node, None, role, STOPPED),
-                     _suffix(start, s, s)) for s in stops]
+                     _suffix(s, start, s)) for s in stops]
     if len(cur) > 1:
         return _primitive_lines(r, plain=True)
     if nxt == STOPPED:
