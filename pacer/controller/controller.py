@@ -27,7 +27,13 @@ from typing import Protocol
 from pacer.agents.api import Fencer
 from pacer.controller.changes import Change, Result, classify
 from pacer.controller.config import ControllerConfig
-from pacer.controller.fencing import devices_for, fence_action, fence_timeout_ms, watchdog_timeout
+from pacer.controller.fencing import (
+    dc_deadtime,
+    devices_for,
+    fence_action,
+    fence_timeout_ms,
+    watchdog_timeout,
+)
 from pacer.controller.graph import State, TransitionRun
 from pacer.controller.monitors import missing_monitors
 from pacer.controller.probes import needed_probes
@@ -128,6 +134,7 @@ class Controller:
         self._journal_n = 0
         self._gone_since: dict[str, float] = {}
         self._fence_failed_at: dict[str, float] = {}
+        self._elected_at = 0.0
         self._last_summary: tuple[str, ...] = ()
         self._repeats = 0
 
@@ -182,6 +189,7 @@ class Controller:
 
     async def _lead(self, session: ControllerSession) -> None:
         ids = RequestIds(session.token)
+        self._elected_at = self.clock.now()
         stale = await session.discard_stale_actions()
         await self._journal(session, "elected", f"{self.node} is the controller"
                             + (f"; discarded {stale} stale requests" if stale else ""))
@@ -345,6 +353,17 @@ class Controller:
         assert target is not None
         action = fence_action(a.key)
         now = self.clock.now()
+        ns = status.node_states.get(target)
+        if ns is None:
+            # Never seen since the cluster started: give it dc-deadtime to join
+            # before shooting it (it may just be booting), as Pacemaker does.
+            left = self._elected_at + dc_deadtime(defn) - now
+            if left > 0:
+                return left
+        elif ns.in_ccm != "true" and await self.cluster.store.get(self.keys.node(target)):
+            # It came back (a fresh incarnation that knows nothing yet) since
+            # the snapshot: schedule again rather than shoot a healthy node.
+            return 0.0
         devices = devices_for(defn, target, self.node)
         failed_at = self._fence_failed_at.get(target)
         if devices and (failed_at is None or now - failed_at >= 1.0):
@@ -357,7 +376,6 @@ class Controller:
                                     f"{dev.prim.id} could not {action} {target}: "
                                     f"{res.error or res.stderr or res.rc}", node=target)
             self._fence_failed_at[target] = self.clock.now()
-        ns = status.node_states.get(target)
         if ns is not None and ns.in_ccm == "true":
             # Still holds its lease (a failed stop, say): take the lease away;
             # the node sees it lost the cluster and self-fences.

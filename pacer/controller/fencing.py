@@ -61,6 +61,14 @@ def fence_timeout_ms(defn: Definition) -> int:
         return 60_000
 
 
+def dc_deadtime(defn: Definition) -> float:
+    """Seconds a node never seen may take to join before it is fenced (default 20 s)."""
+    try:
+        return parse_interval_ms(defn.properties.get("dc-deadtime", "20s")) / 1000
+    except ValueError:
+        return 20.0
+
+
 def watchdog_timeout(defn: Definition, default: float) -> float:
     """Seconds (the definition's stonith-watchdog-timeout wins when positive)."""
     v = defn.properties.get("stonith-watchdog-timeout")
