@@ -87,7 +87,7 @@ def _variables(plan: Plan, clone: Rsc, prims: list[Rsc]) -> dict[str, str]:
     out["notify_inactive_resource"] = " ".join(sorted(inactive)) or " "
     # Nodes that may run it (a node shutting down still counts).
     available = sorted(n for n, sc in clone.allowed.items()
-                       if sc >= 0 and n in plan.nodes and plan.nodes[n].online
+                       if n in plan.nodes and plan.nodes[n].online
                        and not plan.nodes[n].unclean)
     out["notify_available_uname"] = " ".join(available) or " "
     out["notify_all_uname"] = " ".join(sorted(plan.nodes)) or " "
