@@ -147,6 +147,11 @@ def create_notifications(plan: Plan) -> None:
                 order(cpre, op_action, Edge.OPTIONAL)
             if done_action is not None:
                 order(done_action, post, EDGE)
+            # Directly too: the clone's own pseudo action may not be in the transition.
+            for a in per_op[op]:
+                if _happens(a):
+                    order(cpre, a, Edge.OPTIONAL)
+                    order(a, post, EDGE)
             for phase, first, last in (("pre", pre, cpre), ("post", post, cpost)):
                 for p, node in _recipients(prims, op, phase):
                     info = plan.nodes.get(node)
