@@ -7,6 +7,7 @@
         │  placement.build_colocations / assign_all   one node per resource
         │  actions.create_actions     fencing, stops and starts
         │  ordering.apply_orders / propagate          edges and required/unrunnable flags
+        │  notifications.create_notifications         notify actions of notify=true clones
         ▼  summary                    Transition Summary lines
     Transition
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from pacer.model.definition import Definition
 from pacer.scheduler.actions import Plan, create_actions, settle_reloads
 from pacer.scheduler.nodes import interpret_nodes
+from pacer.scheduler.notifications import create_notifications
 from pacer.scheduler.options import ClusterOptions
 from pacer.scheduler.ordering import apply_orders, propagate, settle_migrations
 from pacer.scheduler.placement import Explain, apply_locations, assign_all, build_colocations
@@ -68,6 +70,7 @@ def schedule(defn: Definition, status: Status, now: int | None = None) -> Schedu
     settle_migrations(plan)
     propagate(plan)
     settle_reloads(plan)
+    create_notifications(plan)
     chosen = [a for a in plan.actions if a.required]
     index = {a.uid: i for i, a in enumerate(chosen)}
     actions = tuple(

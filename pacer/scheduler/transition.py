@@ -47,9 +47,15 @@ class Action:
     unrunnable_by: Action | None = None
     edges_out: list[tuple[Action, Edge]] = field(default_factory=list)
     edges_in: list[tuple[Action, Edge]] = field(default_factory=list)
+    # A notify action: its operation key (R:0_pre_notify_start_0) and the
+    # notification variables, without the OCF_RESKEY_CRM_meta_ prefix.
+    op_key: str | None = None
+    notify: dict[str, str] | None = None
 
     @property
     def key(self) -> str:
+        if self.op_key is not None:
+            return self.op_key
         if self.task == "stonith":
             return f"stonith-{self.node}-{self.fence_action}"
         if self.rsc_id is None:
