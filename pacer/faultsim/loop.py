@@ -45,6 +45,10 @@ class SimulationStalled(RuntimeError):
     """Nothing is ready and no timer is pending: every task waits for ever."""
 
 
+class Livelock(SimulationStalled):
+    """Callbacks keep running and virtual time never moves: a busy loop."""
+
+
 class ProcState(Enum):
     RUNNING = "running"
     FROZEN = "frozen"
@@ -159,6 +163,9 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         self.after_callback: Callable[[], None] | None = None
         self.steps = 0  # callbacks run: a cost measure for reports
         self.abandoned: list[str] = []  # tasks teardown could not cancel
+        # This many callbacks at one virtual instant is a busy loop, not work.
+        self.max_steps_per_instant = 200_000
+        self._instant_steps = 0
         # Callbacks of the simulator itself run in this context: no process.
         self.sim_context = contextvars.Context()
         self.set_task_factory(self._make_task)
@@ -323,6 +330,7 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
                     f"at t={self._now:.3f}: no callback is ready and no timer is pending")
             if target > self._now:
                 self._now = target
+                self._instant_steps = 0
             if self.on_time_advanced is not None:
                 self.on_time_advanced(self._now)
         end = self._now + self._clock_resolution
@@ -349,5 +357,10 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
             finally:
                 self._current_proc = None
             self.steps += 1
+            self._instant_steps += 1
             if after is not None:
                 after()
+        if self._instant_steps > self.max_steps_per_instant:
+            self._instant_steps = 0
+            raise Livelock(f"at t={self._now:.3f}: {self.max_steps_per_instant} callbacks "
+                           "without virtual time moving (a busy loop)")

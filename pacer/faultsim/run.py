@@ -70,7 +70,7 @@ def run(config: SimConfig, seed: int, faults: Sequence[Fault] | None = None, *,
     t0 = time.perf_counter()
     try:
         loop.run_until_complete(world.main())
-    except SimulationStalled as exc:
+    except SimulationStalled as exc:  # and Livelock
         world.checker.violate("stalled", str(exc))
     finally:
         wall = time.perf_counter() - t0
