@@ -98,6 +98,10 @@ def _controller(lc: LiveCluster) -> str | None:
     return snap.controller.node if snap.controller else None
 
 
+def _fences(lc: LiveCluster, node: str) -> int:
+    return sum(ev.target == node for ev in lc.snapshot().status.fencing_history)
+
+
 def controller_crash(lc: LiveCluster, runs: int) -> tuple[list[float], int]:
     out = []
     restarts = 0
@@ -107,12 +111,14 @@ def controller_crash(lc: LiveCluster, runs: int) -> tuple[list[float], int]:
         node = lc.wait(lambda c: (n := _one(c)) not in (None, ctl) and n, "svc off the controller")
         lc.wait(lambda c: _monitored(c, node), "svc monitored")
         before = lc.running("svc")
+        fenced = _fences(lc, ctl)
         t0 = time.monotonic()
         lc.kill_daemon(ctl)
         _poll(lambda: (c := _controller(lc)) is not None and c != ctl)
         out.append(time.monotonic() - t0)
-        lc.wait(lambda c: any(ev.target == ctl for ev in c.snapshot().status.fencing_history),
-                "the old controller fenced")
+        # Restart it only once this round's fence is done (the fence kills every
+        # process of the node, a daemon started before it included).
+        lc.wait(lambda c: _fences(c, ctl) > fenced, "the old controller fenced")
         if lc.running("svc") != before:
             restarts += 1
         lc.start_daemon(ctl)
@@ -127,10 +133,12 @@ def daemon_crash(lc: LiveCluster, runs: int) -> list[float]:
     for _ in range(runs):
         node = lc.wait(lambda c: _one(c), "svc running")
         lc.wait(lambda c: _monitored(c, node), "svc monitored")
+        fenced = _fences(lc, node)
         t0 = time.monotonic()
         lc.kill_daemon(node)
         _poll(lambda n=node: (m := _one(lc)) is not None and m != n)
         out.append(time.monotonic() - t0)
+        lc.wait(lambda c: _fences(c, node) > fenced, "the lost node fenced")
         lc.start_daemon(node)
         lc.wait(lambda c: c.snapshot().status.node_states.get(node) is not None
                 and c.snapshot().status.node_states[node].in_ccm == "true", "node back")

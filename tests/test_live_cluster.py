@@ -224,3 +224,36 @@ def test_bad_config_push_is_refused_and_changes_nothing(lc: LiveCluster,
 
 def test_fence_fixture_is_executable() -> None:
     assert (FIXTURES / "fence_pacer_node").stat().st_mode & 0o111
+
+
+def _pacer(lc: LiveCluster, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pacer", *args,
+                           "--endpoints", ",".join(lc.etcd.endpoints)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_operator_commands_on_the_live_cluster(lc: LiveCluster) -> None:
+    import json
+
+    lc.push(_defn(lc, DUMMIES))
+    node = lc.wait(lambda c: _single(c, "solo"), "solo to run")
+    first = _ops(lc, node, "solo")["solo_last_0"].call_id
+    # restart: stopped, then started again (a new start), on the same node.
+    p = _pacer(lc, "resource", "restart", "solo", "--timeout", "60")
+    assert p.returncode == 0, p.stderr
+    lc.wait(lambda c: c.running("solo") == [node], "solo running again")
+    again = _ops(lc, node, "solo")["solo_last_0"]
+    assert again.operation == "start" and again.call_id > first
+    # move: it goes to the named node, and status says so.
+    target = next(n for n in lc.names if n != node)
+    p = _pacer(lc, "resource", "move", "solo", "--node", target)
+    assert p.returncode == 0, p.stderr
+    lc.wait(lambda c: c.running("solo") == [target], "solo on the move target")
+    p = _pacer(lc, "status", "--json")
+    assert p.returncode == 0, p.stderr
+    assert target in json.dumps(json.loads(p.stdout))
+    # standby: nothing stays on a standby node.
+    p = _pacer(lc, "node", "standby", target)
+    assert p.returncode == 0, p.stderr
+    lc.wait(lambda c: target not in c.running("solo") and len(c.running("solo")) == 1,
+            "solo off the standby node")

@@ -32,6 +32,7 @@ from pacer.controller.fencing import (
     devices_for,
     fence_action,
     fence_timeout_ms,
+    watchdog_fencing_allowed,
     watchdog_timeout,
 )
 from pacer.controller.graph import State, TransitionRun
@@ -95,8 +96,11 @@ class _Feed:
             self.queue.put_nowait(e)
 
     async def next(self, timeout: float | None) -> Event | None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+        # cancellation that races with the result (found by faultsim, seed 1036).
         try:
-            item = await asyncio.wait_for(self.queue.get(), timeout)
+            async with asyncio.timeout(timeout):
+                item = await self.queue.get()
         except TimeoutError:
             return None
         if isinstance(item, BaseException):
@@ -134,6 +138,7 @@ class Controller:
         self._journal_n = 0
         self._gone_since: dict[str, float] = {}
         self._fence_failed_at: dict[str, float] = {}
+        self._unfenceable: set[str] = set()
         self._elected_at = 0.0
         self._last_summary: tuple[str, ...] = ()
         self._repeats = 0
@@ -221,12 +226,13 @@ class Controller:
                 result = schedule(defn, status, now)
                 t = result.transition
                 fences = [a for a in t.actions if a.task == "stonith" and a.runnable]
+                fence_wait: float | None = None
                 if fences:
-                    wait = await self._fence(session, defn, status, fences)
-                    if wait is not None:
-                        await self._wait_change(feed, snap.revision, attrs, wait)
-                    continue
-                run = TransitionRun(t)
+                    fence_wait = await self._fence(session, defn, status, fences)
+                    if fence_wait is None:
+                        continue  # confirmed: schedule again from the new state
+                # While a fence is pending, what does not depend on it goes ahead.
+                run = TransitionRun(t, fencing_pending=fence_wait is not None)
                 if run.real_actions:
                     await self._pace(t)
                     ids.next_transition()
@@ -236,6 +242,9 @@ class Controller:
                                         transition=ids.transition)
                     build = functools.partial(_request_for, run, ids, rev)
                     await self._drive(session, feed, run, build, snap.revision, attrs)
+                    continue
+                if fence_wait is not None:
+                    await self._wait_change(feed, snap.revision, attrs, fence_wait)
                     continue
                 self._repeats = 0
                 mons = missing_monitors(result.plan.rscs)
@@ -385,6 +394,16 @@ class Controller:
                     await self.cluster.store.revoke(kv.lease)
                 await self._journal(session, "fence", f"revoked the lease of {target}: "
                                     "it must stop everything", node=target)
+        if not watchdog_fencing_allowed(defn, ns):
+            # Nothing outside the node can stop it: a frozen node would keep
+            # running everything. Wait for a device, the node or an operator.
+            if target not in self._unfenceable:
+                self._unfenceable.add(target)
+                await self._journal(session, "fence-blocked",
+                                    f"cannot fence {target}: no fence device succeeded and it "
+                                    "has no watchdog; its resources stay where they are",
+                                    node=target)
+            return 5.0
         since = self._gone_since.setdefault(target, now)
         timeout = watchdog_timeout(defn, self.config.default_watchdog_timeout)
         left = since + timeout - now
@@ -401,6 +420,7 @@ class Controller:
         await session.node_fenced(event, f"{session.token}-{int(self.wall() * 1000)}")
         self._gone_since.pop(target, None)
         self._fence_failed_at.pop(target, None)
+        self._unfenceable.discard(target)
         await self._journal(session, "fenced", f"{target} fenced ({action}, {how})", node=target)
         log.info("%s: %s fenced (%s)", self.node, target, how)
 

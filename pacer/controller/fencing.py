@@ -5,10 +5,12 @@ configuration order, until one confirms. A device fences the nodes its
 `pcmk_host_list` / `pcmk_host_map` name, or every node when it names none,
 but never the node the controller runs on (it would shoot itself; another
 controller takes over then). Without a device that can, fencing is by
-watchdog: the target's lease must be gone — it self-fenced before the lease
-could expire — and the watchdog timeout must have passed since the
-controller saw it go, so a node too hung to stop its resources has been
-reset by its watchdog. A target that still holds its lease (a failed stop,
+watchdog, for a node that has one (its daemon says so when it joins, or the
+operator sets stonith-watchdog-timeout): the target's lease must be gone —
+it self-fenced before the lease could expire — and the watchdog timeout must
+have passed since the controller saw it go, so a node too hung to stop its
+resources has been reset by its watchdog. A node with neither cannot be
+fenced: its resources stay blocked, as in Pacemaker without fencing. A target that still holds its lease (a failed stop,
 say) first has its lease revoked: the node sees that as losing the cluster
 and self-fences.
 """
@@ -21,6 +23,8 @@ from dataclasses import dataclass
 from pacer.agents.api import FenceRequest
 from pacer.model.definition import Definition, Primitive, iter_primitives
 from pacer.model.meta import parse_interval_ms
+from pacer.status.types import NodeState
+from pacer.store.cluster import WATCHDOG_ATTR
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,20 @@ def dc_deadtime(defn: Definition) -> float:
         return parse_interval_ms(defn.properties.get("dc-deadtime", "20s")) / 1000
     except ValueError:
         return 20.0
+
+
+def watchdog_fencing_allowed(defn: Definition, ns: NodeState | None) -> bool:
+    """Only a node with a watchdog can be fenced by waiting: its daemon said so
+    when it joined (the permanent attribute `#pacer-watchdog`), or the operator
+    set stonith-watchdog-timeout, asserting every node has one (as with SBD)."""
+    v = defn.properties.get("stonith-watchdog-timeout", "")
+    try:
+        explicit = bool(v) and parse_interval_ms(v) > 0
+    except ValueError:
+        explicit = False
+    if explicit:
+        return True
+    return ns is not None and ns.transient.get(WATCHDOG_ATTR) == "true"
 
 
 def watchdog_timeout(defn: Definition, default: float) -> float:

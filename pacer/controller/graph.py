@@ -30,10 +30,17 @@ class TransitionRun:
     states: list[State] = field(default_factory=list)
     preds: list[list[int]] = field(default_factory=list)
     aborted: str | None = None  # why
+    # Fencing still pending: the stonith actions, and everything ordered after
+    # them, wait for a later transition; the rest may go ahead.
+    fencing_pending: bool = False
 
     def __post_init__(self) -> None:
         n = len(self.transition.actions)
         self.states = [State.WAITING] * n
+        if self.fencing_pending:
+            for i, a in enumerate(self.transition.actions):
+                if a.task == "stonith":
+                    self.states[i] = State.SKIPPED
         self.preds = [[] for _ in range(n)]
         for before, after in self.transition.edges:
             self.preds[after].append(before)

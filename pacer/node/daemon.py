@@ -194,7 +194,8 @@ class NodeDaemon:
                 break
             try:
                 async with asyncio.timeout(keeper.remaining()):
-                    await self.cluster.join(self.config.node, lease)
+                    await self.cluster.join(self.config.node, lease,
+                                            watchdog=not isinstance(self.watchdog, NoWatchdog))
             except NodeAlreadyMember as exc:
                 self.log.warning("%s", exc)
                 break

@@ -79,8 +79,7 @@ def schedule(defn: Definition, status: Status, now: int | None = None) -> Schedu
                       reason=a.reason, extra=dict(getattr(a, "notify", None) or {}))
         for a in chosen
     )
-    edges = sorted({(index[a.uid], index[b.uid]) for a in chosen
-                    for b, _ in a.edges_out if b.uid in index and b is not a})
+    edges = sorted(_graph_edges(chosen, index))
     transition = Transition(
         actions=actions,
         edges=tuple(edges),
@@ -89,6 +88,27 @@ def schedule(defn: Definition, status: Status, now: int | None = None) -> Schedu
         placement={r.id: r.assigned for r in rscs.primitives},
     )
     return ScheduleResult(transition=transition, explain=explain, plan=plan)
+
+
+def _graph_edges(chosen: list, index: dict[int, int]) -> set[tuple[int, int]]:
+    """Orderings between the transition's actions. A clone's or group's pseudo
+    actions that are not part of the transition still carry order through them
+    (a clone's demoted → promote → instance promotes): follow those, or an
+    instance could be promoted before the old promoted one is demoted."""
+    edges: set[tuple[int, int]] = set()
+    for a in chosen:
+        seen: set[int] = set()
+        stack = [b for b, _ in a.edges_out]
+        while stack:
+            b = stack.pop()
+            if b.uid in seen or b is a:
+                continue
+            seen.add(b.uid)
+            if b.uid in index:
+                edges.add((index[a.uid], index[b.uid]))
+            elif b.pseudo:
+                stack.extend(c for c, _ in b.edges_out)
+    return edges
 
 
 def load_any(path: str | Path) -> tuple[Definition, Status]:

@@ -105,3 +105,6 @@ def create_clone_actions(plan: Plan, clone: Rsc) -> None:
                 order(d, demoted, Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT)
     order(running, promote, Edge.OPTIONAL)
     order(demoted, stop, Edge.OPTIONAL)
+    # Nothing is promoted before what is being demoted is (never two promoted
+    # at once; found by faultsim: a promote overtook a lost node's demote).
+    order(demoted, promote, Edge.OPTIONAL)

@@ -92,6 +92,10 @@ def _name(kind: str, value: str) -> str:
     return value
 
 
+# Permanent node attribute: "true" when the node's daemon feeds a watchdog.
+WATCHDOG_ATTR = "#pacer-watchdog"
+
+
 class Keys:
     """Every key of one cluster, under `<root>/<cluster>/`."""
 
@@ -375,7 +379,8 @@ class ClusterStore:
     def _member_guard(self, node: str, lease: int) -> Compare:
         return Compare(self.keys.node(node), "lease", "==", lease)
 
-    async def join(self, node: str, lease: int, node_id: str | None = None) -> None:
+    async def join(self, node: str, lease: int, node_id: str | None = None,
+                   watchdog: bool | None = None) -> None:
         """Become a member: `nodes/<node>` bound to `lease`, `expected/<node>` = member.
 
         A joining node knows nothing of what runs on it (it booted, or it
@@ -389,7 +394,12 @@ class ClusterStore:
             [Put(k, _dumps({"id": node_id or node}), lease),
              Put(self.keys.expected_state(node), b"member"),
              Delete(self.keys.node_history(node), prefix=True),
-             Delete(self.keys.node_actions(node), prefix=True)],
+             Delete(self.keys.node_actions(node), prefix=True),
+             # Permanent, so the controller still knows it once the node is lost:
+             # watchdog fencing is safe only for a node a watchdog can reset.
+             *([] if watchdog is None else
+               [Put(self.keys.attr(node, WATCHDOG_ATTR, False),
+                    b"true" if watchdog else b"false")])],
             [Get(k)])
         if r.succeeded:
             return
