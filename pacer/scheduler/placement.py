@@ -365,6 +365,13 @@ def build_colocations(defn: Definition, rscs: Resources) -> list[Coloc]:
             return
         c = Coloc(cid, d, p, score, drole, prole, attr, influence, dep, prim)
         out.append(c)
+        if dep.kind == "group" and score >= INFINITY and d.fixed_node is not None:
+            # The first member is pinned (unmanaged, blocked) and cannot carry a
+            # mandatory colocation for the rest: each member is held to it
+            # (colocate-unmanaged-group).
+            for m in dep.children[1:]:
+                if m.kind == "primitive":
+                    out.append(Coloc(cid, m, p, score, drole, prole, attr, False, dep, prim))
 
     # Groups: each member with the previous one.
     for r in rscs.by_id.values():
