@@ -200,6 +200,11 @@ def choose_roles(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
             score = add_scores(score, INFINITY if here else MINUS_INFINITY)
         if counts:
             score = _clone_level(clone, node, score, nodes, why)
+        if inst.kind == "group" and any(m.assigned is None or m.next_role == STOPPED
+                                        for m in inst.primitives()):
+            # A group instance that cannot run whole cannot be promoted (bug-1822).
+            score = MINUS_INFINITY
+            why.append("a member of the group cannot run")
         if lead.roles.get(node) == PROMOTED and not lead.managed:
             score = INFINITY  # an unmanaged promoted instance stays promoted
             why.append("unmanaged and promoted: stays promoted")
