@@ -541,6 +541,8 @@ def primary_nodes(p: Rsc, role: str | None, mandatory: bool = False) -> list[str
     A mandatory colocation with a clone of groups needs the whole group
     instance there: its last member must be placed too."""
     if p.kind == "clone":
+        if p.clone_opts is not None and not p.clone_opts.promotable:
+            role = None  # a role on a clone without roles means just "running" (unrunnable-2)
         out = []
         for inst in p.children:
             lead = group_first(inst)
