@@ -275,7 +275,9 @@ def _success(h: NodeHistory, op: OpRecord) -> None:
         h.partial_migration_target = None
         h.active_ops = []
     elif task == "start":
-        h.role = STARTED
+        # A start that was expected to find it not running (rc 7 = the
+        # transition key's target) leaves it stopped (unfence-startup).
+        h.role = STOPPED if rc == OCF_NOT_RUNNING else STARTED
     elif task == "promote":
         h.role = PROMOTED
     elif task == "demote":
