@@ -33,6 +33,8 @@ class Plan:
     interleaved_starts: list[tuple[Rsc, Rsc]] = field(default_factory=list)
     # Per top-level resource (by id()): the colocations an unrunnable start blocks.
     blocking_colocations: dict[int, list] = field(default_factory=dict)
+    # Nodes unfenced again because the unfencing device running there changed.
+    reunfenced: dict[str, Action] = field(default_factory=dict)
 
     def new(self, task: str, node: str | None, rsc: Rsc | None = None, **kw) -> Action:
         a = Action(uid=len(self.actions), task=task, node=node, rsc=rsc,
@@ -99,9 +101,26 @@ def create_unfencing(plan: Plan) -> None:
     if not any(r.prim is not None and r.prim.agent_class == "stonith"
                and r.meta.get("provides", "") == "unfencing" for r in prims):
         return
+    devices = [r for r in prims if r.prim is not None and r.prim.agent_class == "stonith"
+               and r.meta.get("provides", "") == "unfencing"]
     for name in reversed(list(plan.nodes)):
         info = plan.nodes[name]
-        if not info.online or info.unclean or info.pending or "#node-unfenced" in info.attrs:
+        if not info.online or info.unclean or info.pending:
+            continue
+        if "#node-unfenced" in info.attrs:
+            # An unfencing device whose definition changed where it runs: the
+            # node is unfenced again, and what runs there restarts after it
+            # (unfence-definition, unfence-parameters).
+            for d in devices:
+                nh = d.history.get(name)
+                if name not in d.running_on or nh is None or digest_change(d, nh) != RESTART:
+                    continue
+                why = "definition" if nh.agent_changed else "parameters"
+                a = plan.new("stonith", name, rsc_id=None, required=True,
+                             fence_reason=f"Device {why} changed")
+                a.fence_action = "on"
+                plan.reunfenced[name] = a
+                break
             continue
         unprobed = next((r for r in prims if not (r.history.get(name)
                                                   and r.history[name].known)), None)
@@ -185,8 +204,17 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         start.runnable = False
     if len(cur) > 1 and r.multiple_active == "stop_unexpected" and start.reason is None:
         start.reason = "being multiply active"
+    again = [n for n in cur if n in plan.reunfenced]
+    if again and r.prim is not None and r.prim.agent_class != "stonith":
+        r.restart_needed.update(again)
+        if target in again:
+            start.required = True
+            if start.reason is None:
+                start.reason = "required stonith"
     if r.definition_changed and start.reason is None and r.prim is not None \
-            and r.prim.agent_class != "lsb":
+            and r.prim.agent_class != "lsb" \
+            and not (r.prim.agent_class == "stonith" and r.clone is not None):
+        # (A cloned fence device's restart is printed without a reason: probe-2.)
         start.reason = "resource definition change"
 
     stops: list[Action] = []
@@ -212,6 +240,14 @@ def create_primitive_actions(plan: Plan, r: Rsc) -> None:
         order(stop, start, Edge.OPTIONAL if stop.pseudo
               else Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT)
     r.actions["stops"] = stops
+    for n in again:
+        # Stopped before the node is unfenced again, started after.
+        unfence = plan.reunfenced[n]
+        for stop in stops:
+            if stop.node == n:
+                order(stop, unfence, Edge.OPTIONAL)
+        if target == n:
+            order(unfence, start, Edge.OPTIONAL)
     # The source of a completed migration is cleaned up (no summary line).
     r.actions["cleanup_stops"] = [plan.new("stop", n, r, required=True)
                                   for n in r.migration_sources]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from xml.sax.saxutils import quoteattr
 
 from pacer.model.definition import Primitive
 from pacer.status.types import (
@@ -276,7 +275,9 @@ def _success(h: NodeHistory, op: OpRecord) -> None:
         h.partial_migration_target = None
         h.active_ops = []
     elif task == "start":
-        h.role = STARTED
+        # A start that was expected to find it not running (rc 7 = the
+        # transition key's target) leaves it stopped (unfence-startup).
+        h.role = STOPPED if rc == OCF_NOT_RUNNING else STARTED
     elif task == "promote":
         h.role = PROMOTED
     elif task == "demote":
@@ -324,6 +325,14 @@ def _success(h: NodeHistory, op: OpRecord) -> None:
 # --------------------------------------------------------------------------- digests
 
 
+def _xml_attr(v: str) -> str:
+    """An attribute value escaped as libxml2 writes it (always in double quotes:
+    a `"` is `&quot;`, complex_enforce_colo)."""
+    return (v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("\n", "&#10;").replace("\r", "&#13;")
+            .replace("\t", "&#9;"))
+
+
 def params_digest(params: Mapping[str, str], extra: Mapping[str, str] | None = None) -> str:
     """MD5 of the canonical `<parameters .../>` string Pacemaker records as op-digest."""
     allp = dict(params)
@@ -332,6 +341,6 @@ def params_digest(params: Mapping[str, str], extra: Mapping[str, str] | None = N
     if not allp:
         text = " <parameters/>\n"
     else:
-        attrs = " ".join(f"{k}={quoteattr(v)}" for k, v in sorted(allp.items()))
+        attrs = " ".join(f'{k}="{_xml_attr(v)}"' for k, v in sorted(allp.items()))
         text = f" <parameters {attrs}/>\n"
     return hashlib.md5(text.encode()).hexdigest()

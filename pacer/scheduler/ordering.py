@@ -385,12 +385,23 @@ def settle_migrations(plan: Plan) -> None:
                 if f.migrating or f is r:
                     continue
                 stops = f.actions.get("stops", [])
+                name = f.id
+                if f.clone is not None:
+                    # A clone counts as a whole: it moves the slow way only when
+                    # one of its instances stops and one starts (an instance that
+                    # only stops lets r migrate: 10-a-then-bm-b-move-a-clone).
+                    insts = [p for i in f.clone.children for p in i.primitives()]
+                    if not any(p.actions.get("start") is not None
+                               and p.actions["start"].required for p in insts):
+                        continue
+                    stops = [s for p in insts for s in p.actions.get("stops", [])]
+                    name = f.clone.id
                 if any(s.required for s in stops):
                     r.migrating = False
                     stop = r.actions["stops"][0]
                     moving = f.actions.get("start") is not None and f.actions["start"].runnable
                     if stop.reason is None and moving:
-                        stop.reason = f"unrunnable {f.id} stop"
+                        stop.reason = f"unrunnable {name} stop"
                     changed = True
                     break
 

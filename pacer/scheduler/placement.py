@@ -365,6 +365,13 @@ def build_colocations(defn: Definition, rscs: Resources) -> list[Coloc]:
             return
         c = Coloc(cid, d, p, score, drole, prole, attr, influence, dep, prim)
         out.append(c)
+        if dep.kind == "group" and score >= INFINITY and d.fixed_node is not None:
+            # The first member is pinned (unmanaged, blocked) and cannot carry a
+            # mandatory colocation for the rest: each member is held to it
+            # (colocate-unmanaged-group).
+            for m in dep.children[1:]:
+                if m.kind == "primitive":
+                    out.append(Coloc(cid, m, p, score, drole, prole, attr, False, dep, prim))
 
     # Groups: each member with the previous one.
     for r in rscs.by_id.values():
@@ -528,14 +535,27 @@ def _has_influence(c: Coloc) -> bool:
     return True
 
 
-def primary_nodes(p: Rsc, role: str | None) -> list[str]:
-    """Where the primary of a colocation will be (in `role`, when one is named)."""
+def primary_nodes(p: Rsc, role: str | None, mandatory: bool = False) -> list[str]:
+    """Where the primary of a colocation will be (in `role`, when one is named).
+
+    A mandatory colocation with a clone of groups needs the whole group
+    instance there: its last member must be placed too."""
     if p.kind == "clone":
+        if p.clone_opts is not None and not p.clone_opts.promotable:
+            role = None  # a role on a clone without roles means just "running" (unrunnable-2)
         out = []
         for inst in p.children:
             lead = group_first(inst)
             if lead.assigned is None or lead.next_role == STOPPED:
                 continue
+            if any(m.blocked and m.failed_nodes for m in inst.primitives()):
+                # A failed instance blocked by on-fail=block is no home for
+                # dependents (bug-cl-5170, clone-fail-block-colocation).
+                continue
+            if mandatory and inst.kind == "group":
+                last = _group_last(inst)
+                if last.assigned is None or last.next_role == STOPPED:
+                    continue
             if role in (PROMOTED, UNPROMOTED):
                 actual = lead.next_role if lead.next_role in (PROMOTED, UNPROMOTED) else UNPROMOTED
                 if actual != role:
@@ -553,7 +573,7 @@ def primary_nodes(p: Rsc, role: str | None) -> list[str]:
 def _apply_primary(r: Rsc, c: Coloc, nodes: dict[str, NodeInfo], explain: Explain) -> None:
     """Restrict or bias r's scores by where its primary landed."""
     p = c.primary
-    pns = primary_nodes(p, c.primary_role)
+    pns = primary_nodes(p, c.primary_role, c.score >= INFINITY)
     where = ", ".join(pns)
     src = f"colocation {c.id} with {p.id}"
     values = {_attr(nodes, pn, c.node_attribute) for pn in pns}

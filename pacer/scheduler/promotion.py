@@ -75,7 +75,19 @@ def attribute_score(clone: Rsc, inst: Rsc, node: str, nodes: dict[str, NodeInfo]
             return None
     total: int | None = None
     for p in inst.primitives():
-        for name in _attr_names(p, node, copts.unique):
+        names = _attr_names(p, node, copts.unique)
+        if not copts.unique and p.history_ids.get(node) is None and p.parent is not None:
+            # An anonymous instance's history there may be bound to a sibling
+            # (all stopped): the name it is known by there is the sibling's
+            # (promoted-probed-score).
+            local = split_instance_id(p.id)[0]
+            for i in clone.children:
+                for q in i.primitives():
+                    rid = q.history_ids.get(node)
+                    if rid is not None and split_instance_id(q.id)[0] == local \
+                            and f"master-{rid}" not in names:
+                        names.insert(len(names) - 1, f"master-{rid}")
+        for name in names:
             v = info.attrs.get(name)
             if v is not None:
                 total = add_scores(total or 0, parse_score(v, lenient=True))
@@ -200,6 +212,11 @@ def choose_roles(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
             score = add_scores(score, INFINITY if here else MINUS_INFINITY)
         if counts:
             score = _clone_level(clone, node, score, nodes, why)
+        if inst.kind == "group" and any(m.assigned is None or m.next_role == STOPPED
+                                        for m in inst.primitives()):
+            # A group instance that cannot run whole cannot be promoted (bug-1822).
+            score = MINUS_INFINITY
+            why.append("a member of the group cannot run")
         if lead.roles.get(node) == PROMOTED and not lead.managed:
             score = INFINITY  # an unmanaged promoted instance stays promoted
             why.append("unmanaged and promoted: stays promoted")

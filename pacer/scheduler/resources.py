@@ -37,6 +37,7 @@ class Rsc:
     running_on: list[str] = field(default_factory=list)  # node order of the status
     roles: dict[str, str] = field(default_factory=dict)
     failed_nodes: list[str] = field(default_factory=list)
+    fence_causes: set[str] = field(default_factory=set)  # nodes fenced for its failure
     blocked: bool = False
     # --- placement
     allowed: dict[str, int] = field(default_factory=dict)

@@ -72,6 +72,7 @@ def prepare_state(plan: Plan) -> None:
                     if not info.unclean:
                         info.unclean = True
                         info.fence_reason = f"{r.id} failed there"
+                        r.fence_causes.add(n)
                 else:
                     r.blocked = True
                 continue
@@ -87,6 +88,7 @@ def prepare_state(plan: Plan) -> None:
             elif of == "fence" and opts.stonith_enabled and not info.unclean:
                 info.unclean = True
                 info.fence_reason = f"{r.id} failed there"
+                r.fence_causes.add(n)
         if len(r.running_on) > 1:
             policy = r.multiple_active
             if policy == "block":

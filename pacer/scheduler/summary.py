@@ -149,7 +149,11 @@ def _primitive_lines(r: Rsc, plain: bool = False) -> list[Line]:
         if target == current:
             out.append(Line("Recover" if failed else "Restart", r.id, target, _suffix(start)))
         else:
-            out.append(Line("Move", r.id, _move_details(r, current, target), _suffix(start)))
+            # (a stop that failed on a node being fenced still makes it a
+            # recovery: stonith-0)
+            failed = failed or any(r.history[n].stop_failed for n in cur if n in r.history)
+            out.append(Line("Recover" if failed else "Move", r.id,
+                            _move_details(r, current, target), _suffix(start)))
         return out
     if target == current:
         if not start.required:
@@ -161,6 +165,10 @@ def _primitive_lines(r: Rsc, plain: bool = False) -> list[Line]:
     if r.migrating:
         out.append(Line("Migrate", r.id, f"{current} -> {target}"))
         return out
+    # A failure on a node fenced for another resource's failure goes with the
+    # node: it just moves (stonith-0; fenced for its own: rec-rsc-5).
+    failed = any(s.node in r.failed_nodes and (not s.pseudo or s.node in r.fence_causes)
+                 for s in stops)
     verb = "Recover" if failed else "Move"
     # A move reports why its stop happens (the start's reason, e.g. a definition
     # change, is moot once it starts afresh elsewhere).
