@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -129,6 +128,7 @@ async def _main(config: NodeConfig, conn: Connection, watchdog_path: str | None,
     from pacer.agents.fence import DEFAULT_FENCE_DIRS
     from pacer.agents.registry import AgentRegistry
     from pacer.controller import Controller, ControllerConfig
+    from pacer.controller.sessions import run_node
     from pacer.node import NodeDaemon, open_watchdog
     from pacer.store.base import StoreUnavailable
     from pacer.store.clock import MonotonicClock
@@ -163,23 +163,19 @@ async def _main(config: NodeConfig, conn: Connection, watchdog_path: str | None,
                   file=sys.stderr)
 
         # Every node can become the controller: it campaigns with this node's
-        # lease, so it can only lead while this node is a member.
-        ctl_task = None
-        if controller:
-            ctl = Controller(ClusterStore(store, config.cluster), daemon, runner.fencer,
-                             MonotonicClock(), time.time,
-                             ControllerConfig(node=config.node, lease_ttl=config.lease_ttl))
-            ctl_task = asyncio.ensure_future(ctl.run())
+        # lease, one session per membership (as the fault simulator runs it).
+        cluster = ClusterStore(store, config.cluster)
+        ctl_config = ControllerConfig(node=config.node, lease_ttl=config.lease_ttl)
+
+        def make_controller() -> Controller:
+            return Controller(cluster, daemon, runner.fencer, MonotonicClock(), time.time,
+                              ctl_config)
+
         try:
-            await daemon.run()
+            await run_node(daemon, make_controller if controller else None)
         except OSError as exc:  # the state directory or the watchdog device
             print(f"pacer agent: error: cannot start: {exc}", file=sys.stderr)
             return 1
-        finally:
-            if ctl_task is not None:
-                ctl_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await ctl_task
         return 0
     finally:
         await store.close()

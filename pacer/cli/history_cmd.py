@@ -18,7 +18,7 @@ from pacer.cli.status_view import OP_STATUS_TEXT, RC_TEXT, format_time
 from pacer.scheduler.history import is_failure
 from pacer.status.types import OpRecord
 from pacer.store.base import KeyValue
-from pacer.store.cluster import ClusterStore, Keys
+from pacer.store.cluster import ClusterStore, Keys, load_record
 
 DESCRIPTION = """\
 Show the cluster's history, oldest first (the newest are at the bottom):
@@ -53,14 +53,6 @@ class Entry:
     transition: int | None = None
 
 
-def _json(value: bytes) -> dict:
-    try:
-        data = json.loads(value)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def collect(kvs: list[KeyValue], keys: Keys) -> list[Entry]:
     """Every history entry in one read of the cluster's keys, oldest first."""
     out: list[Entry] = []
@@ -70,18 +62,18 @@ def collect(kvs: list[KeyValue], keys: Keys) -> list[Entry]:
         if not parts:
             continue
         if parts[0] == "events" and len(parts) == 2:
-            d = _json(kv.value)
+            d = load_record(kv.value)
             out.append(Entry(float(d.get("time") or 0), "controller", str(d.get("kind", "")),
                              str(d.get("message", "")), d.get("node"), d.get("rsc"),
                              d.get("transition")))
         elif parts[0] == "fencing" and len(parts) == 3:
-            d = _json(kv.value)
+            d = load_record(kv.value)
             msg = (f"{d.get('action', 'fence')} of {parts[1]}: {d.get('state', '?')}"
                    + (f" (asked by {d['origin']})" if d.get("origin") else ""))
             out.append(Entry(float(d.get("completed") or 0), "fencing",
                              str(d.get("state", "")), msg, parts[1]))
         elif parts[0] == "history" and len(parts) == 4:
-            op = _json(kv.value).get("op")
+            op = load_record(kv.value).get("op")
             if not isinstance(op, dict):
                 continue
             node, rsc = parts[1], parts[2]

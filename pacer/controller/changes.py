@@ -14,10 +14,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pacer.status.types import OP_PENDING
 from pacer.store.base import Event, EventType
 from pacer.store.cluster import Keys
-
-OP_PENDING = -1
 
 
 @dataclass(frozen=True)
@@ -41,6 +40,7 @@ class Change:
     """Something that calls for a new schedule."""
 
     what: str
+    node_left: str | None = None  # the change is this node's membership ending
 
 
 Meaning = Result | Change | None
@@ -83,7 +83,9 @@ def classify(ev: Event, keys: Keys, attrs: Mapping[tuple[str, str], str]) -> Mea
             return None
         return Change(f"attribute {name} of {node} is now {value}")
     if kind == "nodes" and len(parts) == 2:
-        return Change(f"node {parts[1]} {'joined' if ev.type is EventType.PUT else 'left'}")
+        if ev.type is EventType.PUT:
+            return Change(f"node {parts[1]} joined")
+        return Change(f"node {parts[1]} left", node_left=parts[1])
     if kind == "definition":
         return Change("definition changed")
     if kind == "controller":

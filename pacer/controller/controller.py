@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from pacer.agents.api import Fencer
+from pacer.agents.api import DEFAULT_TIMEOUT_MS, Fencer
 from pacer.controller.changes import Change, Result, classify
 from pacer.controller.config import ControllerConfig
 from pacer.controller.fencing import (
@@ -45,7 +45,12 @@ from pacer.scheduler.transition import PlannedAction, Transition
 from pacer.status.types import FenceEvent, Status
 from pacer.store.base import Event, LeaseNotFound, Put, StoreError, StoreUnavailable
 from pacer.store.clock import Clock
-from pacer.store.cluster import ActionRequest, ClusterStore, ControllerSession, NotController
+from pacer.store.cluster import (
+    ActionRequest,
+    ClusterStore,
+    ControllerSession,
+    NotController,
+)
 
 log = logging.getLogger("pacer.controller")
 
@@ -133,8 +138,6 @@ class Controller:
         self.wall = wall
         self.config = config
         self.node = config.node
-        self.session: ControllerSession | None = None
-        self.transitions = 0  # transitions run while elected (for tests and status)
         self._journal_n = 0
         self._gone_since: dict[str, float] = {}
         self._fence_failed_at: dict[str, float] = {}
@@ -156,7 +159,6 @@ class Controller:
                     await self._await_vacancy()
                     continue
                 backoff = 0.1
-                self.session = session
                 log.info("%s: elected controller (token %d)", self.node, session.token)
                 await self._lead(session)
             except asyncio.CancelledError:
@@ -170,15 +172,12 @@ class Controller:
             except Exception:
                 log.exception("%s: controller error; campaigning again", self.node)
                 await asyncio.sleep(1.0)
-            finally:
-                self.session = None
 
     async def _await_vacancy(self) -> None:
         """Until the controller key is gone (or a while has passed: look again)."""
-        kv = await self.cluster.store.get(self.keys.controller)
-        if kv is None:
-            return
         rng = await self.cluster.store.get_prefix(self.keys.controller)
+        if not any(kv.key == self.keys.controller for kv in rng.kvs):
+            return
         feed = _Feed(self.cluster, rng.revision + 1)
         try:
             while True:
@@ -200,10 +199,13 @@ class Controller:
                             + (f"; discarded {stale} stale requests" if stale else ""))
         snap = await self.cluster.snapshot(now=int(self.wall()))
         feed = _Feed(self.cluster, snap.revision + 1)
+        fresh = True  # the read the feed starts from serves the first round
         try:
             while True:
-                snap = await self.cluster.snapshot(now=int(self.wall()))
-                feed.drain()  # everything before this read is in it
+                if not fresh:
+                    snap = await self.cluster.snapshot(now=int(self.wall()))
+                    feed.drain()  # everything before this read is in it
+                fresh = False
                 if snap.controller is None or snap.controller.token != session.token:
                     raise NotController(session.token)
                 if snap.definition is None:
@@ -211,6 +213,7 @@ class Controller:
                     continue
                 defn = _with_watchdog(snap.definition.definition)
                 status = snap.status
+                self._forget_returned(status)
                 attrs = _attrs(status)
                 rev = snap.definition.revision
                 probes = needed_probes(defn, status)
@@ -236,7 +239,6 @@ class Controller:
                 if run.real_actions:
                     await self._pace(t)
                     ids.next_transition()
-                    self.transitions += 1
                     await self._journal(session, "transition",
                                         "; ".join(t.summary) or f"{len(run.real_actions)} actions",
                                         transition=ids.transition)
@@ -295,7 +297,7 @@ class Controller:
                      attrs: dict[tuple[str, str], str]) -> None:
         """Send what is ready, complete what reports, until the run is finished."""
         inflight: dict[str, int] = {}
-        nodes: dict[str, str] = {}
+        deadlines: dict[str, float] = {}  # when to stop waiting for a report
         while True:
             ready = run.ready()
             limit = self.config.batch_limit
@@ -306,13 +308,28 @@ class Controller:
                 ready = ready[:keep]
             if ready:
                 reqs = [build(i) for i in ready]
+                now = self.clock.now()
                 for i, r in zip(ready, reqs, strict=True):
                     inflight[r.id] = i
-                    nodes[r.id] = r.node
+                    deadlines[r.id] = now + (r.timeout_ms or DEFAULT_TIMEOUT_MS) / 1000 \
+                        + self.config.result_grace
                 await session.request_actions(reqs)
             if run.finished:
                 return
-            ev = await feed.next(RECHECK_S)
+            overdue = [aid for aid in inflight if deadlines[aid] <= self.clock.now()]
+            if overdue:
+                # A report that never came (a request or its answer lost): stop
+                # waiting and schedule again from what the store says.
+                for aid in overdue:
+                    a = run.actions[inflight[aid]]
+                    run.complete(inflight.pop(aid), False)
+                    await self._journal(session, "no-report",
+                                        f"no result for {a.task} of {a.rsc} on {a.node}",
+                                        node=a.node, rsc=a.rsc)
+                continue
+            wait = min([deadlines[aid] for aid in inflight], default=self.clock.now()
+                       + RECHECK_S) - self.clock.now()
+            ev = await feed.next(max(wait, 0.0))
             if ev is None or ev.revision <= revision:
                 continue
             meaning = classify(ev, self.keys, attrs)
@@ -331,10 +348,10 @@ class Controller:
             what = meaning.what if isinstance(meaning, Change) else \
                 f"report from an earlier request on {meaning.node}"
             run.abort(what)
-            if isinstance(meaning, Change) and meaning.what.endswith(" left"):
-                gone = meaning.what.split()[1]
+            if isinstance(meaning, Change) and meaning.node_left is not None:
                 # Its in-flight actions will never report: it is fenced next.
-                for aid in [a for a, n in nodes.items() if n == gone and a in inflight]:
+                for aid in [a for a, i in inflight.items()
+                            if run.actions[i].node == meaning.node_left]:
                     run.complete(inflight.pop(aid), False)
 
     # ------------------------------------------------------------- fencing
@@ -355,6 +372,14 @@ class Controller:
         if confirmed:
             return None
         return wait if wait is not None else 1.0
+
+    def _forget_returned(self, status: Status) -> None:
+        """A node seen lost and back since starts its watchdog wait afresh when
+        it is lost again (found by faultsim, seed 37: a stale start time let a
+        second loss count as fenced at once)."""
+        for n in [n for n in self._gone_since
+                  if (ns := status.node_states.get(n)) is not None and ns.in_ccm == "true"]:
+            del self._gone_since[n]
 
     async def _fence_one(self, session: ControllerSession, defn: Definition, status: Status,
                          a: PlannedAction) -> bool | float:

@@ -58,46 +58,39 @@ def devices_for(defn: Definition, target: str, controller_node: str) -> list[Fen
             if (d := FenceDevice(p)).targets(target)]
 
 
-def fence_timeout_ms(defn: Definition) -> int:
+def _duration_s(defn: Definition, name: str, default: float) -> float:
+    """A duration property in seconds; `default` when unset or unreadable."""
+    v = defn.properties.get(name)
+    if not v:
+        return default
     try:
-        return parse_interval_ms(defn.properties.get("stonith-timeout", "60s"))
+        return parse_interval_ms(v) / 1000
     except ValueError:
-        return 60_000
+        return default
+
+
+def fence_timeout_ms(defn: Definition) -> int:
+    return int(_duration_s(defn, "stonith-timeout", 60.0) * 1000)
 
 
 def dc_deadtime(defn: Definition) -> float:
     """Seconds a node never seen may take to join before it is fenced (default 20 s)."""
-    try:
-        return parse_interval_ms(defn.properties.get("dc-deadtime", "20s")) / 1000
-    except ValueError:
-        return 20.0
+    return _duration_s(defn, "dc-deadtime", 20.0)
 
 
 def watchdog_fencing_allowed(defn: Definition, ns: NodeState | None) -> bool:
     """Only a node with a watchdog can be fenced by waiting: its daemon said so
     when it joined (the permanent attribute `#pacer-watchdog`), or the operator
     set stonith-watchdog-timeout, asserting every node has one (as with SBD)."""
-    v = defn.properties.get("stonith-watchdog-timeout", "")
-    try:
-        explicit = bool(v) and parse_interval_ms(v) > 0
-    except ValueError:
-        explicit = False
-    if explicit:
+    if _duration_s(defn, "stonith-watchdog-timeout", 0.0) > 0:
         return True
     return ns is not None and ns.transient.get(WATCHDOG_ATTR) == "true"
 
 
 def watchdog_timeout(defn: Definition, default: float) -> float:
     """Seconds (the definition's stonith-watchdog-timeout wins when positive)."""
-    v = defn.properties.get("stonith-watchdog-timeout")
-    if v:
-        try:
-            ms = parse_interval_ms(v)
-        except ValueError:
-            return default
-        if ms > 0:
-            return ms / 1000
-    return default
+    t = _duration_s(defn, "stonith-watchdog-timeout", 0.0)
+    return t if t > 0 else default
 
 
 def fence_action(key: str) -> str:

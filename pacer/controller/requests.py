@@ -9,10 +9,6 @@ from pacer.store.cluster import ActionRequest
 
 OCF_NOT_RUNNING = 7
 
-# What the scheduler calls an action and what the node daemon runs. A planned
-# migration is carried out as stop + start (the scheduler also plans both).
-TASKS = {"reload-agent": "reload-agent"}
-
 
 class RequestIds:
     """Action ids `<token>.<transition>.<n>`: unique for ever, since a token is
@@ -33,15 +29,13 @@ class RequestIds:
         return f"{self.token}.{self.transition}.{self._n}"
 
 
-def expected_rc(task: str) -> int:
-    return 0
-
-
 def for_action(a: PlannedAction, ids: RequestIds, definition_revision: int) -> ActionRequest:
     assert a.node is not None and a.rsc is not None
-    extra = {"expected_rc": str(expected_rc(a.task)), **a.extra}
+    # Every planned action succeeds with 0; a planned migration is carried out
+    # as stop + start (the scheduler plans both), so no task needs mapping.
+    extra = {"expected_rc": "0", **a.extra}
     return ActionRequest(id=ids.next(), token=ids.token, node=a.node,
-                         task=TASKS.get(a.task, a.task), rsc=a.rsc, interval_ms=a.interval_ms,
+                         task=a.task, rsc=a.rsc, interval_ms=a.interval_ms,
                          definition_revision=definition_revision, transition=ids.transition,
                          extra=extra)
 

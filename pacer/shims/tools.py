@@ -141,14 +141,21 @@ def crm_attribute(argv: list[str], env: Mapping[str, str], prog: str = "crm_attr
         values = {kv.key.rsplit("/", 1)[1]: kv.value.decode() for kv in r.kvs}
         wanted = [args.name] if args.name else sorted(values)
         for name in wanted:
-            value = values.get(name, args.default)
-            if value is None:
-                print(f"{prog}: Error performing operation: {NOSUCH}", file=sys.stderr)
-                return CRM_EX_NOSUCH
-            print(value if args.quiet else f"scope={scope}  name={name} value={value}")
+            rc = _print_value(prog, scope, name, values.get(name, args.default), args.quiet)
+            if rc != CRM_EX_OK:
+                return rc
         return CRM_EX_OK
 
     return _run(prog, env, body)
+
+
+def _print_value(prog: str, scope: str, name: str, value: str | None, quiet: bool) -> int:
+    """A query's answer as crm_attribute prints it (-q: the value alone)."""
+    if value is None:
+        print(f"{prog}: Error performing operation: {NOSUCH}", file=sys.stderr)
+        return CRM_EX_NOSUCH
+    print(value if quiet else f"scope={scope}  name={name} value={value}")
+    return CRM_EX_OK
 
 
 def _cluster_option(prog: str, args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -172,12 +179,8 @@ def _cluster_option(prog: str, args: argparse.Namespace, env: Mapping[str, str])
                 for s in (d.rsc_defaults if section == "rsc_defaults" else d.op_defaults):
                     if s.rule is None:
                         values = {**dict(s.values), **values}
-        value = values.get(args.name, args.default)
-        if value is None:
-            print(f"{prog}: Error performing operation: {NOSUCH}", file=sys.stderr)
-            return CRM_EX_NOSUCH
-        print(value if args.quiet else f"scope={section}  name={args.name} value={value}")
-        return CRM_EX_OK
+        return _print_value(prog, section, args.name, values.get(args.name, args.default),
+                            args.quiet)
 
     return _run(prog, env, body)
 

@@ -167,7 +167,8 @@ def _dumps(data: object) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _loads(value: bytes) -> dict:
+def load_record(value: bytes) -> dict:
+    """A stored JSON object; {} for anything else (a record is never trusted to parse)."""
     try:
         data = json.loads(value)
     except ValueError:
@@ -231,7 +232,7 @@ class ActionRequest:
     @classmethod
     def from_json(cls, value: bytes) -> ActionRequest | None:
         try:
-            return _from_dict(cls, _loads(value))  # type: ignore[return-value]
+            return _from_dict(cls, load_record(value))  # type: ignore[return-value]
         except TypeError:
             return None
 
@@ -294,7 +295,7 @@ def build_status(kvs: Iterable[KeyValue], keys: Keys, definition: Definition | N
             transient.setdefault(parts[1], {})[parts[2]] = kv.value.decode()
         elif kind == "history" and len(parts) == 4:
             node, rsc = parts[1], parts[2]
-            data = _loads(kv.value)
+            data = load_record(kv.value)
             op = data.get("op")
             if not isinstance(op, dict):
                 continue
@@ -302,14 +303,14 @@ def build_status(kvs: Iterable[KeyValue], keys: Keys, definition: Definition | N
                 _from_dict(OpRecord, {**op, "rsc": rsc, "node": node}))  # type: ignore[arg-type]
             agents[(node, rsc)] = _from_dict(Agent, data.get("agent") or {})  # type: ignore[assignment]
         elif kind == "fencing" and len(parts) == 3:
-            fences.append((kv.key, _from_dict(FenceEvent, _loads(kv.value))))  # type: ignore[arg-type]
+            fences.append((kv.key, _from_dict(FenceEvent, load_record(kv.value))))  # type: ignore[arg-type]
         elif kind == "controller" and len(parts) == 1:
-            dc = _loads(kv.value).get("node")
+            dc = load_record(kv.value).get("node")
     ids = {n.name: n.id or n.name for n in definition.nodes} if definition else {}
     states: dict[str, NodeState] = {}
     for name in sorted(set(members) | set(expected)):
         member = name in members
-        node_id = _loads(members[name].value).get("id") if member else None
+        node_id = load_record(members[name].value).get("id") if member else None
         merged = {**attrs.get(name, {}), **transient.get(name, {})}
         history = tuple(
             ResourceHistory(rsc=rsc, node=name, agent_class=agents[(name, rsc)].agent_class,
@@ -347,7 +348,7 @@ class ClusterStore:
         cached = self._defn_cache
         if cached is not None and cached.revision == kv.mod_revision:
             return cached
-        text = _loads(kv.value).get("text", "")
+        text = load_record(kv.value).get("text", "")
         stored = StoredDefinition(parse_stored_definition(text), text,
                                   kv.mod_revision)
         self._defn_cache = stored
@@ -525,7 +526,7 @@ class ClusterStore:
         kv = await self.store.get(self.keys.controller)
         if kv is None:
             return None
-        return ControllerInfo(_loads(kv.value).get("node", ""), kv.create_revision, kv.lease)
+        return ControllerInfo(load_record(kv.value).get("node", ""), kv.create_revision, kv.lease)
 
     async def campaign(self, node: str, lease: int) -> ControllerSession | None:
         """Become the controller if there is none; None if another node is.
@@ -542,7 +543,7 @@ class ClusterStore:
         kvs = r.results[0]
         if kvs:
             kv = kvs[0]  # type: ignore[index]
-            if kv.lease == lease and _loads(kv.value).get("node") == node:  # type: ignore[union-attr]
+            if kv.lease == lease and load_record(kv.value).get("node") == node:  # type: ignore[union-attr]
                 return ControllerSession(self, node, lease, kv.create_revision)  # type: ignore[union-attr]
         return None
 
@@ -555,7 +556,7 @@ class ClusterStore:
         stored = self._definition(defn_kv)
         status = build_status(r.kvs, self.keys, stored.definition if stored else None, now)
         ctl_kv = next((kv for kv in r.kvs if kv.key == self.keys.controller), None)
-        controller = (ControllerInfo(_loads(ctl_kv.value).get("node", ""),
+        controller = (ControllerInfo(load_record(ctl_kv.value).get("node", ""),
                                      ctl_kv.create_revision, ctl_kv.lease) if ctl_kv else None)
         actions = tuple(a for kv in r.kvs if kv.key.startswith(self.keys.actions)
                         if (a := ActionRequest.from_json(kv.value)) is not None)
