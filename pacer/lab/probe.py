@@ -29,19 +29,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import dataclasses
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
+from pacer.lab import gaps, splitbrain
 from pacer.lab.gaps import Sample
+from pacer.lab.splitbrain import output
 
 
 async def _get(host: str, port: int, path: str) -> bytes:
@@ -109,16 +113,6 @@ class Probe:
             n += 1
         if tasks:
             await asyncio.gather(*tasks)
-
-
-@contextlib.contextmanager
-def output(path: str) -> Iterator[IO[str]]:
-    """A line-buffered JSON lines file to append to ("-": stdout, left open)."""
-    if path == "-":
-        yield sys.stdout
-        return
-    with open(path, "a", buffering=1) as f:
-        yield f
 
 
 def load(path: str | Path) -> list[Sample]:
@@ -214,6 +208,86 @@ class Watch:
                 p.kill()
                 p.wait()
         self.procs = []
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    label: str
+    victim: str
+    t_fault: float
+    trial: gaps.Trial
+    vip: splitbrain.Overlap  # two live holders after the takeover
+    vip_all: splitbrain.Overlap  # ... at any time of the trial
+    probe_file: str
+    vip_file: str
+    fenced: int | None = None  # fencing confirmed (None: no fencing in this system)
+    note: str = ""
+
+
+def analyse_files(label: str, victim: str, t_fault: float, probe_file: Path, vip_file: Path,
+                  fenced: int | None = None, note: str = "") -> TrialResult:
+    """The gap, flaps and VIP overlaps of one trial from the files a Watch wrote."""
+    trial = gaps.analyse(load(probe_file), t_fault)
+    vs = splitbrain.load(vip_file)
+    after = trial.first_ok if trial.first_ok is not None else t_fault
+    return TrialResult(label, victim, t_fault, trial, splitbrain.overlaps(vs, since=after),
+                       splitbrain.overlaps(vs), str(probe_file), str(vip_file), fenced, note)
+
+
+def moved_from(holder: str, t_fault: float) -> Callable[[list[Sample]], bool]:
+    """Probe condition: a good reply from another host than `holder` after the fault."""
+    return lambda ss: any(s.ok and s.t > t_fault and s.host != holder for s in ss)
+
+
+def back_after_outage(holder: str, t_fault: float, steady: float = 0.5
+                      ) -> Callable[[list[Sample]], bool]:
+    """Probe condition: a request failed after the fault, and the last `steady`
+    seconds of requests were all good (from whichever host)."""
+    tail = steady_for(steady)
+
+    def cond(ss: list[Sample]) -> bool:
+        fails = [s.t for s in ss if not s.ok and s.t > t_fault]
+        return bool(fails) and ss[-1].t - fails[-1] >= steady and tail(ss)
+    return cond
+
+
+def steady_for(seconds: float, host: str | None = None) -> Callable[[list[Sample]], bool]:
+    """Probe condition: the last `seconds` of requests all good (from `host`, if given)."""
+    def cond(ss: list[Sample]) -> bool:
+        if not ss or ss[-1].t - ss[0].t < seconds:
+            return False
+        tail = [s for s in ss if s.t >= ss[-1].t - seconds]
+        return all(s.ok and (host is None or s.host == host) for s in tail)
+    return cond
+
+
+def run_trial(workdir: Path, label: str, hosts: list[str], holder: str,
+              inject: Callable[[], object],
+              done: Callable[[str, float], Callable[[list[Sample]], bool]], *,
+              warmup: float = 1.0, phase: float = 0.0, tail: float = 1.5,
+              timeout: float = 30.0, after_done: Callable[[], object] | None = None,
+              after_tail: float | None = None) -> TrialResult:
+    """One fault, watched: the probe and the VIP sampler start; once `holder`
+    has answered steadily for `warmup` s and a random `phase` (0..phase s) has
+    passed, `inject()` is the fault (its time taken just before); then wait
+    until `done(holder, t_fault)` holds for the probe's samples (or `timeout`),
+    run `after_done()` (a thaw, say) and watch `tail` s more (`after_tail`
+    after `after_done`)."""
+    note = ""
+    with Watch(workdir, label, hosts) as w:
+        if not w.wait_until(steady_for(warmup, holder), timeout=10 + warmup):
+            raise RuntimeError(f"{label}: the probe does not see {holder} answer steadily "
+                               f"(files in {workdir})")
+        time.sleep(random.uniform(0, phase))
+        t_fault = time.monotonic()
+        inject()
+        if not w.wait_until(done(holder, t_fault), timeout=timeout):
+            note = f"not done within {timeout:g} s"
+        if after_done is not None:
+            after_done()
+        time.sleep(tail if after_done is None or after_tail is None else after_tail)
+    res = analyse_files(label, holder, t_fault, w.probe_out, w.vip_out)
+    return dataclasses.replace(res, note=note) if note else res
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ The analysis (`overlaps`) is pure and tested without root.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import fcntl
 import json
@@ -34,11 +35,10 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from pacer.lab.probe import output
+from typing import IO
 
 CLONE_NEWNET = 0x40000000
 NETLINK_ROUTE = 0
@@ -229,6 +229,17 @@ def sample_loop(hosts: Sequence[str], vip: str, interval: float, out, duration: 
         for w in watches:
             w.close()
     return n
+
+
+@contextlib.contextmanager
+def output(path: str) -> Iterator[IO[str]]:
+    """A line-buffered JSON lines file to append to ("-": stdout, left open)."""
+    if path == "-":
+        yield sys.stdout
+        return
+    with open(path, "a", buffering=1) as f:
+        yield f
+
 
 
 def main(argv: list[str] | None = None) -> int:
