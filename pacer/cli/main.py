@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "pacer.cli.history_cmd",
     "pacer.cli.agent_cmd",
     "pacer.cli.faultsim_cmd",
+    "pacer.cli.lab_cmd",
 )
 
 
