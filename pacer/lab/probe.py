@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 from pacer.lab import gaps, splitbrain
@@ -266,15 +266,15 @@ def run_trial(workdir: Path, label: str, hosts: list[str], holder: str,
               done: Callable[[str, float], Callable[[list[Sample]], bool]], *,
               warmup: float = 1.0, phase: float = 0.0, tail: float = 1.5,
               timeout: float = 30.0, after_done: Callable[[], object] | None = None,
-              after_tail: float | None = None) -> TrialResult:
+              after_tail: float | None = None, **watch: Any) -> TrialResult:
     """One fault, watched: the probe and the VIP sampler start; once `holder`
     has answered steadily for `warmup` s and a random `phase` (0..phase s) has
     passed, `inject()` is the fault (its time taken just before); then wait
     until `done(holder, t_fault)` holds for the probe's samples (or `timeout`),
     run `after_done()` (a thaw, say) and watch `tail` s more (`after_tail`
-    after `after_done`)."""
+    after `after_done`). `watch` keywords go to `Watch` (another lab's URL...)."""
     note = ""
-    with Watch(workdir, label, hosts) as w:
+    with Watch(workdir, label, hosts, **watch) as w:
         if not w.wait_until(steady_for(warmup, holder), timeout=10 + warmup):
             raise RuntimeError(f"{label}: the probe does not see {holder} answer steadily "
                                f"(files in {workdir})")
