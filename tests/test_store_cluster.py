@@ -6,6 +6,8 @@ becomes the `Status` that `schedule()` decides from.
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from test_store_behaviour import (  # noqa: F401  (the fixtures)
     Backend,
@@ -20,6 +22,7 @@ from pacer.scheduler.history import params_digest
 from pacer.scheduler.nodes import interpret_nodes
 from pacer.scheduler.options import ClusterOptions
 from pacer.status.types import OCF_NOT_RUNNING, OCF_SUCCESS, OP_PENDING, FenceEvent, OpRecord
+from pacer.store.base import LeaseNotFound
 from pacer.store.cluster import (
     ActionRequest,
     Agent,
@@ -228,4 +231,41 @@ def test_guarded_writes_refused_after_the_controller_key_changes_hands(backend: 
         assert await b.controller() is None
         with pytest.raises(NotController):
             await ctl_b.request_actions([req])
+    backend.run(body)
+
+
+def test_evicting_a_node_and_that_node_deposing_the_controller_exclude_each_other(
+        backend: Backend) -> None:
+    """Heartbeats can make the controller suspect n2 while n2 suspects the
+    controller's node: whichever txn lands first wins, the other does nothing."""
+    async def body(h: Harness) -> None:
+        a, b = cluster_of(h, "a"), cluster_of(h, "b")
+        await a.put_definition(DEFINITION)
+        for first in ("evict", "depose"):
+            la, lb = await a.store.grant(60), await b.store.grant(60)
+            await a.join("n1", la.id, heartbeat="10.0.0.1:7405")
+            await b.join("n2", lb.id)
+            assert await b.member_records() == {"n1": (la.id, "10.0.0.1:7405"),
+                                                "n2": (lb.id, None)}
+            ctl = await a.campaign("n1", la.id)
+            assert ctl is not None
+            info = await b.controller()
+            assert info is not None and (info.node, info.lease) == ("n1", la.id)
+            if first == "evict":
+                assert await ctl.evict("n2", lb.id)
+                assert not await b.depose("n2", lb.id, info)
+                assert await b.members() == {"n1": la.id}
+                with pytest.raises(LeaseNotFound):  # revoked: n2 sees it at once
+                    await b.store.keepalive(lb.id)
+            else:
+                assert await b.depose("n2", lb.id, info)
+                with pytest.raises(NotController):
+                    await ctl.evict("n2", lb.id)
+                assert await b.controller() is None
+                assert await b.members() == {"n2": lb.id}
+                with pytest.raises(LeaseNotFound):
+                    await a.store.keepalive(la.id)
+            for lease in (la.id, lb.id):
+                with contextlib.suppress(LeaseNotFound):
+                    await a.store.revoke(lease)
     backend.run(body)

@@ -48,8 +48,10 @@ from pacer.store.clock import Clock
 from pacer.store.cluster import (
     ActionRequest,
     ClusterStore,
+    ControllerInfo,
     ControllerSession,
     NotController,
+    load_record,
 )
 
 log = logging.getLogger("pacer.controller")
@@ -60,6 +62,23 @@ RECHECK_S = 60.0
 # The same non-empty transition this many times in a row: the cluster does not
 # converge (an agent that "succeeds" without effect, say); slow down.
 REPEAT_LIMIT = 5
+
+
+class Liveness(Protocol):
+    """Peer heartbeats as the controller sees them (pacer.node.heartbeat)."""
+
+    def suspects(self) -> dict[str, int]: ...
+
+    def silent_for(self, node: str) -> float | None: ...
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]: ...
+
+
+class _Poke:
+    """Put on the feed when a peer becomes suspected: look at once."""
+
+
+POKE = _Poke()
 
 
 class Membership(Protocol):
@@ -85,9 +104,14 @@ def _attrs(status: Status) -> dict[tuple[str, str], str]:
 class _Feed:
     """The store's watch as a queue of events (or the error that ended it)."""
 
-    def __init__(self, cluster: ClusterStore, start_revision: int) -> None:
-        self.queue: asyncio.Queue[Event | BaseException] = asyncio.Queue()
+    def __init__(self, cluster: ClusterStore, start_revision: int,
+                 liveness: Liveness | None = None) -> None:
+        self.queue: asyncio.Queue[Event | _Poke | BaseException] = asyncio.Queue()
         self._task = asyncio.ensure_future(self._pump(cluster, start_revision))
+        self._unsubscribe = liveness.subscribe(self.poke) if liveness is not None else None
+
+    def poke(self) -> None:
+        self.queue.put_nowait(POKE)
 
     async def _pump(self, cluster: ClusterStore, start: int) -> None:
         try:
@@ -100,7 +124,7 @@ class _Feed:
         except BaseException as e:  # handed to the loop, which steps down
             self.queue.put_nowait(e)
 
-    async def next(self, timeout: float | None) -> Event | None:
+    async def next(self, timeout: float | None) -> Event | _Poke | None:
         # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
         # cancellation that races with the result (found by faultsim, seed 1036).
         try:
@@ -112,16 +136,16 @@ class _Feed:
             raise item
         return item
 
-    def drain(self) -> list[Event]:
-        out = []
+    def drain(self) -> None:
+        """Drop what is queued (the caller has just read everything it says)."""
         while not self.queue.empty():
             item = self.queue.get_nowait()
             if isinstance(item, BaseException):
                 raise item
-            out.append(item)
-        return out
 
     async def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
@@ -129,8 +153,10 @@ class _Feed:
 
 class Controller:
     def __init__(self, cluster: ClusterStore, membership: Membership, fencer: Fencer,
-                 clock: Clock, wall: Callable[[], float], config: ControllerConfig) -> None:
+                 clock: Clock, wall: Callable[[], float], config: ControllerConfig,
+                 liveness: Liveness | None = None) -> None:
         self.cluster = cluster
+        self.liveness = liveness
         self.keys = cluster.keys
         self.membership = membership
         self.fencer = fencer
@@ -145,6 +171,7 @@ class Controller:
         self._elected_at = 0.0
         self._last_summary: tuple[str, ...] = ()
         self._repeats = 0
+        self._ids: RequestIds | None = None
 
     # ------------------------------------------------------------- election
 
@@ -156,7 +183,7 @@ class Controller:
                 lease = await self.membership.wait_member()
                 session = await self.cluster.campaign(self.node, lease)
                 if session is None:
-                    await self._await_vacancy()
+                    await self._await_vacancy(lease)
                     continue
                 backoff = 0.1
                 log.info("%s: elected controller (token %d)", self.node, session.token)
@@ -173,32 +200,60 @@ class Controller:
                 log.exception("%s: controller error; campaigning again", self.node)
                 await asyncio.sleep(1.0)
 
-    async def _await_vacancy(self) -> None:
-        """Until the controller key is gone (or a while has passed: look again)."""
+    async def _await_vacancy(self, lease: int) -> None:
+        """Until the controller key is gone (or a while has passed: look again).
+        If the controller's node is suspected meanwhile, depose it."""
         rng = await self.cluster.store.get_prefix(self.keys.controller)
-        if not any(kv.key == self.keys.controller for kv in rng.kvs):
+        kv = next((kv for kv in rng.kvs if kv.key == self.keys.controller), None)
+        if kv is None:
             return
-        feed = _Feed(self.cluster, rng.revision + 1)
+        ctl = ControllerInfo(load_record(kv.value).get("node", ""), kv.create_revision,
+                             kv.lease)
+        feed = _Feed(self.cluster, rng.revision + 1, self.liveness)
         try:
             while True:
+                if await self._depose_if_suspected(ctl, lease):
+                    return
                 ev = await feed.next(self.config.lease_ttl)
                 if ev is None:
                     return
+                if isinstance(ev, _Poke):
+                    continue
                 if ev.kv.key == self.keys.controller and ev.type.value == "delete":
                     return
         finally:
             await feed.close()
 
+    async def _depose_if_suspected(self, ctl: ControllerInfo, lease: int) -> bool:
+        if self.liveness is None or ctl.node == self.node:
+            return False
+        if self.liveness.suspects().get(ctl.node) != ctl.lease:
+            return False
+        silent = self.liveness.silent_for(ctl.node) or 0.0
+        message = (f"no heartbeat from the controller {ctl.node} for {silent:.2f} s: "
+                   f"{self.node} ended its membership and term; the next controller "
+                   "fences it before its resources start elsewhere")
+        journal = self._journal_put("deposed", message, node=ctl.node)
+        if await self.cluster.depose(self.node, lease, ctl, journal):
+            log.warning("%s: %s", self.node, message)
+            return True
+        return False
+
     # ------------------------------------------------------------- leading
 
     async def _lead(self, session: ControllerSession) -> None:
-        ids = RequestIds(session.token)
+        # A session resumed after a store error keeps its token: its request ids
+        # must go on from where they were, never start again (found by faultsim,
+        # seed 6 with a flaky store: a reused id carried another action).
+        if self._ids is None or self._ids.token != session.token:
+            self._ids = RequestIds(session.token)
+        ids = self._ids
         self._elected_at = self.clock.now()
         stale = await session.discard_stale_actions()
         await self._journal(session, "elected", f"{self.node} is the controller"
                             + (f"; discarded {stale} stale requests" if stale else ""))
         snap = await self.cluster.snapshot(now=int(self.wall()))
-        feed = _Feed(self.cluster, snap.revision + 1)
+        feed = _Feed(self.cluster, snap.revision + 1, self.liveness)
         fresh = True  # the read the feed starts from serves the first round
         try:
             while True:
@@ -210,6 +265,8 @@ class Controller:
                     raise NotController(session.token)
                 if snap.definition is None:
                     await self._wait_change(feed, snap.revision, {}, RECHECK_S)
+                    continue
+                if await self._evict_suspects(session, snap.status):
                     continue
                 defn = _with_watchdog(snap.definition.definition)
                 status = snap.status
@@ -282,7 +339,7 @@ class Controller:
             if left <= 0:
                 return
             ev = await feed.next(left)
-            if ev is None:
+            if ev is None or isinstance(ev, _Poke):
                 return
             if ev.revision <= revision:
                 continue
@@ -330,6 +387,11 @@ class Controller:
             wait = min([deadlines[aid] for aid in inflight], default=self.clock.now()
                        + RECHECK_S) - self.clock.now()
             ev = await feed.next(max(wait, 0.0))
+            if isinstance(ev, _Poke):
+                # Evict now, not after the run: the eviction's own store event
+                # aborts the run and writes off the suspect's actions.
+                await self._evict_suspects(session, None)
+                continue
             if ev is None or ev.revision <= revision:
                 continue
             meaning = classify(ev, self.keys, attrs)
@@ -353,6 +415,29 @@ class Controller:
                 for aid in [a for a, i in inflight.items()
                             if run.actions[i].node == meaning.node_left]:
                     run.complete(inflight.pop(aid), False)
+
+    # ------------------------------------------------------------- suspicion
+
+    async def _evict_suspects(self, session: ControllerSession, status: Status | None) -> bool:
+        """End the membership of members the heartbeats say are dead or frozen (they
+        are then fenced like any lost node). True if any was evicted."""
+        if self.liveness is None:
+            return False
+        evicted = False
+        for node, lease in sorted(self.liveness.suspects().items()):
+            if node == self.node:
+                continue
+            if status is not None and ((ns := status.node_states.get(node)) is None
+                                       or ns.in_ccm != "true"):
+                continue
+            silent = self.liveness.silent_for(node) or 0.0
+            message = (f"no heartbeat from {node} for {silent:.2f} s: evicted from the "
+                       "membership; it is fenced before its resources start elsewhere")
+            if await session.evict(node, lease, self._journal_put("suspected", message,
+                                                                  node=node)):
+                log.warning("%s: %s", self.node, message)
+                evicted = True
+        return evicted
 
     # ------------------------------------------------------------- fencing
 
@@ -451,17 +536,22 @@ class Controller:
 
     # ------------------------------------------------------------- journal
 
-    async def _journal(self, session: ControllerSession, kind: str, message: str, *,
-                       transition: int | None = None, node: str | None = None,
-                       rsc: str | None = None) -> None:
+    def _journal_put(self, kind: str, message: str, *, transition: int | None = None,
+                     node: str | None = None, rsc: str | None = None) -> Put:
         self._journal_n = (self._journal_n + 1) % 100_000
         ms = int(self.wall() * 1000)
         key = f"{self.keys.events}{ms:015d}{self._journal_n:05d}"
         record = {"time": self.wall(), "kind": kind, "message": message,
                   "controller": self.node, "transition": transition, "node": node, "rsc": rsc}
+        return Put(key, json.dumps(record).encode())
+
+    async def _journal(self, session: ControllerSession, kind: str, message: str, *,
+                       transition: int | None = None, node: str | None = None,
+                       rsc: str | None = None) -> None:
+        put = self._journal_put(kind, message, transition=transition, node=node, rsc=rsc)
         log.info("%s: %s: %s", self.node, kind, message)
         try:
-            await session.write([Put(key, json.dumps(record).encode())])
+            await session.write([put])
         except StoreError as e:
             if isinstance(e, NotController):
                 raise

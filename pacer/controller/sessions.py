@@ -49,20 +49,35 @@ async def controller_sessions(daemon: NodeProcess, make: Callable[[], Controller
             raise run.exception()  # type: ignore[misc]
 
 
-async def run_node(daemon: NodeProcess, make: Callable[[], Controller] | None) -> None:
-    """Run the daemon and (unless `make` is None) its controller sessions; an
-    error of either ends both."""
-    if make is None:
-        await daemon.run()
-        return
+class Background(Protocol):
+    """A service that runs beside the daemon for the life of the process
+    (the peer heartbeats)."""
+
+    async def run(self) -> None: ...
+
+
+async def run_node(daemon: NodeProcess, make: Callable[[], Controller] | None,
+                   beside: Background | None = None) -> None:
+    """Run the daemon, `beside` (if any) and (unless `make` is None) its
+    controller sessions; an error of any ends them all."""
     node = asyncio.ensure_future(daemon.run())
-    ctl = asyncio.ensure_future(controller_sessions(daemon, make))
+    others = []
+    if make is not None:
+        others.append(asyncio.ensure_future(controller_sessions(daemon, make)))
+    if beside is not None:
+        others.append(asyncio.ensure_future(beside.run()))
+    if not others:
+        await node
+        return
     try:
-        await asyncio.wait([node, ctl], return_when=asyncio.FIRST_COMPLETED)
-        if ctl.done():
-            ctl.result()  # its error is the process's
+        await asyncio.wait([node, *others], return_when=asyncio.FIRST_COMPLETED)
+        for t in others:
+            if t.done():
+                t.result()  # its error is the process's
         await node
     finally:
-        ctl.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ctl
+        for t in others:
+            t.cancel()
+        for t in others:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t

@@ -12,14 +12,24 @@ from pacer.controller import Controller, ControllerConfig
 from pacer.controller.sessions import run_node
 from pacer.faultsim.world import HostEnv
 from pacer.node import NodeConfig, NodeDaemon
+from pacer.node.heartbeat import HeartbeatService
 from pacer.store.cluster import ClusterStore
 
 
 async def pacer_process(env: HostEnv) -> None:
     config = NodeConfig(node=env.name, state_dir=None, lease_ttl=env.lease_ttl,
-                        watchdog_grace=env.watchdog_grace)
+                        watchdog_grace=env.watchdog_grace,
+                        heartbeat=env.name if env.link is not None else None,
+                        heartbeat_interval=env.heartbeat_interval,
+                        heartbeat_timeout=env.heartbeat_timeout)
     daemon = NodeDaemon(env.store, env.clock, env.runner, config, env.wall,
                         watchdog=env.watchdog)
+    heartbeats = None
+    if env.link is not None:
+        heartbeats = HeartbeatService(ClusterStore(env.store), env.clock, env.link, daemon,
+                                      env.name, interval=config.heartbeat_interval,
+                                      timeout=config.heartbeat_timeout)
     await run_node(daemon, lambda: Controller(
         ClusterStore(env.store), daemon, env.fencer, env.clock, env.wall,
-        ControllerConfig(node=env.name, lease_ttl=env.lease_ttl)))
+        ControllerConfig(node=env.name, lease_ttl=env.lease_ttl), liveness=heartbeats),
+        heartbeats)

@@ -186,8 +186,19 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
     def call_at(self, when: float, callback: Callable[..., object], *args: Any,
                 context: contextvars.Context | None = None) -> asyncio.TimerHandle:
         proc = self._current_proc
-        if proc is not None and proc.clock is not None:
-            when = proc.clock.to_global(when)
+        if proc is not None and proc.clock is not None and not proc.clock.identity:
+            clock = proc.clock
+            g = clock.to_global(when)
+            if when > clock.local(self._now):
+                # A timer in the future must find the local clock at `when` when
+                # it fires: rounding in to_global could land it a hair early, and
+                # one within the loop's resolution fires without time moving — a
+                # busy loop for code that waits "until the deadline" (found by
+                # faultsim, seed 1103: a drifting controller awaiting a result).
+                g = max(g, self._now + 2 * self._clock_resolution)
+                while clock.local(g) < when:
+                    g = math.nextafter(g, math.inf)
+            when = g
         return super().call_at(when, callback, *args, context=context)
 
     def call_sim_at(self, when: float, callback: Callable[..., object],

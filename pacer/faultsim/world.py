@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import math
 import shutil
@@ -46,6 +47,29 @@ EPOCH_BASE = 1_700_000_000.0
 CONVERGE_POLL = 1.0  # seconds between convergence checks after the faults healed
 
 
+# Datagram latency between hosts (heartbeats).
+DATAGRAM_DELAY = 0.0005
+
+
+class SimLink:
+    """A host's heartbeat socket on the simulated network: datagrams reach the
+    peer's process (held while it is frozen, lost when it is dead) unless a
+    partition separates the two hosts. Addresses are node names."""
+
+    def __init__(self, world: World, host: str) -> None:
+        self.world = world
+        self.host = host
+
+    async def open(self, on_receive: Callable[[bytes], None]) -> None:
+        self.world.sockets[self.host] = (contextvars.copy_context(), on_receive)
+
+    def send(self, addr: str, data: bytes) -> None:
+        self.world.datagram(self.host, addr, data)
+
+    def close(self) -> None:
+        self.world.sockets.pop(self.host, None)
+
+
 @dataclass
 class HostEnv:
     """Everything one host's pacer process is built from."""
@@ -61,6 +85,9 @@ class HostEnv:
     state_dir: Path
     watchdog: SimWatchdog | None  # the host's hardware watchdog (None: it has none)
     watchdog_grace: float | None  # NodeConfig.watchdog_grace (None: its default)
+    link: SimLink | None  # the heartbeat socket (None: no heartbeats)
+    heartbeat_interval: float = 0.05
+    heartbeat_timeout: float = 0.25
 
 
 DaemonFactory = Callable[[HostEnv], Coroutine[Any, Any, Any]]
@@ -105,6 +132,8 @@ class Host:
         self.proc: Proc | None = None
         self.powered = True
         self.frozen = False
+        self.thawed_at = -1.0
+        self.stop_fault_at = -math.inf  # an injected fault last hit a stop or demote
         self.incarnation = 0
         self.watchdog: SimWatchdog | None = None
         self.agent_faults: list[Fault] = []
@@ -143,6 +172,8 @@ class World:
         self._state_root = Path(tempfile.gettempdir()) / f"pacer-faultsim-{id(self):x}"
         # Active faults by kind.
         self._partitions: list[Fault] = []
+        # Open heartbeat sockets: host → (its process's context, receive callback).
+        self.sockets: dict[str, tuple[contextvars.Context, Callable[[bytes], None]]] = {}
         self._leader_loss = 0
         self._flaky: dict[str, list[Fault]] = {}
         self._fence_fail = 0
@@ -209,7 +240,10 @@ class World:
                       wall=clock.wall, runner=SimAgentRunner(self, name, store), fencer=self.fencer,
                       lease_ttl=self.config.lease_ttl,
                       state_dir=self._state_root / f"{name}.{h.incarnation}",
-                      watchdog=h.watchdog, watchdog_grace=self.config.watchdog_grace)
+                      watchdog=h.watchdog, watchdog_grace=self.config.watchdog_grace,
+                      link=SimLink(self, name) if self.config.heartbeats else None,
+                      heartbeat_interval=self.config.heartbeat_interval,
+                      heartbeat_timeout=self.config.heartbeat_timeout)
         self.emit(name, f"pacer process #{h.incarnation} starts")
         self.loop.spawn(h.proc, self._daemon(env), name=f"pacer@{name}")
 
@@ -257,6 +291,7 @@ class World:
         h = self.hosts[name]
         if h.proc is not None and h.frozen:
             h.frozen = False
+            h.thawed_at = self.loop.now
             self.loop.thaw(h.proc)
 
     # ------------------------------------------------------------------ agents (AgentWorld)
@@ -266,6 +301,8 @@ class World:
         for f in h.agent_faults:
             if f.rsc == prim and f.action == action:
                 h.agent_faults.remove(f)
+                if action in ("stop", "demote"):
+                    h.stop_fault_at = self.loop.now
                 self.emit(host, f"injected: {f.kind} hits {prim} {action}")
                 return "hang" if f.kind == "agent-hang" else "fail"
         return None
@@ -344,12 +381,22 @@ class World:
                 return (Fate.REFUSED, Fate.LOST, Fate.APPLIED_LOST)[min(k, 2)]
         return Fate.OK
 
+    def datagram(self, src: str, dst: str, data: bytes) -> None:
+        """Deliver a datagram unless `dst` has no open socket or a partition
+        separates the hosts; the receiver's process runs the callback."""
+        sock = self.sockets.get(dst)
+        if sock is None or self._side(src) != self._side(dst):
+            return
+        ctx, on_receive = sock
+        self.loop.call_at(self.loop.now + DATAGRAM_DELAY, on_receive, data, context=ctx)
+
+    def _side(self, n: str) -> tuple[int, ...]:
+        return tuple(i for i, f in enumerate(self._partitions) if n in f.nodes)
+
     def _apply_network(self) -> None:
         """Who reaches the store: the side of the partitions holding a majority of
         store members (and nobody if no side does)."""
-        def side(n: str) -> tuple[int, ...]:
-            return tuple(i for i, f in enumerate(self._partitions) if n in f.nodes)
-
+        side = self._side
         members = self.store_members
         sides: dict[tuple[int, ...], int] = {}
         for m in members:
@@ -480,6 +527,17 @@ class World:
             return
         if h.frozen and h.watchdog is None:
             return  # cannot act; only fencing can make it safe (checked there)
+        if h.watchdog is None and h.stop_fault_at >= lost_at - self.config.lease_ttl:
+            # A stop that failed or hangs while it fences itself: without a
+            # watchdog nothing on the host can do better (it stops no further,
+            # to keep the order); fencing covers it (checked there).
+            return
+        bound = self.config.stonith_watchdog_timeout
+        if h.watchdog is None and h.thawed_at > lost_at and self.loop.now < h.thawed_at + bound:
+            # It was frozen for part of the bound (found by faultsim, seed 1086):
+            # it gets the whole bound from its thaw to stop what it runs.
+            self.loop.call_sim_at(h.thawed_at + bound, self._check_self_fence, node, lost_at)
+            return
         left = self.checker.lingering(node, lost_at)
         if left:
             self.checker.violate(

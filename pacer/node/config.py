@@ -44,6 +44,11 @@ class NodeConfig:
     # before the node stops what is left itself.
     shutdown_timeout: float = 120.0
     default_timeout_ms: int = DEFAULT_TIMEOUT_MS
+    # Where this node listens for its peers' heartbeats (HOST:PORT), advertised
+    # in its membership record; None: no heartbeats (lease expiry detects loss).
+    heartbeat: str | None = None
+    heartbeat_interval: float = 0.05
+    heartbeat_timeout: float = 0.25
     # What agents (through the crm_* shims) need to reach the store.
     endpoints: Sequence[str] = ()
     ca_file: str | None = None
@@ -60,6 +65,10 @@ class NodeConfig:
         if not 0 < self.keepalive_s < self.lease_ttl:
             raise ValueError("the keepalive interval must be positive and shorter than the "
                              f"lease TTL ({self.keepalive_s} s vs {self.lease_ttl} s)")
+        if not 0 < self.heartbeat_interval < self.heartbeat_timeout:
+            raise ValueError(f"the heartbeat interval ({self.heartbeat_interval:g} s) must be "
+                             "positive and shorter than the heartbeat timeout "
+                             f"({self.heartbeat_timeout:g} s)")
         if not 0 <= self.margin_s < self.lease_ttl:
             raise ValueError(f"the self-fence margin ({self.margin_s} s) must be below the "
                              f"lease TTL ({self.lease_ttl} s)")

@@ -337,6 +337,7 @@ def build_status(kvs: Iterable[KeyValue], keys: Keys, definition: Definition | N
 class ClusterStore:
     def __init__(self, store: Store, cluster: str = "default", root: str = "/pacer") -> None:
         self.store = store
+        self.cluster = cluster
         self.keys = Keys(cluster, root)
         self._defn_cache: StoredDefinition | None = None
 
@@ -381,18 +382,22 @@ class ClusterStore:
         return Compare(self.keys.node(node), "lease", "==", lease)
 
     async def join(self, node: str, lease: int, node_id: str | None = None,
-                   watchdog: bool | None = None) -> None:
+                   watchdog: bool | None = None, heartbeat: str | None = None) -> None:
         """Become a member: `nodes/<node>` bound to `lease`, `expected/<node>` = member.
 
         A joining node knows nothing of what runs on it (it booted, or it
         self-fenced): its old history and pending actions go in the same txn,
         so the controller probes everything there before using it.
         Idempotent for the same lease (safe to repeat after OutcomeUnknown).
+        `heartbeat`: where this node listens for its peers' heartbeats (HOST:PORT).
         """
         k = self.keys.node(node)
+        record: dict[str, str] = {"id": node_id or node}
+        if heartbeat:
+            record["heartbeat"] = heartbeat
         r = await self.store.txn(
             [Compare.absent(k)],
-            [Put(k, _dumps({"id": node_id or node}), lease),
+            [Put(k, _dumps(record), lease),
              Put(self.keys.expected_state(node), b"member"),
              Delete(self.keys.node_history(node), prefix=True),
              Delete(self.keys.node_actions(node), prefix=True),
@@ -425,6 +430,52 @@ class ClusterStore:
         """Current members and their leases."""
         r = await self.store.get_prefix(self.keys.nodes)
         return {kv.key[len(self.keys.nodes):]: kv.lease for kv in r.kvs}
+
+    async def member_records(self) -> dict[str, tuple[int, str | None]]:
+        """Current members: name → (lease, heartbeat address or None)."""
+        r = await self.store.get_prefix(self.keys.nodes)
+        out: dict[str, tuple[int, str | None]] = {}
+        for kv in r.kvs:
+            addr = load_record(kv.value).get("heartbeat")
+            out[kv.key[len(self.keys.nodes):]] = (kv.lease, addr if isinstance(addr, str)
+                                                  else None)
+        return out
+
+    async def depose(self, node: str, lease: int, controller: ControllerInfo,
+                     journal: Op | None = None) -> bool:
+        """`node` (a member under `lease`) suspects the controller's node is dead:
+        end that node's membership and so the controller's term, in one txn
+        that holds only while the controller is the one suspected, its node is
+        a member under the controller's lease and `node` itself is still a
+        member. The last condition is what makes a controller that decided to
+        evict `node` and `node` deposing it exclude each other. The deposed
+        node, if alive, finds its lease revoked and fences itself; the next
+        controller fences it anyway. False: the conditions did not hold."""
+        ctl_node = self.keys.node(controller.node)
+        r = await self.store.txn(
+            [Compare.created_at(self.keys.controller, controller.token),
+             Compare(ctl_node, "lease", "==", controller.lease),
+             self._member_guard(node, lease)],
+            [Delete(self.keys.controller), Delete(ctl_node),
+             *([journal] if journal is not None else [])])
+        if not r.succeeded:
+            return False
+        await self.revoke_quietly(controller.lease)
+        return True
+
+    async def revoke_quietly(self, lease: int, attempts: int = 3) -> bool:
+        """Revoke a lease whose membership key was just deleted, so that its node
+        (if alive) sees at its next keepalive that it must fence itself; the
+        node also watches its key, so a revocation lost here is not fatal."""
+        for _ in range(attempts):
+            try:
+                await self.store.revoke(lease)
+                return True
+            except LeaseNotFound:
+                return True
+            except StoreError:
+                continue
+        return False
 
     # ------------------------------------------------------------- attributes
 
@@ -611,10 +662,12 @@ class ControllerSession:
             await self.write(puts[i:i + MAX_TXN_OPS])
 
     async def discard_stale_actions(self) -> int:
-        """Delete requests of earlier controllers (do this on taking over)."""
+        """Delete every request not yet taken (do this on taking over, and on
+        resuming after a store error): it was computed from a cluster that may
+        be gone, and a node takes a request only in a txn that requires it to
+        still be there, so a deleted one never runs."""
         r = await self.cluster.store.get_prefix(self.keys.actions)
-        stale = [Delete(kv.key) for kv in r.kvs
-                 if (a := ActionRequest.from_json(kv.value)) is None or a.token != self.token]
+        stale = [Delete(kv.key) for kv in r.kvs]
         for i in range(0, len(stale), MAX_TXN_OPS):
             await self.write(stale[i:i + MAX_TXN_OPS])
         return len(stale)
@@ -650,6 +703,18 @@ class ControllerSession:
                 await self.cluster.store.revoke(lease)
             except LeaseNotFound:
                 pass
+
+    async def evict(self, node: str, lease: int, journal: Op | None = None) -> bool:
+        """End `node`'s membership under `lease` (a suspected member): its key goes
+        in a guarded txn, then its lease is revoked so that the node, if it is
+        alive after all, sees it and fences itself. False: not that member."""
+        r = await self.write([Delete(self.keys.node(node)),
+                              *([journal] if journal is not None else [])],
+                             [Compare(self.keys.node(node), "lease", "==", lease)])
+        if not r.succeeded:
+            return False
+        await self.cluster.revoke_quietly(lease)
+        return True
 
     async def clear_history(self, node: str, rsc: str | None = None) -> None:
         """Forget a resource's history on a node (crm_resource --cleanup): it is re-probed."""

@@ -1,0 +1,263 @@
+"""Peer heartbeats: suspicion of a dead or frozen peer in a fraction of a second.
+
+The membership lease says for sure that a node is gone, but only after its TTL
+(plus etcd's up-to-0.5 s expiry check): 2–2.5 s with the default TTL. Every
+node process therefore also sends a small datagram to every other member each
+`interval` (50 ms) and notes when it last heard each one. A member not heard
+for `timeout` (250 ms) is **suspected**. Suspicion decides nothing by itself:
+the controller evicts a suspected member from the membership (a guarded store
+write, so only the side holding etcd's quorum can) and then fences it before
+its resources start elsewhere; a member that suspects the controller's own
+node deposes it the same way (see pacer/controller/README.md). Safety still
+comes from fencing and the store; heartbeats only make the takeover start
+sooner.
+
+Rules that keep suspicion from being wrong in the ways that hurt:
+- a peer is suspected only if it was heard under its current lease, since
+  this node's own current membership began: a node that never got a
+  heartbeat through (a firewall, no `--heartbeat`) falls back to lease expiry
+  instead of being fenced in a loop, and a node that just joined again does
+  not take the silence of peers that do not know it yet for death;
+- a tracker that was itself stalled (its process frozen, its loop blocked)
+  longer than `timeout / 2` cannot judge the silence of others: it gives
+  every peer a fresh `timeout` (a thawed controller must not evict everyone).
+
+`PeerTracker` is pure; `HeartbeatService` runs it on asyncio with time from a
+`Clock` and datagrams through a `DatagramLink`: UDP on real hosts (`UdpLink`),
+the simulated network in `pacer faultsim`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pacer.store.base import StoreError
+from pacer.store.clock import Clock
+from pacer.store.cluster import ClusterStore
+
+log = logging.getLogger("pacer.node.heartbeat")
+
+DEFAULT_INTERVAL_S = 0.05
+DEFAULT_TIMEOUT_S = 0.25
+# How often the list of members (and where they listen) is read from the store.
+MEMBERS_POLL_S = 1.0
+
+
+@dataclass
+class PeerTracker:
+    """When each peer was last heard, under which lease (pure)."""
+
+    node: str
+    timeout: float
+    heard: dict[str, tuple[int, float]] = field(default_factory=dict)
+    last_tick: float | None = None
+
+    def heard_from(self, peer: str, lease: int, now: float) -> None:
+        if peer != self.node:
+            self.heard[peer] = (lease, now)
+
+    def forget(self) -> None:
+        """This node joined again (a new lease): what it heard before does not
+        count. Peers may not know of the new membership yet and not send to it;
+        their silence must not look like death."""
+        self.heard.clear()
+
+    def tick(self, now: float) -> None:
+        """Call every interval: a tracker that was stalled forgives the silence."""
+        if self.last_tick is not None and now - self.last_tick > self.timeout / 2:
+            self.heard = {p: (lease, max(t, now)) for p, (lease, t) in self.heard.items()}
+        self.last_tick = now
+
+    def suspects(self, members: Mapping[str, int], now: float) -> dict[str, int]:
+        """Members (name → lease) heard under that lease and silent for `timeout`."""
+        out = {}
+        for peer, lease in members.items():
+            h = self.heard.get(peer)
+            if peer != self.node and h is not None and h[0] == lease \
+                    and now - h[1] > self.timeout:
+                out[peer] = lease
+        return out
+
+    def silent_for(self, peer: str, now: float) -> float | None:
+        h = self.heard.get(peer)
+        return None if h is None else now - h[1]
+
+
+def encode_beat(cluster: str, node: str, lease: int, seq: int) -> bytes:
+    """`pacer1 CLUSTER NODE LEASE SEQ`: names never contain spaces or '/'."""
+    return f"pacer1 {cluster} {node} {lease:x} {seq}".encode()
+
+
+def decode_beat(data: bytes, cluster: str) -> tuple[str, int] | None:
+    """(node, lease) of a heartbeat of this cluster; None for anything else."""
+    parts = data.split(b" ")
+    if len(parts) != 5 or parts[0] != b"pacer1":
+        return None
+    try:
+        if parts[1].decode() != cluster:
+            return None
+        return parts[2].decode(), int(parts[3], 16)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+class DatagramLink(Protocol):
+    """Unreliable datagrams between node processes."""
+
+    async def open(self, on_receive: Callable[[bytes], None]) -> None: ...
+
+    def send(self, addr: str, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def parse_addr(addr: str) -> tuple[str, int]:
+    """'10.0.0.1:7405' or '[fd00::1]:7405' → (host, port); ValueError if malformed."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"heartbeat address {addr!r}: write HOST:PORT, e.g. 10.0.0.11:7405")
+    return host.strip("[]"), int(port)
+
+
+class UdpLink:
+    """UDP on `bind` (HOST:PORT), which is also the address peers send to."""
+
+    def __init__(self, bind: str) -> None:
+        self.bind = parse_addr(bind)
+        self._transport: asyncio.DatagramTransport | None = None
+
+    async def open(self, on_receive: Callable[[bytes], None]) -> None:
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in self.bind[0] else socket.AF_INET
+
+        class _Proto(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: object) -> None:
+                on_receive(data)
+
+            def error_received(self, exc: Exception) -> None:
+                pass  # ICMP unreachable from a dead peer: its silence says it
+
+        transport, _ = await loop.create_datagram_endpoint(
+            _Proto, local_addr=self.bind, family=family)
+        self._transport = transport
+
+    def send(self, addr: str, data: bytes) -> None:
+        if self._transport is None:
+            return
+        try:
+            self._transport.sendto(data, parse_addr(addr))
+        except (OSError, ValueError):
+            pass  # a peer we cannot reach is one we do not hear: that is the signal
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+
+class MemberSource(Protocol):
+    """What the service needs of the node daemon."""
+
+    lease_id: int
+
+
+class HeartbeatService:
+    """Sends this node's heartbeats, tracks the peers', reports suspicion.
+
+    `suspects()` is what the controller reads; `subscribe(cb)` calls `cb` (no
+    arguments) whenever a member becomes suspected.
+    """
+
+    def __init__(self, cluster: ClusterStore, clock: Clock, link: DatagramLink,
+                 daemon: MemberSource, node: str, *, interval: float = DEFAULT_INTERVAL_S,
+                 timeout: float = DEFAULT_TIMEOUT_S, members_poll: float = MEMBERS_POLL_S
+                 ) -> None:
+        if not 0 < interval < timeout:
+            raise ValueError(f"the heartbeat interval ({interval:g} s) must be positive and "
+                             f"shorter than the suspicion timeout ({timeout:g} s)")
+        self.cluster = cluster
+        self.clock = clock
+        self.link = link
+        self.daemon = daemon
+        self.node = node
+        self.interval = interval
+        self.timeout = timeout
+        self.members_poll = members_poll
+        self.tracker = PeerTracker(node, timeout)
+        # name → (lease, heartbeat address or None), as last read from the store
+        self.members: dict[str, tuple[int, str | None]] = {}
+        self._reported: dict[str, int] = {}
+        self._subscribers: list[Callable[[], None]] = []
+        self._seq = 0
+        self._lease = 0  # this node's lease when it last beat
+
+    # ------------------------------------------------------------- for the controller
+
+    def suspects(self) -> dict[str, int]:
+        """Members (name → lease) suspected now."""
+        return self.tracker.suspects({n: lease for n, (lease, _) in self.members.items()},
+                                     self.clock.now())
+
+    def silent_for(self, node: str) -> float | None:
+        return self.tracker.silent_for(node, self.clock.now())
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) \
+            if callback in self._subscribers else None
+
+    # ------------------------------------------------------------- running
+
+    def receive(self, data: bytes) -> None:
+        beat = decode_beat(data, self.cluster.cluster)
+        if beat is not None:
+            self.tracker.heard_from(beat[0], beat[1], self.clock.now())
+
+    async def run(self) -> None:
+        await self.link.open(self.receive)
+        poll = asyncio.ensure_future(self._poll_members())
+        try:
+            while True:
+                self._beat()
+                await asyncio.sleep(self.interval)
+        finally:
+            poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poll
+            self.link.close()
+
+    def _beat(self) -> None:
+        now = self.clock.now()
+        self.tracker.tick(now)
+        lease = self.daemon.lease_id
+        if lease != self._lease:
+            self._lease = lease
+            self.tracker.forget()
+        if lease:
+            self._seq += 1
+            data = encode_beat(self.cluster.cluster, self.node, lease, self._seq)
+            for name, (_, addr) in self.members.items():
+                if name != self.node and addr:
+                    self.link.send(addr, data)
+        current = self.suspects()
+        fresh = {n for n, lease in current.items() if self._reported.get(n) != lease}
+        self._reported = current
+        if fresh:
+            log.warning("%s: no heartbeat from %s for %.2f s: suspected", self.node,
+                        ", ".join(sorted(fresh)), self.timeout)
+            for cb in list(self._subscribers):
+                cb()
+
+    async def _poll_members(self) -> None:
+        while True:
+            try:
+                self.members = await self.cluster.member_records()
+            except StoreError:
+                pass  # keep the last list: the peers did not move
+            await asyncio.sleep(self.members_poll)

@@ -1,0 +1,130 @@
+"""Peer heartbeats: who is suspected and when (pure tracker), the wire format,
+and the service over real UDP on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from pacer.node.heartbeat import (
+    HeartbeatService,
+    PeerTracker,
+    UdpLink,
+    decode_beat,
+    encode_beat,
+    parse_addr,
+)
+from pacer.store.clock import MonotonicClock
+from pacer.store.cluster import ClusterStore
+from pacer.store.memory import MemoryCluster
+
+
+def test_only_members_heard_under_their_current_lease_are_suspected() -> None:
+    t = PeerTracker("n1", timeout=0.25)
+    t.tick(0.0)
+    t.heard_from("n2", 7, 0.0)
+    t.heard_from("n3", 8, 0.0)
+    t.heard_from("n1", 1, 0.0)  # its own echo is ignored
+    members = {"n1": 1, "n2": 7, "n3": 9, "n4": 10}
+    assert t.suspects(members, 0.2) == {}
+    # n3 is a member under a lease it was never heard under (it came back and
+    # its beats do not arrive): left to lease expiry; n4 was never heard at all
+    assert t.suspects(members, 0.3) == {"n2": 7}
+    t.heard_from("n2", 7, 0.3)
+    assert t.suspects(members, 0.5) == {}
+    assert t.silent_for("n2", 0.5) == pytest.approx(0.2)
+    assert t.silent_for("n4", 0.5) is None
+
+
+def test_a_stalled_tracker_forgives_the_silence_it_did_not_watch() -> None:
+    t = PeerTracker("n1", timeout=0.25)
+    t.tick(0.0)
+    t.heard_from("n2", 7, 0.0)
+    t.tick(0.05)
+    # frozen for 5 s: on thaw, nobody is suspected before a fresh timeout
+    t.tick(5.05)
+    assert t.suspects({"n2": 7}, 5.1) == {}
+    t.tick(5.1)
+    t.tick(5.15)
+    t.tick(5.2)
+    t.tick(5.25)
+    t.tick(5.3)
+    assert t.suspects({"n2": 7}, 5.31) == {"n2": 7}
+
+
+def test_rejoining_forgets_what_was_heard() -> None:
+    t = PeerTracker("n1", timeout=0.25)
+    t.heard_from("n2", 7, 0.0)
+    t.forget()
+    assert t.suspects({"n2": 7}, 10.0) == {}
+
+
+def test_wire_format_and_garbage() -> None:
+    beat = encode_beat("prod", "n2", 0x7a11, 42)
+    assert decode_beat(beat, "prod") == ("n2", 0x7a11)
+    assert decode_beat(beat, "other") is None
+    for junk in (b"", b"hello", b"pacer1 prod n2 zz 1", b"pacer2 prod n2 1 1",
+                 b"\xff\xfe pacer1", b"pacer1 prod n2 1 1 extra"):
+        assert decode_beat(junk, "prod") is None
+
+
+def test_address_parsing() -> None:
+    assert parse_addr("10.0.0.11:7405") == ("10.0.0.11", 7405)
+    assert parse_addr("[fd00::1]:7405") == ("fd00::1", 7405)
+    for bad in ("10.0.0.11", ":7405", "h:0", "h:99999", "h:x"):
+        with pytest.raises(ValueError, match="HOST:PORT"):
+            parse_addr(bad)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Member:
+    def __init__(self, lease: int) -> None:
+        self.lease_id = lease
+
+
+def test_service_over_udp_suspects_a_silent_peer_and_only_it() -> None:
+    """Three services on loopback; one stops sending (as a frozen host would):
+    the others suspect it within a few intervals and call their subscribers;
+    the two that still beat never suspect each other."""
+
+    async def body() -> None:
+        mem = MemoryCluster(MonotonicClock())
+        names = ("n1", "n2", "n3")
+        addrs = {n: f"127.0.0.1:{_free_port()}" for n in names}
+        services: dict[str, HeartbeatService] = {}
+        for n in names:
+            cluster = ClusterStore(mem.client(n), "hb")
+            lease = await cluster.store.grant(60)
+            await cluster.join(n, lease.id, heartbeat=addrs[n])
+            services[n] = HeartbeatService(cluster, MonotonicClock(), UdpLink(addrs[n]),
+                                           _Member(lease.id), n, interval=0.02,
+                                           timeout=0.15, members_poll=0.05)
+        calls: dict[str, int] = {n: 0 for n in names}
+        for n, svc in services.items():
+            svc.subscribe(lambda n=n: calls.__setitem__(n, calls[n] + 1))
+        tasks = {n: asyncio.create_task(s.run()) for n, s in services.items()}
+        try:
+            await asyncio.sleep(0.5)
+            assert all(s.suspects() == {} for s in services.values())
+            assert all(calls[n] == 0 for n in names)
+            tasks.pop("n3").cancel()  # n3 goes silent
+            for _ in range(100):
+                await asyncio.sleep(0.02)
+                if calls["n1"] and calls["n2"]:
+                    break
+            assert set(services["n1"].suspects()) == {"n3"}
+            assert set(services["n2"].suspects()) == {"n3"}
+            assert calls["n1"] >= 1 and calls["n2"] >= 1
+        finally:
+            for t in tasks.values():
+                t.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+    asyncio.run(body())
