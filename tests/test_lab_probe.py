@@ -139,7 +139,8 @@ def test_probe_process_on_loopback(tmp_path: Path) -> None:
     assert len(good) >= 10 and {s.host for s in good} == {"n7"}
     assert any(not s.ok for s in ss)  # after the server went away: refused
     steps = [b.t - a.t for a, b in zip(ss, ss[1:], strict=False)]
-    assert min(steps) > 0.005 and sorted(steps)[len(steps) // 2] < 0.02
+    # On schedule: 10 ms apart (a loop made late by a busy machine catches up).
+    assert 0.005 < sorted(steps)[len(steps) // 2] < 0.02
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the lab network needs root")
