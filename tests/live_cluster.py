@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ from etcd_cluster import EtcdCluster
 
 from pacer.model.yaml_loader import load_yaml
 from pacer.scheduler.api import schedule
-from pacer.store.cluster import ClusterStore, Snapshot
+from pacer.store.cluster import ClusterStore, Snapshot, load_record
 from pacer.store.etcd import EtcdConfig, EtcdStore
 
 FIXTURES = Path(__file__).parent / "live_fixtures"
@@ -37,7 +38,8 @@ FIXTURES = Path(__file__).parent / "live_fixtures"
 
 class LiveCluster:
     def __init__(self, base: Path, nodes: int = 3, lease_ttl: int = 2,
-                 etcd_size: int = 3, members_of: dict[str, list[int]] | None = None) -> None:
+                 etcd_size: int = 3, members_of: dict[str, list[int]] | None = None,
+                 heartbeats: bool = True) -> None:
         self.base = Path(base)
         self.names = [f"n{i + 1}" for i in range(nodes)]
         self.lease_ttl = lease_ttl
@@ -46,6 +48,9 @@ class LiveCluster:
         self.daemons: dict[str, subprocess.Popen] = {}
         # Which etcd members a node's daemon may reach (default: all).
         self.members_of = members_of or {}
+        # Peer heartbeats on loopback (pacer agent --heartbeat), one port per node.
+        self.heartbeat = {n: f"127.0.0.1:{_free_udp_port()}" for n in self.names} \
+            if heartbeats else {}
         self.loop = asyncio.new_event_loop()
         self._store: EtcdStore | None = None
 
@@ -72,6 +77,8 @@ class LiveCluster:
                "--state-dir", str(self.state_dir(node)),
                "--lease-ttl", str(self.lease_ttl),
                "--fence-dir", str(FIXTURES), "--log-level", "info"]
+        if node in self.heartbeat:
+            cmd += ["--heartbeat", self.heartbeat[node]]
         self.daemons[node] = subprocess.Popen(cmd, env=env, stdout=log, stderr=log,
                                               start_new_session=True)
 
@@ -85,6 +92,32 @@ class LiveCluster:
         p = self.daemons[node]
         with_suppress_kill(p.pid, sig)
         p.wait(10)
+
+    def freeze(self, node: str) -> None:
+        """SIGSTOP every process of the node (as a hung host): nothing of it moves."""
+        self._signal_node(node, signal.SIGSTOP)
+
+    def thaw(self, node: str) -> None:
+        self._signal_node(node, signal.SIGCONT)
+
+    def _signal_node(self, node: str, sig: int) -> None:
+        tag = f"PACER_TEST_CLUSTER={self.id}".encode()
+        me = f"PACER_NODE={node}".encode()
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                env = (proc / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if tag in env and me in env:
+                with_suppress_kill(int(proc.name), sig)
+
+    def journal(self) -> list[dict]:
+        """The controller's journal (`pacer history`), oldest first."""
+        cluster = self.cluster()
+        rng = self.run(cluster.store.get_prefix(cluster.keys.events))
+        return [load_record(kv.value) for kv in rng.kvs]
 
     def power_off(self, node: str) -> None:
         """Every process of the node, as the fence device does it."""
@@ -159,6 +192,12 @@ class LiveCluster:
         return [n for n in self.names
                 if any((self.state_dir(n) / d / f"Dummy-{instance}.state").exists()
                        for d in ("rsctmp", "run"))]
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def with_suppress_kill(pid: int, sig: int) -> None:

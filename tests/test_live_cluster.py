@@ -158,6 +158,51 @@ def test_daemon_killed_resources_move_only_after_fencing(lc: LiveCluster) -> Non
     assert lc.daemons[victim].poll() is not None
 
 
+def test_a_frozen_node_is_evicted_on_silence_fenced_then_taken_over(lc: LiveCluster) -> None:
+    """SIGSTOP of every process of the node running `solo` (a hung host: its
+    lease would live on for a while, its resources keep running): its peers'
+    heartbeats stop, the controller evicts it, fences it and only then starts
+    `solo` elsewhere."""
+    ctl = lc.wait(lambda c: (s := c.snapshot()).controller and s.controller.node,
+                  "a controller to be elected")
+    lc.push(_defn(lc, DUMMIES, f"  - location: {{rsc: solo, node: {ctl}, score: -INFINITY}}\n"))
+    victim = lc.wait(lambda c: _single(c, "solo"), "solo to run")
+    watch = Watcher(lc, ["solo", "a", "b"])
+    lc.freeze(victim)
+    try:
+        new = lc.wait(lambda c: (n := _single(c, "solo")) not in (None, victim) and n,
+                      "solo to run elsewhere")
+    finally:
+        lc.thaw(victim)
+    watch.stop()
+    assert watch.doubles == []
+    kinds = [(e["kind"], e.get("node")) for e in lc.journal()]
+    assert ("suspected", victim) in kinds, kinds
+    assert kinds.index(("suspected", victim)) < kinds.index(("fenced", victim))
+    start = _ops(lc, new, "solo")["solo_last_0"]
+    fenced = [ev for ev in lc.snapshot().status.fencing_history if ev.target == victim]
+    assert fenced and start.last_run >= fenced[-1].completed
+
+
+def test_a_frozen_controller_is_deposed_by_a_peer_and_fenced(lc: LiveCluster) -> None:
+    ctl = lc.wait(lambda c: (s := c.snapshot()).controller and s.controller.node,
+                  "a controller to be elected")
+    lc.push(_defn(lc, DUMMIES, f"  - location: {{rsc: solo, node: {ctl}, score: 100}}\n"))
+    lc.wait(lambda c: _single(c, "solo") == ctl, "solo to run on the controller's node")
+    lc.freeze(ctl)
+    try:
+        new = lc.wait(lambda c: (n := _single(c, "solo")) not in (None, ctl) and n,
+                      "solo to run elsewhere")
+    finally:
+        lc.thaw(ctl)
+    journal = lc.journal()
+    deposed = [e for e in journal if e["kind"] == "deposed" and e.get("node") == ctl]
+    assert deposed, [(e["kind"], e.get("node")) for e in journal]
+    assert any(e["kind"] == "fenced" and e.get("node") == ctl for e in journal)
+    assert lc.snapshot().controller.node != ctl
+    assert new != ctl
+
+
 def test_controller_killed_another_takes_over_without_restarting_anything(
         lc: LiveCluster) -> None:
     ctl = lc.wait(lambda c: (s := c.snapshot()).controller and s.controller.node,
