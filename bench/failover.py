@@ -3,13 +3,14 @@
 (measured in the same run) and Pacemaker + Corosync.
 
     bench/failover.py [--runs 20] [--rows host-lost,freeze,...] [--json FILE]
-                      [--with-pacemaker] [--workdir DIR] [--keep-lab]
+                      [--with-pacemaker] [--workdir DIR] [--keep-lab] [--take-over]
 
 Needs root. Everything runs in the lab network of `pacer.lab.net` (hosts
 pacer-n1..n3, client pacer-c, 10.250.0.0/24 on the bridge pacerbr0): the
 keepalived rows on the network alone, then `pacer lab up` once for the pacer
-rows. A lab that is already up is taken down first (`--keep-lab` leaves the
-bench's lab up at the end).
+rows. A lab network that is already up (`pacer lab up`, or another bench) is
+left alone: the bench refuses, unless `--take-over` (then it is taken down
+first). `--keep-lab` leaves the bench's pacer lab up at the end.
 
 The method of ../shared/bench/ANCHORS.md, shared by every row: the probe
 (`pacer.lab.probe`) sends an HTTP GET to VIP:8080 every 10 ms from the client
@@ -354,6 +355,8 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path,
                     help="keep the probe and VIP sample files here (default: a temporary dir)")
     ap.add_argument("--keep-lab", action="store_true", help="leave the pacer lab up at the end")
+    ap.add_argument("--take-over", action="store_true",
+                    help="take down a lab network that is already up (default: refuse)")
     args = ap.parse_args()
     wanted = [r.strip() for r in args.rows.split(",") if r.strip()]
     if args.with_pacemaker and "pm" not in wanted:
@@ -364,13 +367,18 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench/failover.py: needs root (network namespaces)", file=sys.stderr)
         return 2
+    if (net.namespaces() or net.lab_links()) and not args.take_over:
+        print("bench/failover.py: a lab network is up (pacer-* namespaces: "
+              f"{' '.join(net.namespaces()) or '-'}): `pacer lab down` first, or --take-over",
+              file=sys.stderr)
+        return 2
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="pacer-failover-"))
     workdir.mkdir(parents=True, exist_ok=True)
     say(f"probe and VIP samples in {workdir}")
     rows: dict[str, Row] = {}
     try:
-        if any(k in wanted for k in KA_ROWS) and (net.namespaces() or net.lab_links()):
-            say("a lab network is up: taking it down for the keepalived rows")
+        if net.namespaces() or net.lab_links():
+            say("a lab network is up: taking it down (--take-over)")
             from pacer.lab.lab import Lab
 
             Lab().down()
