@@ -37,8 +37,14 @@ test: deps venv
 lint: venv
 	$(BIN)/ruff check pacer tests bench
 
+# A real failover in the network-namespace lab (root); without root, a simulated one.
 demo: deps venv
-	$(BIN)/pacer simulate examples/demo.yaml --node-down node1
+	@if [ "$$(id -u)" -eq 0 ]; then \
+		$(BIN)/python -m pacer.lab.demo $(ARGS); \
+	else \
+		echo "make demo: the lab needs root (network namespaces); simulating instead:"; \
+		$(BIN)/pacer simulate examples/demo.yaml --node-down node1; \
+	fi
 
 # Extra options: make conformance ARGS="--tiers 0-3 --verbose"
 conformance: venv

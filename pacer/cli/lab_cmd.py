@@ -175,7 +175,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     lab = Lab(args.dir)
-    done = lab.down(keep_state=args.keep_state)
+    done = lab.down(keep_state=args.keep_state, force=args.force)
     if args.json:
         _print_json({"done": done})
     else:
@@ -359,6 +359,9 @@ state directory unless --keep-state. Also cleans up what a killed earlier run
 left behind (any pacer-* namespace, pl-* link, the bridge). Safe to run twice.""")
     c.add_argument("--keep-state", action="store_true",
                    help="keep the state directory (logs, etcd data) for a post-mortem")
+    c.add_argument("--force", action="store_true",
+                   help="also when another program (another lab directory, the keepalived "
+                        "anchor) has the lab network up")
     c.add_argument("--json", action="store_true", help="print what was removed as JSON")
 
     c = add("status", cmd_status, "the lab's hosts and the cluster's status", """\

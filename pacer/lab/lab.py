@@ -145,16 +145,20 @@ class Lab:
                            + "\n  ".join(found)
                            + f"\nthe lab needs {net.SUBNET} and the bridge name {net.BRIDGE} "
                              "for itself; remove those first")
+        try:
+            net.check_network_free(self.owner)
+        except net.NetError as exc:
+            raise LabError(str(exc)) from exc
         if net.namespaces() or net.lab_links() or LabInfo.load(self.dir) is not None:
             self.say("removing a stale lab first")
-            self.down()
+            self.down(force=True)
         try:
             return self._up(timeout)
         except BaseException:
             self.say("lab up failed: removing what it made (logs kept in "
                      f"{self.dir}/*/*.log until the next `pacer lab up`)")
             with contextlib.suppress(Exception):
-                self.down(keep_state=True)
+                self.down(keep_state=True, force=True)
             raise
 
     def _up(self, timeout: float) -> dict[str, Any]:
@@ -175,17 +179,26 @@ class Lab:
         info.save()
         self.say(f"network: bridge {net.BRIDGE}, hosts {' '.join(info.hosts)} "
                  f"({net.host_ip('n1')}..), client {net.CLIENT_IP}")
-        net.up_network(self.nodes)
+        net.up_network(self.nodes, self.owner)
         fence_agent.install(self.dir, info.python)
         info.watchdog_pid = self._start_watchdog(info)
         info.save()
+        # The watchdog lives as long as the lab: it holds the network from now on.
+        net.claim_network(self.owner, info.watchdog_pid)
         self.say(f"watchdog: pid {info.watchdog_pid} in the root namespace "
                  f"(log {self.dir / 'watchdog.log'})")
         for h in info.hosts:
             hosts.start(info, h, "etcd")
         self.say(f"etcd: one member per host, starting ({', '.join(info.endpoints)})")
-        self._wait(lambda: all(etcd_healthy(h) for h in info.hosts), deadline,
-                   "every etcd member to answer /health")
+        try:
+            self._wait(lambda: all(etcd_healthy(h) for h in info.hosts), deadline,
+                       "every etcd member to answer /health")
+        except LabError as exc:
+            sick = [h for h in info.hosts if not etcd_healthy(h)]
+            tails = "\n".join(f"--- {h}/etcd.log\n" + _tail(hosts.host_dir(self.dir, h) / "etcd.log")
+                              for h in sick)
+            raise LabError(f"{exc}\nno healthy answer from: {' '.join(sick)} (namespaces now: "
+                           f"{' '.join(net.namespaces()) or 'none'})\n{tails}") from None
         self.say(f"etcd: {len(info.hosts)}/{len(info.hosts)} members healthy")
         out = self.pacer("config", "push", str(config))
         self.say(f"definition pushed: {config}" + (f" ({out.strip()})" if out.strip() else ""))
@@ -206,12 +219,23 @@ class Lab:
         (self.dir / "watchdog.pid").write_text(f"{proc.pid}\n")
         return proc.pid
 
-    def down(self, keep_state: bool = False) -> list[str]:
+    @property
+    def owner(self) -> str:
+        """How this lab names itself as the network's owner."""
+        return f"pacer lab in {self.dir}"
+
+    def down(self, keep_state: bool = False, force: bool = False) -> list[str]:
         """Kill everything the lab started (by pid, then by namespace), remove
         the namespaces, links and bridge, and the lab directory unless
-        `keep_state`. Also removes what a killed earlier run left. Returns
-        what it did, in words."""
+        `keep_state`. Also removes what a killed earlier run left. Refuses
+        when another live program (another lab directory, the keepalived
+        anchor) has the network, unless `force`. Returns what it did, in words."""
         check_can_run()
+        if not force:
+            try:
+                net.check_network_free(self.owner)
+            except net.NetError as exc:
+                raise LabError(str(exc)) from exc
         done = []
         pid = hosts.read_pid(self.dir / "watchdog.pid")
         if hosts.pid_alive(pid):
@@ -231,7 +255,7 @@ class Lab:
         if killed:
             done.append(f"{killed} processes killed")
         namespaces, links = net.namespaces(), net.lab_links()
-        net.down_network()
+        net.down_network(force=True)
         if namespaces:
             done.append(f"namespaces removed: {' '.join(namespaces)}")
         if links:
@@ -420,6 +444,13 @@ class Lab:
 
 
 # ------------------------------------------------------------------ helpers
+
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"({exc})"
+
 
 def check_can_run() -> None:
     if os.geteuid() != 0:

@@ -37,12 +37,14 @@ the network namespace of kthreadd, pid 2, which always lives in the root one).
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import signal
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 PREFIX = "pacer-"
@@ -54,6 +56,8 @@ CLIENT = "c"
 CLIENT_IP = "10.250.0.50"
 VIP = "10.250.0.100"
 DEV = "eth0"
+# Who made the network now up: {"pid", "owner", "since"}; live while pid is.
+OWNER_FILE = Path(os.environ.get("PACER_LAB_OWNER_FILE", "/run/pacer-lab.owner"))
 _HOST_RE = re.compile(r"^(n[1-9][0-9]*|c)$")
 
 
@@ -188,12 +192,52 @@ def conflicts() -> list[str]:
     return found
 
 
-def up_network(nodes: int = 3) -> list[str]:
+def _pid_alive(pid: object) -> bool:
+    try:
+        with open(f"/proc/{int(pid)}/stat") as f:  # type: ignore[arg-type]
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, ValueError, TypeError, IndexError):
+        return False
+
+
+def network_owner() -> dict[str, Any] | None:
+    """Who made the lab network that is up, while that process lives:
+    {"pid", "owner", "since"}; None when nobody (or a dead process) does."""
+    try:
+        data = json.loads(OWNER_FILE.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not _pid_alive(data.get("pid")):
+        return None
+    return data if namespaces() else None
+
+
+def claim_network(owner: str, pid: int | None = None) -> None:
+    """Record who owns the network (a process that lives as long as it is in use)."""
+    OWNER_FILE.write_text(json.dumps({"pid": pid or os.getpid(), "owner": owner,
+                                      "since": time.time()}) + "\n")
+
+
+def check_network_free(owner: str = "") -> None:
+    """Raise NetError when another live user (not `owner`, not this process) has
+    the lab network up: two users of the one lab network would wreck each other."""
+    other = network_owner()
+    if other and other.get("pid") != os.getpid() and (not owner or other.get("owner") != owner):
+        since = time.strftime("%H:%M:%S", time.localtime(float(other.get("since") or 0)))
+        raise NetError(f"the lab network is in use by {other.get('owner') or 'another program'} "
+                       f"(pid {other.get('pid')}, since {since}); stop that first "
+                       "(`pacer lab down --force` takes it down anyway)")
+
+
+def up_network(nodes: int = 3, owner: str = "") -> list[str]:
     """Create the bridge, hosts n1..nN and the client (after `down_network`):
-    returns the hosts made, client last."""
+    returns the hosts made, client last. Refuses (NetError) while another live
+    process owns the network (`network_owner`); this process owns it after."""
     if not 1 <= nodes <= 39:
         raise NetError(f"--nodes {nodes}: the lab makes 1 to 39 hosts")
-    down_network()
+    check_network_free(owner)
+    down_network(force=True)
+    claim_network(owner or f"pid {os.getpid()}")
     ip("link", "add", BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0")
     ip("link", "set", BRIDGE, "type", "bridge", "mcast_snooping", "0", check=False)
     ip("link", "set", BRIDGE, "up")
@@ -210,9 +254,14 @@ def up_network(nodes: int = 3) -> list[str]:
     return hosts
 
 
-def down_network() -> None:
+def down_network(force: bool = False) -> None:
     """Remove every `pacer-*` namespace (killing what runs in it first), every
-    `pl-*` link and the bridge: also what a killed earlier run left behind."""
+    `pl-*` link and the bridge: also what a killed earlier run left behind.
+    Refuses (NetError) while another live process owns the network, unless
+    `force`: a program whose own start was refused must not, cleaning up,
+    take down the lab that refused it."""
+    if not force:
+        check_network_free()
     for ns in namespaces():
         _kill_pids(ns, signal.SIGKILL)
         run(["ip", "netns", "del", ns], check=False)
@@ -221,6 +270,7 @@ def down_network() -> None:
             ip("link", "del", link, check=False)
     if BRIDGE in lab_links():
         ip("link", "del", BRIDGE, check=False)
+    OWNER_FILE.unlink(missing_ok=True)
 
 
 def hosts_up() -> list[str]:

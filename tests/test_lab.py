@@ -1,0 +1,189 @@
+"""The lab end to end (`pacer lab`): real hosts in network namespaces, one etcd
+member and one `pacer agent` per host, the VIP and the HTTP service behind it,
+faults by signals, links and routes. Needs root (CI is root).
+
+One lab serves the whole module; after each test every host is thawed, the
+network healed and every host powered on again, and the cluster is ready
+before the next test starts. No timed assertions (bench/failover.py measures
+times): waits have generous deadlines and fail with the lab's logs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pacer.lab import hosts, net
+from pacer.lab.lab import Lab, http_get
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="the lab needs root (network namespaces, a bridge)")
+
+DEADLINE = 60.0
+
+
+def _require_tools() -> None:
+    missing = [p for p in (hosts.ETCD, "/usr/lib/ocf/resource.d/heartbeat/IPaddr2",
+                           "/usr/lib/ocf/resource.d/heartbeat/anything")
+               if not os.path.exists(p)]
+    if shutil.which("ip") is None:
+        missing.append("ip")
+    if missing:
+        pytest.fail(f"the lab tests need {', '.join(missing)} "
+                    "(scripts/install-debs.sh installs them)")
+
+
+@pytest.fixture(scope="module")
+def lab():
+    _require_tools()
+    d = Path("/run") / f"pacer-lab-test-{os.getpid()}"
+    lab = Lab(d, nodes=3)
+    try:
+        lab.up(timeout=120)
+        yield lab
+    finally:
+        lab.down()
+
+
+@pytest.fixture(autouse=True)
+def _restore(lab: Lab):
+    yield
+    for h in lab.hosts:
+        net.thaw_host(h)
+    net.heal()
+    for h in lab.hosts:
+        if hosts.power_state(h) == "off" or not net.link_is_up(h):
+            lab.power_on(h)
+    lab.wait_ready(120, hosts_expected=lab.hosts)
+
+
+def _logs(lab: Lab) -> str:
+    out = []
+    for f in [*lab.logs(None), *(p for h in lab.hosts for p in lab.logs(h)
+                                 if p.name == "pacer.log")]:
+        text = f.read_text(errors="replace").splitlines()[-30:]
+        out.append(f"--- {f}\n" + "\n".join(text))
+    return "\n".join(out)
+
+
+def _wait(lab: Lab, cond: Callable[[], object], what: str, timeout: float = DEADLINE
+          ) -> object:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        last = cond()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})\n{_logs(lab)}")
+
+
+def _holder(lab: Lab) -> str:
+    where = lab.where("vip")
+    assert len(where) == 1, where
+    return where[0]
+
+
+def _answer_from_other(lab: Lab, holder: str) -> Callable[[], str | None]:
+    def cond() -> str | None:
+        a = lab.vip_answer(timeout=0.5)
+        return a if a and a != holder else None
+    return cond
+
+
+def _fenced(lab: Lab, host: str, since: float) -> list[dict]:
+    return [e for e in lab.journal() if e["source"] == "fencing" and e.get("node") == host
+            and e["kind"] == "success" and e["time"] >= since - 1]
+
+
+class HolderSampler:
+    """Reads which hosts have the VIP on eth0 (`ip -n`, link up or not) as
+    often as it can, in a thread, until stopped."""
+
+    def __init__(self, vip: str) -> None:
+        self.vip = vip
+        self.samples: list[tuple[float, list[str]]] = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), net.vip_holders(self.vip, live_only=False)))
+            time.sleep(0.01)
+
+    def stop(self) -> list[tuple[float, list[str]]]:
+        self._stop.set()
+        self._t.join()
+        return self.samples
+
+
+def test_up_all_members_resources_and_the_vip_answers(lab: Lab) -> None:
+    st = lab.status()
+    assert sorted(n["name"] for n in st["nodes"] if n["state"] == "online") == lab.hosts
+    assert st["controller"] in lab.hosts
+    assert lab.where("web-clone", st) == lab.hosts
+    holder = lab.where("vip", st)
+    assert len(holder) == 1 and lab.where("power", st)
+    assert net.vip_holders(lab.info.vip) == holder
+    assert lab.vip_answer() == holder[0]
+    for h in lab.hosts:  # the service answers on every host, with its name
+        assert http_get(net.CLIENT, net.host_ip(h)) == h
+
+
+def test_kill_host_of_the_vip_fences_it_and_moves_the_vip(lab: Lab) -> None:
+    holder = _holder(lab)
+    t0 = time.time()
+    lab.fault("kill-host", holder)
+    new = _wait(lab, _answer_from_other(lab, holder), f"the VIP answering from a host "
+                f"other than {holder}")
+    assert new in lab.hosts
+    assert _wait(lab, lambda: _fenced(lab, holder, t0), f"{holder} fenced in the journal")
+    assert net.vip_holders(lab.info.vip, live_only=False) == [new]
+    assert hosts.power_state(holder) == "off"
+
+
+def test_freeze_then_thaw_the_vip_holder_never_two_holders(lab: Lab) -> None:
+    holder = _holder(lab)
+    sampler = HolderSampler(lab.info.vip)
+    try:
+        lab.fault("freeze-host", holder)
+        new = _wait(lab, _answer_from_other(lab, holder), "the VIP answering from another host")
+        t_takeover = time.time()
+        time.sleep(1.0)
+        lab.fault("thaw-host", holder)
+        time.sleep(3.0)  # the thawed host's processes (if any survived) run again
+    finally:
+        samples = sampler.stop()
+    doubles = [(t, h) for t, h in samples if t >= t_takeover and len(h) > 1]
+    assert not doubles, f"the VIP on two hosts after the takeover: {doubles[:5]}"
+    assert holder not in net.vip_holders(lab.info.vip, live_only=False)
+    assert lab.vip_answer() == new
+    assert [h for t, h in samples if t >= t_takeover][-1] == [new]
+
+
+def test_the_vip_holder_partitioned_from_the_majority_drops_it(lab: Lab) -> None:
+    holder = _holder(lab)
+    others = [h for h in lab.hosts if h != holder]
+    lab.fault("partition", holder, "/", *others)
+    new = _wait(lab, _answer_from_other(lab, holder), "the majority to take the VIP over")
+    assert new in others
+    vip = lab.info.vip
+    _wait(lab, lambda: all(a.split("/")[0] != vip for a in net.addresses(holder)),
+          f"{holder} to drop the VIP")
+    assert net.vip_holders(vip, live_only=False) == [new]
+
+
+def test_kill_resource_restarts_the_service_where_it_was(lab: Lab) -> None:
+    host = [h for h in lab.hosts if h != _holder(lab)][0]
+    record = lab.fault("kill-resource", host, "web")
+    assert record["pids"]
+    _wait(lab, lambda: http_get(net.CLIENT, net.host_ip(host), timeout=0.5) == host,
+          f"the web service on {host} answering again")
+    assert any(e["source"] == "failure" and e.get("node") == host for e in lab.journal())
