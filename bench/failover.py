@@ -162,10 +162,10 @@ def describe(r: TrialResult) -> str:
 class PacerRows:
     """The pacer lab, up once for every pacer row."""
 
-    def __init__(self, workdir: Path, keep: bool) -> None:
-        from pacer.lab.lab import Lab  # the lab module needs nothing at import, but only here
+    def __init__(self, workdir: Path, keep: bool, lab_dir: Path) -> None:
+        from pacer.lab.lab import Lab
 
-        self.lab = Lab(say=lambda s: say(f"lab: {s}"))
+        self.lab = Lab(lab_dir, say=lambda s: say(f"lab: {s}"))
         self.workdir = workdir
         self.keep = keep
 
@@ -357,6 +357,9 @@ def main() -> int:
     ap.add_argument("--keep-lab", action="store_true", help="leave the pacer lab up at the end")
     ap.add_argument("--take-over", action="store_true",
                     help="take down a lab network that is already up (default: refuse)")
+    ap.add_argument("--lab-dir", type=Path, default=Path("/run/pacer-lab-bench"),
+                    help="the bench's pacer lab directory (default /run/pacer-lab-bench: "
+                         "`PACER_LAB_DIR=/run/pacer-lab-bench pacer lab status` shows it)")
     args = ap.parse_args()
     wanted = [r.strip() for r in args.rows.split(",") if r.strip()]
     if args.with_pacemaker and "pm" not in wanted:
@@ -367,10 +370,11 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench/failover.py: needs root (network namespaces)", file=sys.stderr)
         return 2
-    if (net.namespaces() or net.lab_links()) and not args.take_over:
-        print("bench/failover.py: a lab network is up (pacer-* namespaces: "
-              f"{' '.join(net.namespaces()) or '-'}): `pacer lab down` first, or --take-over",
-              file=sys.stderr)
+    owner = net.network_owner()
+    if (owner or net.namespaces() or net.lab_links()) and not args.take_over:
+        who = f" by {owner.get('owner')} (pid {owner.get('pid')})" if owner else ""
+        print(f"bench/failover.py: the lab network is up{who}: `pacer lab down` first, "
+              "or --take-over", file=sys.stderr)
         return 2
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="pacer-failover-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -381,13 +385,14 @@ def main() -> int:
             say("a lab network is up: taking it down (--take-over)")
             from pacer.lab.lab import Lab
 
-            Lab().down()
+            Lab().down(force=True)
+            net.down_network(force=True)
         for key in KA_ROWS:
             if key in wanted:
                 rows[key] = keepalived_row(key, args.runs, workdir)
         pacer_keys = [k for k in PACER_ROWS if k in wanted]
         if pacer_keys:
-            with PacerRows(workdir, args.keep_lab) as pr:
+            with PacerRows(workdir, args.keep_lab, args.lab_dir) as pr:
                 for key in pacer_keys:
                     say(f"{key}: {args.runs} trials")
                     rows[key] = pr.row(key, args.runs)

@@ -42,6 +42,7 @@ from pacer.lab.probe import TrialResult, moved_from, run_trial
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "bench" / "keepalived"
 HOSTS = ("n1", "n2", "n3")
 PORT = 8080
+OWNER = "the keepalived anchor (bench/failover.py)"
 
 # The Pacemaker anchor's web.py with the name given as argument.
 WEB_SERVER = """\
@@ -112,6 +113,10 @@ class KeepalivedLab:
         if self.configs is None:
             raise AnchorUnavailable(f"no keepalived configs in {SHARED} (../shared/bench/keepalived "
                                     "is absent): the keepalived rows are skipped")
+        try:
+            net.check_network_free(OWNER)
+        except net.NetError as exc:
+            raise AnchorUnavailable(str(exc)) from None
         if net.namespaces() and not self.take_over:
             raise AnchorUnavailable("a lab network is up (pacer-* namespaces: "
                                     f"{' '.join(net.namespaces())}); `pacer lab down` first")
@@ -120,7 +125,7 @@ class KeepalivedLab:
         self.check()
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
-            net.up_network(len(HOSTS))
+            net.up_network(len(HOSTS), OWNER)
             for h in HOSTS:
                 self.boot(h)
             self.wait_steady()
@@ -201,8 +206,9 @@ class KeepalivedLab:
             proc.wait()
         self.ka.clear()
         self.web.clear()
-        if not self.keep_network:
-            net.down_network()
+        owner = net.network_owner()  # never take down a network another program made
+        if not self.keep_network and (owner is None or owner.get("pid") == os.getpid()):
+            net.down_network(force=True)
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
