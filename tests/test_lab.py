@@ -40,15 +40,15 @@ def _require_tools() -> None:
 
 
 @pytest.fixture(scope="module")
-def lab():
+def lab(request: pytest.FixtureRequest):
     _require_tools()
-    d = Path("/run") / f"pacer-lab-test-{os.getpid()}"
-    lab = Lab(d, nodes=3)
+    lab = Lab(Path("/run/pacer-lab-test"), nodes=3)
+    failed_before = request.session.testsfailed
+    lab.up(timeout=120)  # on failure it removes what it made, and keeps the logs
     try:
-        lab.up(timeout=120)
         yield lab
-    finally:
-        lab.down()
+    finally:  # after a failure the logs stay in /run/pacer-lab-test until the next run
+        lab.down(keep_state=request.session.testsfailed > failed_before)
 
 
 @pytest.fixture(autouse=True)

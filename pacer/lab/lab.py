@@ -149,6 +149,8 @@ class Lab:
             net.check_network_free(self.owner)
         except net.NetError as exc:
             raise LabError(str(exc)) from exc
+        if self.config is None:
+            check_login_shell()
         if net.namespaces() or net.lab_links() or LabInfo.load(self.dir) is not None:
             self.say("removing a stale lab first")
             self.down(force=True)
@@ -312,6 +314,10 @@ class Lab:
                          + (f": {' '.join(online)}" if online else "")
                          + (f"; controller {st['controller']}" if st.get("controller") else ""))
                 progress("rscs", "resources: " + resources_line(st))
+                if st.get("failures"):
+                    progress("failures", "failed: " + "; ".join(
+                        f"{f['rsc']} {f['operation']} on {f['node']} ({f['rc_text']}, "
+                        f"{f['op_status']})" for f in st["failures"]))
                 answer = http_get(net.CLIENT, self.info.vip) if st["planned"] == [] else None
                 if answer:
                     progress("vip", f"VIP {self.info.vip} answers from the client: {answer}")
@@ -450,6 +456,24 @@ def _tail(path: Path, lines: int = 8) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError as exc:
         return f"({exc})"
+
+
+def check_login_shell(timeout: float = 10.0) -> None:
+    """ocf:heartbeat:anything (the lab's web service) starts its command with
+    `su - root`, a login shell: one that blocks makes every start time out."""
+    try:
+        subprocess.run(["su", "-", "root", "-c", "true"], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        lock = Path("/root/.pyenv/shims/.pyenv-shim")
+        hint = (f" ({lock} exists: a stale pyenv rehash lock left by a killed login shell; "
+                "removing it fixes this)" if lock.exists() else "")
+        raise LabError(f"`su - root -c true` does not finish within {timeout:g} s: the lab's "
+                       "web service (ocf:heartbeat:anything) starts through root's login "
+                       "shell, so every start would time out; check what root's ~/.profile "
+                       f"and ~/.bashrc run{hint}") from None
+    except OSError:
+        pass  # no su: anything fails with its own clear error
 
 
 def check_can_run() -> None:
