@@ -242,6 +242,9 @@ def cmd_exec(args: argparse.Namespace) -> int:
         raise LabError(f"host {args.host} has no namespace {ns}: is the lab up?")
     os.environ["PACER_ENDPOINTS"] = ",".join(info.endpoints)
     os.environ["PACER_CLUSTER"] = info.cluster
+    # `pacer` itself on the PATH: the bin directory of the lab's Python (a venv's)
+    bindir = os.path.dirname(info.python)
+    os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     sys.stdout.flush()
     os.execvp("ip", ["ip", "netns", "exec", ns, *cmd])
     return 0  # not reached

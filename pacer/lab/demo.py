@@ -59,6 +59,8 @@ def timeline(journal: list[dict[str, Any]], t_fault_wall: float, victim: str,
         rows.append((trial.last_ok - t_fault, "client",
                      f"last answer before the fault, from {trial.holder}"))
     for e in journal:
+        if e.get("source") == "fencing":
+            continue  # its time is in whole seconds; the controller's "fenced" says it
         t = float(e.get("time") or 0)
         if t < t_fault_wall - 0.05 or t > end_wall:
             continue
@@ -73,6 +75,20 @@ def timeline(journal: list[dict[str, Any]], t_fault_wall: float, victim: str,
         rows.append((trial.first_ok - t_fault, "client",
                      f"the VIP answers again, from {trial.new_holder}"))
     return sorted(rows, key=lambda r: r[0])
+
+
+def read_journal(lab: Lab, timeout: float = 15.0) -> list[dict[str, Any]]:
+    """The journal, read again while etcd elects a new leader (the killed host's
+    member may have been the leader); [] with a note when it stays unreadable."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return lab.journal()
+        except LabError as exc:
+            if time.monotonic() > deadline:
+                say(f"   (the journal could not be read: {str(exc).splitlines()[0]})")
+                return []
+            time.sleep(0.5)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,7 +150,7 @@ def _story(lab: Lab, args: argparse.Namespace) -> int:
     after = splitbrain.overlaps(vip_samples, since=trial.first_ok or t_fault)
     if not moved:
         say(f"   the VIP did not answer from another host within {args.timeout:g} s")
-    journal = lab.journal()
+    journal = read_journal(lab)
 
     step(5, "The failover, as it happened (seconds after the power cut)")
     say("   Sources: the controller's journal (`pacer history`) and the client's probe.")
@@ -142,8 +158,8 @@ def _story(lab: Lab, args: argparse.Namespace) -> int:
     for rel, what, text in timeline(journal, t_fault_wall, holder, trial, t_fault, end_wall):
         say(f"   {rel:+7.3f} s  {what:<10} {text}")
     say()
-    fenced = [e for e in journal if e.get("source") == "fencing" and e.get("node") == holder
-              and e.get("kind") == "success" and e["time"] >= t_fault_wall - 0.05]
+    fenced = [e for e in journal if e.get("source") == "controller" and e.get("node") == holder
+              and e.get("kind") == "fenced" and e["time"] >= t_fault_wall]
     if trial.gap is not None:
         say(f"   The client saw no answer for {trial.gap:.2f} s: from the last answer of "
             f"{trial.holder} to the first of {trial.new_holder}.")
@@ -157,7 +173,10 @@ def _story(lab: Lab, args: argparse.Namespace) -> int:
         f"{len(vip_samples)} samples" + (" (never)." if after.samples == 0 else " (!)."))
 
     step(6, "The cluster now")
-    say(lab.pacer("status").rstrip())
+    try:
+        say(lab.pacer("status").rstrip())
+    except LabError as exc:
+        say(f"   (no status: {str(exc).splitlines()[0]})")
 
     step(7, "What next")
     say(f"   `pacer lab power-on {holder}` would boot {holder} again; it joins as a fresh node and")
