@@ -359,7 +359,7 @@ examples:
 Kill everything the lab started (by pid, then every process left in its
 namespaces), remove the namespaces, veth pairs and the bridge, and remove the
 state directory unless --keep-state. Also cleans up what a killed earlier run
-left behind (any pacer-* namespace, pl-* link, the bridge). Safe to run twice.""")
+left behind (any pacer-nX or pacer-c namespace, pl-* link, the bridge). Safe to run twice.""")
     c.add_argument("--keep-state", action="store_true",
                    help="keep the state directory (logs, etcd data) for a post-mortem")
     c.add_argument("--force", action="store_true",

@@ -139,10 +139,12 @@ def ip(*args: str, ns: str | None = None, check: bool = True) -> str:
 
 
 def namespaces() -> list[str]:
-    """Every network namespace named `pacer-*` (lab or leftover), by name."""
+    """Every network namespace named as a lab host (`pacer-n<X>`, `pacer-c`),
+    the lab's or a leftover. Other `pacer-*` namespaces (the agent tests'
+    `pacer-t-*`) are not the lab's and are left alone."""
     out = run(["ip", "netns", "list"], check=False).stdout
     names = [line.split()[0] for line in out.splitlines() if line.strip()]
-    return [n for n in names if n.startswith(PREFIX)]
+    return [n for n in names if n.startswith(PREFIX) and _HOST_RE.match(n[len(PREFIX):])]
 
 
 def lab_links() -> list[str]:
@@ -183,7 +185,7 @@ def conflicts() -> list[str]:
     out = run(["ip", "netns", "list"], check=False).stdout
     for line in out.splitlines():
         name = line.split()[0] if line.strip() else ""
-        if not name or name.startswith(PREFIX):
+        if not name or (name.startswith(PREFIX) and _HOST_RE.match(name[len(PREFIX):])):
             continue
         addrs = run(["ip", "-n", name, "-o", "-4", "addr", "show"], check=False).stdout
         for m in re.finditer(r"inet\s+(\S+)", addrs):
@@ -255,8 +257,9 @@ def up_network(nodes: int = 3, owner: str = "") -> list[str]:
 
 
 def down_network(force: bool = False) -> None:
-    """Remove every `pacer-*` namespace (killing what runs in it first), every
-    `pl-*` link and the bridge: also what a killed earlier run left behind.
+    """Remove every lab namespace (`pacer-nX`, `pacer-c`; what runs in it is
+    killed first), every `pl-*` link and the bridge: also what a killed
+    earlier run left behind.
     Refuses (NetError) while another live process owns the network, unless
     `force`: a program whose own start was refused must not, cleaning up,
     take down the lab that refused it."""
