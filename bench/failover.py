@@ -107,6 +107,7 @@ class Row:
     key: str
     trials: list[TrialResult] = dataclasses.field(default_factory=list)
     skipped: str = ""
+    errors: list[str] = dataclasses.field(default_factory=list)  # trials that could not run
 
     @property
     def stats(self) -> gaps.Stats:
@@ -185,6 +186,16 @@ class PacerRows:
             self.lab.down()
 
     def holder(self) -> str:
+        """The steady state before a trial: every etcd member healthy (a host
+        booted again has rejoined: losing another one must not cost quorum),
+        every host online, nothing planned, the VIP answering; its holder."""
+        from pacer.lab.lab import etcd_healthy
+
+        deadline = time.monotonic() + 180
+        while not all(etcd_healthy(h) for h in self.lab.hosts):
+            if time.monotonic() > deadline:
+                raise RuntimeError("etcd not healthy on every host within 180 s")
+            time.sleep(0.3)
         st = self.lab.wait_ready(timeout=180)
         where = self.lab.where("vip", st)
         live = self.lab.vip_holders()
@@ -192,13 +203,24 @@ class PacerRows:
             raise RuntimeError(f"not steady: vip on {where} by status, on {live} by ip addr")
         return where[0]
 
-    def fenced_since(self, host: str, wall: float) -> int:
-        """1 when the journal has a successful fence of `host` completed after `wall`."""
-        for e in self.lab.journal():
-            if (e.get("source") == "fencing" and e.get("node") == host
-                    and e.get("kind") == "success" and float(e.get("time") or 0) >= int(wall)):
-                return 1
-        return 0
+    def fenced_since(self, host: str, wall: float) -> int | None:
+        """1 when the journal has a successful fence of `host` completed after
+        `wall`, 0 when not, None when the journal cannot be read (20 s of tries)."""
+        from pacer.lab.lab import LabError
+
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                journal = self.lab.journal()
+                break
+            except LabError as exc:
+                if time.monotonic() > deadline:
+                    say(f"journal unreadable: {str(exc).splitlines()[0]}")
+                    return None
+                time.sleep(1)
+        return int(any(e.get("source") == "fencing" and e.get("node") == host
+                       and e.get("kind") == "success" and float(e.get("time") or 0) >= int(wall)
+                       for e in journal))
 
     def restore(self, host: str) -> None:
         from pacer.lab import hosts
@@ -208,11 +230,19 @@ class PacerRows:
             self.lab.power_on(host)
 
     def row(self, key: str, runs: int) -> Row:
+        from pacer.lab.lab import LabError
+
         row = Row(key)
         for i in range(runs):
             holder = self.holder()
             wall = time.time()
-            r = self.trial(key, holder, i + 1)
+            try:
+                r = self.trial(key, holder, i + 1)
+            except (RuntimeError, LabError) as exc:  # the trial is lost, not the row
+                row.errors.append(f"{key}-{i + 1}: {exc}")
+                say(f"{key} {i + 1}/{runs}: trial failed: {exc}")
+                self.restore(holder)
+                continue
             r = dataclasses.replace(r, fenced=self.fenced_since(holder, wall))
             row.trials.append(r)
             say(f"{key} {i + 1}/{runs}: {describe(r)}")
@@ -275,6 +305,8 @@ def table(rows: dict[str, Row]) -> str:
         st = r.stats
         fenced = r.fenced()
         note = [f"{st.failed} not recovered"] if st.failed else []
+        if r.errors:
+            note.append(f"{len(r.errors)} trials failed to run")
         lines.append(f"{TITLES[key]:44} {st.n:>3} {fmt(st.min):>7} {fmt(st.median):>7} "
                      f"{fmt(st.p99):>7} {fmt(st.max):>7} {r.split_brain():>11} "
                      f"{'-' if fenced is None else f'{fenced}/{len(r.trials)}':>7}  "
@@ -323,7 +355,7 @@ def to_json(rows: dict[str, Row], args: argparse.Namespace) -> dict[str, Any]:
     for key, r in rows.items():
         st = r.stats
         out["rows"][key] = {
-            "title": TITLES[key], "skipped": r.skipped or None,
+            "title": TITLES[key], "skipped": r.skipped or None, "errors": r.errors,
             "gaps_s": [t.trial.gap for t in r.trials],
             "n": st.n, "min_s": st.min, "median_s": st.median, "p99_s": st.p99, "max_s": st.max,
             "not_recovered": st.failed, "split_brain": r.split_brain(), "fenced": r.fenced(),
