@@ -537,7 +537,7 @@ def _update(a: Action, via: Action | None, told: dict[int, tuple[bool, bool]],
                 if flags & Edge.RUNNABLE_LEFT and not via.runnable:
                     _set_unrunnable(a, via)
     # Newest ordering first, as Pacemaker keeps them.
-    backward: list[tuple[Action, Edge]] = []
+    backward: list[tuple[Action, int]] = []
     edges = list(reversed(a.edges_in))
     # A resource's own action reaches it before a group's running/stopped does.
     edges.sort(key=lambda e: bool(_members_of(e[0])))
