@@ -95,9 +95,11 @@ def test_a_group_member_started_before_its_predecessor_is_caught() -> None:
             await _start(env, "api-web")
 
     r = _run(web_first)
-    assert _kinds(r) == ["order"]
+    # (and no db is promoted: the order promote db-clone -> start api is broken too)
+    assert _kinds(r) == ["order", "order"]
     assert "group api: start of api-web on n3 began while api-db is not started on n3" \
         in r.violations[0].message
+    assert "db-clone is not promoted" in r.violations[1].message
 
 
 def test_a_node_that_keeps_running_after_its_lease_lapsed_is_caught() -> None:
@@ -167,3 +169,23 @@ def test_simulated_agents_fail_and_hang_when_told() -> None:
     assert results["start"] == 1  # failed: not running
     assert results["stop"] == ("timed out", 3.0)
     assert results["monitor"] == 7
+
+
+def test_a_demote_while_the_resource_ordered_after_the_promotion_runs_is_allowed() -> None:
+    """`order: promote db-clone then start api`: Pacemaker demotes db (the
+    promotion moving elsewhere, or a self-fencing node) while api keeps running
+    on another node, so only the forward half is checked (finding 5)."""
+    meta = {"promoted-max": "1"}
+
+    async def demote_under_api(env: HostEnv) -> None:
+        if env.name == "n1":
+            await _start(env, "db", STATEFUL, **meta)
+            await env.runner.run(ActionRequest("db", STATEFUL, "promote", meta=meta))
+            await asyncio.sleep(10)
+            await env.runner.run(ActionRequest("db", STATEFUL, "demote", meta=meta))
+        if env.name == "n2":
+            await asyncio.sleep(5)
+            for rsc in ("lb", "vip", "api-db", "api-web"):
+                await _start(env, rsc)
+
+    assert "order" not in _kinds(_run(demote_under_api))  # (a script never converges)

@@ -157,9 +157,6 @@ def default_definition(config: SimConfig) -> str:
         "  - order: {first: vip, then: api}",
         "  - colocation: {rsc: vip, with: lb-clone, score: INFINITY}",
         "  - order: {first: lb-clone, then: vip}",
-        # Not yet: "order: {first: db-clone, first-action: promote, then: api,
-        # then-action: start}" -- pacer's scheduler starts api while no db
-        # instance can be promoted, where Pacemaker blocks it (faultsim's first
-        # finding; see README). Put it back once the scheduler agrees.
+        "  - order: {first: db-clone, first-action: promote, then: api, then-action: start}",
     ]
     return "\n".join(lines) + "\n"
