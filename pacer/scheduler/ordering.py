@@ -553,9 +553,11 @@ def _update(a: Action, via: Action | None, told: dict[int, tuple[bool, bool]],
                     _set_unrunnable(a, via)
     # Newest ordering first, as Pacemaker keeps them.
     backward: list[tuple[Action, int]] = []
-    edges = list(reversed(a.edges_in))
+    edges = a.edges_in[::-1]
     # A resource's own action reaches it before a group's running/stopped does.
-    edges.sort(key=lambda e: bool(_members_of(e[0])))
+    # (sorted only when there is one: most actions have none)
+    if any(f.pseudo and f.task in ("running", "stopped") for f, _ in edges):
+        edges.sort(key=lambda e: bool(_members_of(e[0])))
     for first, flags in edges:
         if _passes_through(a, first):
             continue
