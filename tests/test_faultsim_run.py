@@ -73,10 +73,13 @@ def test_promote_order_holds_under_faults() -> None:
     could be promoted there (seed 5); the scheduler now blocks it, as Pacemaker
     does. (The demotes seen with seeds 24, 26, 27, 30 and 38 were Pacemaker's
     behaviour, not a violation: see Topology._add_order.)"""
-    assert "first-action: promote" in default_definition(SimConfig())
     for seed in (5, 26):
-        result = run(SimConfig(), seed)
+        result = run(ORDERED, seed)
         assert result.ok, result.violations
+
+
+ORDERED = SimConfig(definition=default_definition(SimConfig()) + (
+    "  - order: {first: db-clone, first-action: promote, then: api, then-action: start}\n"))
 
 
 def test_seed_19_frozen_host_without_watchdog_is_not_taken_over() -> None:

