@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 
 from pacer.agents.api import ActionRequest, AgentSpec, FenceRequest
-from pacer.faultsim.config import SimConfig
+from pacer.faultsim.config import SimConfig, default_definition
 from pacer.faultsim.faults import Fault
 from pacer.faultsim.run import RunResult, run
 from pacer.faultsim.world import HostEnv
@@ -167,3 +167,26 @@ def test_simulated_agents_fail_and_hang_when_told() -> None:
     assert results["start"] == 1  # failed: not running
     assert results["stop"] == ("timed out", 3.0)
     assert results["monitor"] == 7
+
+
+def test_a_demote_while_the_resource_ordered_after_the_promotion_runs_is_allowed() -> None:
+    """`order: promote db-clone then start api`: Pacemaker demotes db (the
+    promotion moving elsewhere, or a self-fencing node) while api keeps running
+    on another node, so only the forward half is checked (finding 5)."""
+    meta = {"promoted-max": "1"}
+
+    async def demote_under_api(env: HostEnv) -> None:
+        if env.name == "n1":
+            await _start(env, "db", STATEFUL, **meta)
+            await env.runner.run(ActionRequest("db", STATEFUL, "promote", meta=meta))
+            await asyncio.sleep(10)
+            await env.runner.run(ActionRequest("db", STATEFUL, "demote", meta=meta))
+        if env.name == "n2":
+            await asyncio.sleep(5)
+            for rsc in ("lb", "vip", "api-db", "api-web"):
+                await _start(env, rsc)
+
+    ordered = default_definition(SimConfig()) + (
+        "  - order: {first: db-clone, first-action: promote, then: api, then-action: start}\n")
+    r = _run(demote_under_api, definition=ordered)
+    assert "order" not in _kinds(r)  # (a script never converges)

@@ -64,9 +64,30 @@ def _started(rid: str, call: int) -> str:
             f'op-digest="{EMPTY_DIGEST}"/></lrm_resource>')
 
 
+def stateful(rid: str, call: int, promoted: bool) -> str:
+    """An instance of an anonymous ocf:pacemaker:Stateful clone, started or promoted."""
+    key = f"{call}:0:0:{_UUID}"
+    op = "promote" if promoted else "start"
+    return (f'<lrm_resource id="{rid}" class="ocf" provider="pacemaker" type="Stateful">'
+            f'<lrm_rsc_op id="{rid}_last_0" operation_key="{rid}_{op}_0" operation="{op}" '
+            f'crm-debug-origin="test" crm_feature_set="3.16.1" transition-key="{key}" '
+            f'transition-magic="0:0;{key}" call-id="{call}" rc-code="0" op-status="0" '
+            f'interval="0" last-rc-change="1700000000" exec-time="0" queue-time="0" '
+            f'op-digest="{EMPTY_DIGEST}"/></lrm_resource>')
+
+
+def promotable(cid: str, rid: str) -> str:
+    """A promotable clone (promoted-max 1) of ocf:pacemaker:Stateful."""
+    return (f'<clone id="{cid}"><meta_attributes id="{cid}-meta">'
+            f'<nvpair id="{cid}-m-p" name="promotable" value="true"/>'
+            f'<nvpair id="{cid}-m-pm" name="promoted-max" value="1"/></meta_attributes>'
+            f'<primitive id="{rid}" class="ocf" provider="pacemaker" type="Stateful"/></clone>')
+
+
 def node_state(name: str, state: str = "online", running: tuple[str, ...] = (),
-               attrs: dict[str, str] | None = None) -> str:
-    """`state`: online, down (cleanly left) or lost (left without warning)."""
+               attrs: dict[str, str] | None = None, extra_lrm: str = "") -> str:
+    """`state`: online, down (cleanly left) or lost (left without warning);
+    `extra_lrm`: more <lrm_resource> elements (e.g. `stateful(...)`)."""
     fields = {
         "online": 'in_ccm="true" crmd="online" join="member" expected="member"',
         "down": 'in_ccm="false" crmd="offline" join="down" expected="down"',
@@ -79,10 +100,10 @@ def node_state(name: str, state: str = "online", running: tuple[str, ...] = (),
         ta = (f'<transient_attributes id="{name}"><instance_attributes id="st-{name}">'
               f'{pairs}</instance_attributes></transient_attributes>')
     lrm = ""
-    if running:
+    if running or extra_lrm:
         lrm = (f'<lrm id="{name}"><lrm_resources>'
                + "".join(_started(r, i + 2) for i, r in enumerate(running))
-               + "</lrm_resources></lrm>")
+               + extra_lrm + "</lrm_resources></lrm>")
     return f'<node_state id="{name}" uname="{name}" {fields}>{ta}{lrm}</node_state>'
 
 
@@ -425,6 +446,48 @@ SCENARIOS: dict[str, tuple[str, tuple[list[str], list[str]]]] = {
         ([], []),
     ),
 }
+
+
+def _promote_then_group(promoted_on: str, scores: dict[str, int], api_on: str = "n2",
+                        standby: str | None = None, fencing: bool = False) -> str:
+    """db-clone (promotable) promoted on one node, unpromoted on the others; group
+    api (A1, A2) on `api_on`, ordered after the promotion (`first-action: promote`,
+    faultsim's finding 5); the promotion scores (master-db) decide where the
+    promoted instance goes next."""
+    status = []
+    for i, n in enumerate(NODES3):
+        attrs = {"master-db": str(scores[n])}
+        if n == standby:
+            attrs["standby"] = "on"
+        running = ("A1", "A2") if n == api_on else ()
+        if fencing and i == 2:
+            running = (*running, "fencer")
+        status.append(node_state(n, running=running, attrs=attrs,
+                                 extra_lrm=stateful("db", 20 + i, n == promoted_on)))
+    return make_cib(NODES3, (FENCER if fencing else "") + promotable("db-clone", "db")
+                    + group("api", "A1", "A2"),
+                    '<rsc_location id="api-n2" rsc="api" node="n2" score="50"/>'
+                    '<rsc_order id="promote-db-then-api" first="db-clone" '
+                    'first-action="promote" then="api" then-action="start"/>',
+                    status, props={"stonith-enabled": "true"} if fencing else None,
+                    rsc_defaults={"resource-stickiness": "100"})
+
+
+# `first: db-clone, first-action: promote, then: api`: a promotion on api's node
+# restarts api; one elsewhere, or a demote on api's node, leaves it alone.
+SCENARIOS.update({
+    "promote-order-promotion-moves-to-then-node": (
+        _promote_then_group("n1", {"n1": 10, "n2": 20, "n3": 5}), ([], [])),
+    "promote-order-promoted-node-standby": (
+        _promote_then_group("n1", {"n1": 10, "n2": 5, "n3": 1}, standby="n1"), ([], [])),
+    "promote-order-promotion-moves-elsewhere": (
+        _promote_then_group("n1", {"n1": 10, "n2": 5, "n3": 8}, standby="n1"), ([], [])),
+    "promote-order-demote-on-then-node": (
+        _promote_then_group("n2", {"n1": 30, "n2": 20, "n3": 5}), ([], [])),
+    "promote-order-promoted-node-lost": (
+        _promote_then_group("n1", {"n1": 10, "n2": 5, "n3": 1}, fencing=True),
+        (["--node-fail", "n1"], ["--node-fail", "n1"])),
+})
 
 # Scenarios where pacer's Transition Summary differs from crm_simulate's (reported
 # to the scheduler's owner; the scheduler is not changed here). Strict: when the

@@ -67,10 +67,8 @@ class DriftClock:
         self.base_global = 0.0
         self.base_local = offset
         self.rate = 0.0
-
-    @property
-    def identity(self) -> bool:
-        return self.rate == 0.0 and self.base_local == self.base_global
+        # (kept as a field, not computed: every clock read of every host asks)
+        self.identity = offset == 0.0
 
     def local(self, g: float) -> float:
         if self.identity:
@@ -88,6 +86,7 @@ class DriftClock:
         self.base_local = self.local(g)
         self.base_global = g
         self.rate = rate
+        self.identity = rate == 0.0 and self.base_local == self.base_global
 
 
 class Proc:
@@ -125,7 +124,7 @@ class SeqFuture(asyncio.Future):  # type: ignore[type-arg]
 
     def __init__(self, *, loop: asyncio.AbstractEventLoop) -> None:
         self._faultsim_seq = _next_seq(loop)
-        super().__init__(loop=loop)
+        asyncio.Future.__init__(self, loop=loop)
 
     def __hash__(self) -> int:
         return self._faultsim_seq
@@ -174,8 +173,10 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
 
     def time(self) -> float:
         proc = self._current_proc
-        if proc is not None and proc.clock is not None:
-            return proc.clock.local(self._now)
+        if proc is not None:
+            clock = proc.clock
+            if clock is not None and not clock.identity:
+                return clock.local(self._now)
         return self._now
 
     @property
@@ -186,20 +187,29 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
     def call_at(self, when: float, callback: Callable[..., object], *args: Any,
                 context: contextvars.Context | None = None) -> asyncio.TimerHandle:
         proc = self._current_proc
-        if proc is not None and proc.clock is not None and not proc.clock.identity:
+        if proc is not None:
             clock = proc.clock
-            g = clock.to_global(when)
-            if when > clock.local(self._now):
-                # A timer in the future must find the local clock at `when` when
-                # it fires: rounding in to_global could land it a hair early, and
-                # one within the loop's resolution fires without time moving — a
-                # busy loop for code that waits "until the deadline" (found by
-                # faultsim, seed 1103: a drifting controller awaiting a result).
-                g = max(g, self._now + 2 * self._clock_resolution)
-                while clock.local(g) < when:
-                    g = math.nextafter(g, math.inf)
-            when = g
-        return super().call_at(when, callback, *args, context=context)
+            if clock is not None and not clock.identity:
+                g = clock.to_global(when)
+                if when > clock.local(self._now):
+                    # A timer in the future must find the local clock at `when`
+                    # when it fires: rounding in to_global could land it a hair
+                    # early, and one within the loop's resolution fires without
+                    # time moving — a busy loop for code that waits "until the
+                    # deadline" (found by faultsim, seed 1103: a drifting
+                    # controller awaiting a result).
+                    g = max(g, self._now + 2 * self._clock_resolution)
+                    while clock.local(g) < when:
+                        g = math.nextafter(g, math.inf)
+                when = g
+        if self._debug or self._closed:
+            return super().call_at(when, callback, *args, context=context)
+        # asyncio's BaseEventLoop.call_at, inlined: every asyncio.sleep and
+        # timeout of every daemon comes here.
+        timer = events.TimerHandle(when, callback, args, self, context)
+        heapq.heappush(self._scheduled, timer)
+        timer._scheduled = True
+        return timer
 
     def call_sim_at(self, when: float, callback: Callable[..., object],
                     *args: Any) -> asyncio.TimerHandle:

@@ -95,14 +95,23 @@ def create_clone_actions(plan: Plan, clone: Rsc) -> None:
     demote = plan.pseudo_action(clone, "demote")
     demoted = plan.pseudo_action(clone, "demoted")
     promoted.min_runnable = 1
+    any_promote = False
     for inst in clone.children:
         for p in inst.primitives():
             if "promote" in p.actions:
+                any_promote = True
                 order(promote, p.actions["promote"], STEP)
                 order(p.actions["promote"], promoted, Edge.IMPLIES_THEN | Edge.COUNTED)
             for d in p.actions.get("demotes", []):
                 order(demote, d, Edge.IMPLIES_THEN)
                 order(d, demoted, Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT)
+    if not any_promote:
+        # No instance is or will be promoted: what must follow the promotion
+        # cannot happen ("due to unrunnable C promoted (blocked)"); Pacemaker's
+        # collective action is runnable only if some instance's promote is
+        # (faultsim finding 5: api started on the only node left, whose db
+        # could not be promoted).
+        promoted.runnable = False
     order(running, promote, Edge.OPTIONAL)
     order(demoted, stop, Edge.OPTIONAL)
     # Nothing is promoted before what is being demoted is (never two promoted

@@ -42,6 +42,11 @@ class NodeInfo:
     standby_onfail: bool = False
     # Filled during scheduling: how many resources were assigned here this run.
     assigned_count: int = 0
+    # The fail-count-* and last-failure-* attributes, without their prefixes
+    # (placement.failcount asks for every resource on every node; most nodes
+    # have none). Built on first use; `attrs` does not change once built.
+    failure_attrs: tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] | None = \
+        field(default=None, repr=False, compare=False)
 
     @property
     def can_run(self) -> bool:

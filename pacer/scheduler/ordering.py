@@ -348,13 +348,28 @@ def _resource_rules(r: Rsc) -> list[Action]:
 
 
 def _instance_required_on(clone_action: Action, other: Action) -> bool:
-    """Does an instance of this clone start or stop on other's node in this transition?"""
+    """Does an instance of this clone start or stop on other's node in this
+    transition (or, for the clone's promote/promoted, get promoted there)?
+
+    A promotion on `then`'s node restarts it: `first: C, first-action: promote,
+    then: X` with C's promoted instance moving to X's node restarts X "due to
+    required C promoted"; a promotion elsewhere, or a demote on X's node, leaves
+    X alone (crm_simulate, Pacemaker 2.1.5; faultsim finding 5)."""
     node = other.node
+    if node is None and isinstance(other.rsc, Rsc) and other.rsc.kind == "group":
+        # A group's pseudo action: where the group will be (is, for a stop).
+        node = _instance_node(other.rsc, other.task in ("stop", "stopped", "demote",
+                                                        "demoted"))
     clone = clone_action.rsc
     if node is None or clone is None:
         return False
+    promoting = clone_action.task in ("promote", "promoted")
     for inst in clone.children:  # type: ignore[attr-defined]
         for p in inst.primitives():
+            if promoting:
+                pr = p.actions.get("promote")
+                if pr is not None and pr.required and pr.node == node:
+                    return True
             start = p.actions.get("start")
             if start is not None and start.required and start.node == node:
                 return True
@@ -537,10 +552,12 @@ def _update(a: Action, via: Action | None, told: dict[int, tuple[bool, bool]],
                 if flags & Edge.RUNNABLE_LEFT and not via.runnable:
                     _set_unrunnable(a, via)
     # Newest ordering first, as Pacemaker keeps them.
-    backward: list[tuple[Action, Edge]] = []
-    edges = list(reversed(a.edges_in))
+    backward: list[tuple[Action, int]] = []
+    edges = a.edges_in[::-1]
     # A resource's own action reaches it before a group's running/stopped does.
-    edges.sort(key=lambda e: bool(_members_of(e[0])))
+    # (sorted only when there is one: most actions have none)
+    if any(f.pseudo and f.task in ("running", "stopped") for f, _ in edges):
+        edges.sort(key=lambda e: bool(_members_of(e[0])))
     for first, flags in edges:
         if _passes_through(a, first):
             continue

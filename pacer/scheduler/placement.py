@@ -245,8 +245,24 @@ def node_health_scores(defn: Definition, nodes: dict[str, NodeInfo]) -> dict[str
     return out
 
 
+def _failure_attrs(node: NodeInfo) -> tuple[tuple[tuple[str, str], ...],
+                                             tuple[tuple[str, str], ...]]:
+    """The node's fail-count-* and last-failure-* attributes, prefixes removed."""
+    fa = node.failure_attrs
+    if fa is None:
+        fa = node.failure_attrs = (
+            tuple((k[len("fail-count-"):], v) for k, v in node.attrs.items()
+                  if k.startswith("fail-count-")),
+            tuple((k[len("last-failure-"):], v) for k, v in node.attrs.items()
+                  if k.startswith("last-failure-")))
+    return fa
+
+
 def failcount(r: Rsc, node: NodeInfo, status: Status, now: int) -> tuple[int, int]:
     """(effective fail count, newest last-failure timestamp) of r on node."""
+    fail_counts, last_failures = _failure_attrs(node)
+    if not fail_counts and not last_failures:
+        return 0, 0
     per_op = _feature_at_least(status.feature_set, (3, 0, 13))
     base = r.id
     names = {base}
@@ -265,10 +281,7 @@ def failcount(r: Rsc, node: NodeInfo, status: Status, now: int) -> tuple[int, in
 
     total = 0
     last = 0
-    for k, v in node.attrs.items():
-        if not k.startswith("fail-count-"):
-            continue
-        rest = k[len("fail-count-"):]
+    for rest, v in fail_counts:
         if per_op:
             rsc_part = rest.split("#", 1)[0] if "#" in rest else None
             if rsc_part is None or not matches(rsc_part):
@@ -276,10 +289,7 @@ def failcount(r: Rsc, node: NodeInfo, status: Status, now: int) -> tuple[int, in
         elif not matches(rest):
             continue
         total = add_scores(total, parse_score(v, lenient=True))
-    for k, v in node.attrs.items():
-        if not k.startswith("last-failure-"):
-            continue
-        rest = k[len("last-failure-"):]
+    for rest, v in last_failures:
         rsc_part = rest.split("#", 1)[0] if per_op else rest
         if matches(rsc_part):
             try:

@@ -225,9 +225,17 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
     clone_children: dict[str, tuple[Rsc, Primitive | Group, dict[str, str], int | None]] = {}
     counter = [0]
 
+    defaults_by_agent: dict[tuple[str, str | None, str] | None, dict[str, str]] = {}
+
     def defaults_for(p: Primitive | None) -> dict[str, str]:
-        ctx = RuleContext(now=now, agent=(p.agent_class, p.provider, p.type) if p else None)
-        return _nvsets_values(defn.rsc_defaults, ctx)
+        # (the same for every resource of one agent: computed once per agent;
+        # callers copy it)
+        agent = (p.agent_class, p.provider, p.type) if p else None
+        values = defaults_by_agent.get(agent)
+        if values is None:
+            values = defaults_by_agent[agent] = _nvsets_values(
+                defn.rsc_defaults, RuleContext(now=now, agent=agent))
+        return values
 
     has_stickiness_default = any("resource-stickiness" in ns.values
                                  for ns in defn.rsc_defaults)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import IntFlag
 
 
-class Edge(IntFlag):
+class Edge:
+    """An ordering edge's flags, combined with `|`. Plain ints, not an IntFlag:
+    propagation tests them hundreds of thousands of times per simulated run,
+    and every `&` on an IntFlag builds a new enum member."""
+
     NONE = 0
     OPTIONAL = 1  # pure ordering: only if both actions happen anyway
     IMPLIES_THEN = 2  # first required ⇒ then required
@@ -45,8 +48,8 @@ class Action:
     # The actions that made it required / unrunnable (None: its own need).
     required_by: Action | None = None
     unrunnable_by: Action | None = None
-    edges_out: list[tuple[Action, Edge]] = field(default_factory=list)
-    edges_in: list[tuple[Action, Edge]] = field(default_factory=list)
+    edges_out: list[tuple[Action, int]] = field(default_factory=list)
+    edges_in: list[tuple[Action, int]] = field(default_factory=list)
     # A notify action: its operation key (R:0_pre_notify_start_0) and the
     # notification variables, without the OCF_RESKEY_CRM_meta_ prefix.
     op_key: str | None = None
@@ -69,7 +72,7 @@ class Action:
         return f"<{self.rsc_id} {self.task} {self.node} {flags}>"
 
 
-def order(first: Action, then: Action, flags: Edge) -> None:
+def order(first: Action, then: Action, flags: int) -> None:
     first.edges_out.append((then, flags))
     then.edges_in.append((first, flags))
 
