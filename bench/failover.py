@@ -89,8 +89,8 @@ PM_ANCHORS = {
 # Which anchors each pacer row is compared with.
 COMPARE = {
     "host-lost": ["ka-1", "ka-0.1", "pm:host", "pm:host-default"],
-    "freeze": ["pm:host"],
-    "daemon-crash": ["pm:host"],
+    "freeze": ["pm:host"],  # the closest anchor: no frozen-host figure exists
+    "daemon-crash": ["pm:host"],  # likewise
     "service-crash": ["pm:service"],
 }
 GOALS = {"host-lost": (1.0, 2.0), "service-crash": (0.5, None)}
@@ -293,30 +293,31 @@ def anchor_ref(ref: str, rows: dict[str, Row]) -> tuple[str, float | None, str] 
 
 
 def table(rows: dict[str, Row]) -> str:
-    lines = [f"{'row':44} {'n':>3} {'min':>7} {'median':>7} {'p99':>7} {'max':>7} "
+    lines = [f"{'row':52} {'n':>3} {'min':>7} {'median':>7} {'p99':>7} {'max':>7} "
              f"{'split-brain':>11} {'fenced':>7}  note"]
     for key in ALL_ROWS:
         r = rows.get(key)
         if r is None:
             continue
         if r.skipped:
-            lines.append(f"{TITLES[key]:44} skipped: {r.skipped}")
+            lines.append(f"{TITLES[key]:52} skipped: {r.skipped}")
             continue
         st = r.stats
         fenced = r.fenced()
         note = [f"{st.failed} not recovered"] if st.failed else []
         if r.errors:
             note.append(f"{len(r.errors)} trials failed to run")
-        lines.append(f"{TITLES[key]:44} {st.n:>3} {fmt(st.min):>7} {fmt(st.median):>7} "
+        lines.append(f"{TITLES[key]:52} {st.n:>3} {fmt(st.min):>7} {fmt(st.median):>7} "
                      f"{fmt(st.p99):>7} {fmt(st.max):>7} {r.split_brain():>11} "
                      f"{'-' if fenced is None else f'{fenced}/{len(r.trials)}':>7}  "
                      + "; ".join(note))
     if "pm" not in rows or not rows["pm"].trials:
         for label, n, lo, med, hi in PM_ANCHORS.values():
-            lines.append(f"{label[:44]:44} {n:>3} {lo:>7.3f} {med:>7.3f} {'-':>7} {hi:>7.3f} "
+            lines.append(f"{label:52} {n:>3} {lo:>7.3f} {med:>7.3f} {'-':>7} {hi:>7.3f} "
                          f"{'-':>11} {'-':>7}  ANCHORS.md, not measured in this run")
     lines.append("")
     lines.append(f"{'pacer row':44} {'anchor':52} {'median':>7} {'ratio':>7}  source")
+    lines.append(f"{'':44} {'(pacer median / anchor median)':52}")
     for key, refs in COMPARE.items():
         r = rows.get(key)
         if r is None or not r.trials:
@@ -328,7 +329,9 @@ def table(rows: dict[str, Row]) -> str:
                 continue
             label, amed, src = a
             ratio = f"{med / amed:.2f}x" if med is not None and amed else "-"
-            lines.append(f"{TITLES[key]:44} {label[:52]:52} {fmt(amed):>7} {ratio:>7}  {src}")
+            closest = " (closest anchor)" if key in ("freeze", "daemon-crash") else ""
+            lines.append(f"{TITLES[key]:44} {label[:52]:52} {fmt(amed):>7} {ratio:>7}  "
+                         f"{src}{closest}")
     lines.append("")
     for key, (goal_med, goal_p99) in GOALS.items():
         r = rows.get(key)
