@@ -89,12 +89,22 @@ class Membership(Protocol):
         ...
 
 
+_WATCHDOG_CACHE: list[tuple[Definition, Definition]] = []
+
+
 def _with_watchdog(defn: Definition) -> Definition:
     """Every pacer node self-fences when it loses its lease: that is a watchdog
-    in Pacemaker's sense, so fencing is possible without a device."""
+    in Pacemaker's sense, so fencing is possible without a device. (The stored
+    definition is parsed once per text, so the same object comes back every
+    round: the answer is kept for it.)"""
     if "have-watchdog" in defn.properties:
         return defn
-    return dataclasses.replace(defn, properties={**defn.properties, "have-watchdog": "true"})
+    for given, made in _WATCHDOG_CACHE:
+        if given is defn:
+            return made
+    made = dataclasses.replace(defn, properties={**defn.properties, "have-watchdog": "true"})
+    _WATCHDOG_CACHE[:] = [(defn, made), *_WATCHDOG_CACHE[:3]]
+    return made
 
 
 def _attrs(status: Status) -> dict[tuple[str, str], str]:

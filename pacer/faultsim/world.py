@@ -161,6 +161,7 @@ class World:
         self.reality = Reality()
         self.reality.on_change = self._reality_changed
         self.checker = Checker(self.topo, self.reality, self.now, self._violation)
+        self.checker.is_member = lambda host: host in self._member_lease
         self.violations: list[Violation] = []
         self.stop_on_violation = True
         self.finished = False
@@ -315,6 +316,7 @@ class World:
 
     def action_end(self, host: str, key: str, request: ActionRequest,
                    result: ActionResult) -> None:
+        self.checker.action_end(host, key)
         if request.action == "monitor" and request.interval_ms and result.rc in (0, 8) \
                 and not self.trace.verbose:
             return  # a recurring monitor finding what it expects is not news
@@ -435,8 +437,9 @@ class World:
             self._partitions.append(f)
             self._apply_network()
         elif f.kind == "rsc-die":
-            for key in list(self.reality.on(node)):
+            for key, running in list(self.reality.on(node).items()):
                 if split_instance_id(key)[0] == f.rsc or key == f.rsc:
+                    self.checker.died(node, key, running.role)
                     self.reality.remove(node, key)
                     self.emit(node, f"{key} died")
         elif f.kind in ("agent-fail", "agent-hang"):

@@ -163,6 +163,13 @@ def parse_stored_definition(text: str) -> Definition:
     return load_yaml(text, filename="<stored definition>")
 
 
+@functools.lru_cache(maxsize=16)
+def _validate_definition(text: str) -> None:
+    """Raise ConfigError unless `text` is a valid definition (pure: a text that
+    passed once passes again; the fault simulator stores the same text per run)."""
+    load_yaml(text, filename="<definition>")
+
+
 def _dumps(data: object) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
@@ -176,9 +183,20 @@ def load_record(value: bytes) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def _from_dict(cls: type, data: Mapping) -> object:
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = _field_names(cls)
     return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _fields_dict(obj: object) -> dict:
+    """A flat dataclass's fields as a dict (dataclasses.asdict deep-copies every
+    value, and records are written on every operation result)."""
+    return {n: getattr(obj, n) for n in _field_names(type(obj))}
 
 
 @dataclass(frozen=True)
@@ -225,7 +243,7 @@ class ActionRequest:
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
-        data = dataclasses.asdict(self)
+        data = _fields_dict(self)
         data["extra"] = dict(self.extra)
         return _dumps(data)
 
@@ -365,7 +383,7 @@ class ClusterStore:
         and raises DefinitionConflict if someone else changed it. Returns the new
         revision, the definition's version.
         """
-        load_yaml(text, filename="<definition>")
+        _validate_definition(text)
         value = _dumps({"format": "pacer-yaml", "text": text})
         k = self.keys.definition
         compares = [] if expected_revision is None else [Compare(k, "mod", "==",
@@ -516,10 +534,10 @@ class ClusterStore:
         puts: list[Op] = []
         for slot in history_slots(op):
             rec = dataclasses.replace(op, node=node, id=f"{op.rsc}_{slot}")
-            data = dataclasses.asdict(rec)
+            data = _fields_dict(rec)
             del data["rsc"], data["node"]  # the key says both
             puts.append(Put(self.keys.op(node, op.rsc, slot),
-                            _dumps({"agent": dataclasses.asdict(agent), "op": data})))
+                            _dumps({"agent": _fields_dict(agent), "op": data})))
         return puts
 
     async def record_op(self, node: str, lease: int, op: OpRecord, agent: Agent,
