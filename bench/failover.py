@@ -307,6 +307,9 @@ def table(rows: dict[str, Row]) -> str:
         note = [f"{st.failed} not recovered"] if st.failed else []
         if r.errors:
             note.append(f"{len(r.errors)} trials failed to run")
+        same = sum(1 for t in r.trials if t.trial.new_holder == t.victim)
+        if same:
+            note.append(f"{same} answered again by the same host")
         lines.append(f"{TITLES[key]:52} {st.n:>3} {fmt(st.min):>7} {fmt(st.median):>7} "
                      f"{fmt(st.p99):>7} {fmt(st.max):>7} {r.split_brain():>11} "
                      f"{'-' if fenced is None else f'{fenced}/{len(r.trials)}':>7}  "
@@ -362,7 +365,8 @@ def to_json(rows: dict[str, Row], args: argparse.Namespace) -> dict[str, Any]:
             "gaps_s": [t.trial.gap for t in r.trials],
             "n": st.n, "min_s": st.min, "median_s": st.median, "p99_s": st.p99, "max_s": st.max,
             "not_recovered": st.failed, "split_brain": r.split_brain(), "fenced": r.fenced(),
-            "trials": [{"label": t.label, "victim": t.victim, "new_holder": t.trial.new_holder,
+            "trials": [{"label": t.label, "victim": t.victim, "t_fault": t.t_fault,
+                        "new_holder": t.trial.new_holder,
                         "gap_s": t.trial.gap, "fault_to_ok_s": t.trial.fault_to_ok,
                         "failed_requests": t.trial.errors, "flaps": t.trial.flaps,
                         "hosts_after": list(t.trial.hosts_after),
