@@ -257,6 +257,12 @@ def power_on(d: Path, host: str, why: str, log: Path | None = None) -> dict[str,
     return started
 
 
+def missing(d: Path, host: str) -> list[str]:
+    """What of the host is not running: "etcd", "pacer" (by their pid files)."""
+    return [what for what in ("etcd", "pacer")
+            if not pid_alive(read_pid(pid_file(d, host, what)))]
+
+
 def kill_daemon(d: Path, host: str) -> int | None:
     """SIGKILL the host's pacer agent alone (what it started keeps running)."""
     pid = read_pid(pid_file(d, host, "pacer"))

@@ -85,6 +85,25 @@ def http_get(host: str, address: str, port: int = WEB_PORT, timeout: float = 1.0
         conn.close()
 
 
+def etcd_status(host: str, from_host: str = net.CLIENT, timeout: float = 1.0
+                ) -> dict[str, Any] | None:
+    """The host's etcd member's /v3/maintenance/status (JSON gateway): its
+    header.member_id, leader, raftTerm...; None when it does not answer."""
+    conn = http.client.HTTPConnection(net.host_ip(host), hosts.ETCD_CLIENT_PORT,
+                                      timeout=timeout)
+    try:
+        with in_netns(from_host):
+            conn.connect()
+        conn.request("POST", "/v3/maintenance/status", body="{}",
+                     headers={"Content-Type": "application/json"})
+        data = json.loads(conn.getresponse().read().decode(errors="replace"))
+        return data if isinstance(data, dict) else None
+    except (OSError, http.client.HTTPException, ValueError):
+        return None
+    finally:
+        conn.close()
+
+
 def etcd_healthy(host: str, from_host: str = net.CLIENT, timeout: float = 1.0) -> bool:
     """Whether the host's etcd member answers /health with true (it has a leader)."""
     conn = http.client.HTTPConnection(net.host_ip(host), hosts.ETCD_CLIENT_PORT,
@@ -367,6 +386,20 @@ class Lab:
         """Which host answers HTTP on the VIP, seen from the client (None: nobody)."""
         return http_get(net.CLIENT, self.info.vip, timeout=timeout)
 
+    def etcd_leader(self) -> str | None:
+        """The host whose etcd member leads now, as the members that answer say."""
+        ids: dict[str, str] = {}
+        leaders: set[str] = set()
+        for h in self.hosts:
+            st = etcd_status(h)
+            if st is None:
+                continue
+            ids[str(st.get("header", {}).get("member_id"))] = h
+            if st.get("leader"):
+                leaders.add(str(st["leader"]))
+        found = [ids[m] for m in leaders if m in ids]
+        return found[0] if len(found) == 1 else None
+
     def vip_holders(self) -> list[str]:
         return net.vip_holders(self.info.vip)
 
@@ -439,6 +472,28 @@ class Lab:
                                   self.dir / "fence.log")
         except net.NetError as exc:
             raise LabError(str(exc)) from exc
+
+    def restore(self, timeout: float = 120.0) -> dict[str, Any]:
+        """Undo every fault and wait until the lab is ready again: thaw every
+        host, heal the network, put every cable back, boot what is off (or start
+        what of a host is not running), again while the cluster settles (a
+        host may be fenced or reset meanwhile). Returns the status."""
+        deadline = time.monotonic() + timeout
+        for h in self.hosts:
+            net.thaw_host(h)
+        net.heal()
+        while True:
+            for h in self.hosts:
+                if hosts.missing(self.dir, h):
+                    self.power_on(h)
+                elif not net.link_is_up(h):
+                    net.link_up(h)
+            left = deadline - time.monotonic()
+            try:
+                return self.wait_ready(min(20.0, max(1.0, left)), hosts_expected=self.hosts)
+            except LabError:
+                if time.monotonic() >= deadline:
+                    raise
 
     def logs(self, host: str | None = None) -> list[Path]:
         """The log files of a host (or of the lab: fence, watchdog, faults)."""
