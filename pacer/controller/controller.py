@@ -42,7 +42,7 @@ from pacer.controller.requests import RequestIds, for_action, for_monitor, for_p
 from pacer.model.definition import Definition
 from pacer.scheduler.api import schedule
 from pacer.scheduler.transition import PlannedAction, Transition
-from pacer.status.types import FenceEvent, Status
+from pacer.status.types import OP_PENDING, FenceEvent, Status
 from pacer.store.base import Event, LeaseNotFound, Put, StoreError, StoreUnavailable
 from pacer.store.clock import Clock
 from pacer.store.cluster import (
@@ -56,6 +56,9 @@ from pacer.store.cluster import (
 
 log = logging.getLogger("pacer.controller")
 
+# How long to wait for an operation a node took (recorded as pending) before
+# scheduling without it: the default action timeout plus the result grace.
+IN_FLIGHT_WAIT_S = DEFAULT_TIMEOUT_MS / 1000 + 10.0
 # cluster-recheck-interval: schedule again at least this often even when
 # nothing changes (failure-timeout expiry, time-based rules).
 RECHECK_S = 60.0
@@ -182,6 +185,7 @@ class Controller:
         self._last_summary: tuple[str, ...] = ()
         self._repeats = 0
         self._ids: RequestIds | None = None
+        self._pending_since: dict[tuple[str, str, str, int], float] = {}
 
     # ------------------------------------------------------------- election
 
@@ -301,6 +305,16 @@ class Controller:
                     fence_wait = await self._fence(session, defn, status, fences)
                     if fence_wait is None:
                         continue  # confirmed: schedule again from the new state
+                in_flight = self._in_flight(status)
+                if in_flight is not None:
+                    # An action a node took but has not finished (this session
+                    # resumed after a store error, or an earlier controller sent
+                    # it): its pending record says it has not happened, so a
+                    # transition now could stop what it needs under it (faultsim,
+                    # seed 670: vip stopped while api-db's stop still ran).
+                    # Fencing went ahead; the rest waits for its result.
+                    await self._wait_change(feed, snap.revision, attrs, in_flight)
+                    continue
                 # While a fence is pending, what does not depend on it goes ahead.
                 run = TransitionRun(t, fencing_pending=fence_wait is not None)
                 if run.real_actions:
@@ -425,6 +439,28 @@ class Controller:
                 for aid in [a for a, i in inflight.items()
                             if run.actions[i].node == meaning.node_left]:
                     run.complete(inflight.pop(aid), False)
+
+    def _in_flight(self, status: Status) -> float | None:
+        """Seconds to wait for operations pending on member nodes (None: none, or
+        waited for long enough: a node that never reports is lost or fenced)."""
+        now = self.clock.now()
+        seen = set()
+        wait = None
+        for n, ns in status.node_states.items():
+            if ns.in_ccm != "true":
+                continue
+            for h in ns.history:
+                for op in h.ops:
+                    if op.op_status != OP_PENDING or op.interval_ms:
+                        continue
+                    key = (n, h.rsc, op.operation, op.call_id)
+                    seen.add(key)
+                    left = self._pending_since.setdefault(key, now) + IN_FLIGHT_WAIT_S - now
+                    if left > 0:
+                        wait = left if wait is None else min(wait, left)
+        for key in [k for k in self._pending_since if k not in seen]:
+            del self._pending_since[key]
+        return wait
 
     # ------------------------------------------------------------- suspicion
 

@@ -73,7 +73,12 @@ class LeaseKeeper:
             if left <= 0:
                 return
             try:
-                async with asyncio.timeout(left):
+                # One attempt may not take the whole time left: a keepalive sent
+                # to an etcd member whose leader just died hangs until a new
+                # leader is elected, and the retry that follows is the one that
+                # gets through (found in the lab: survivors of the etcd
+                # leader's host self-fenced).
+                async with asyncio.timeout(min(left, interval)):
                     await self.store.keepalive(self.lease_id)
             except LeaseNotFound:
                 self.log.error("lease %x is gone (expired or revoked)", self.lease_id)
@@ -85,6 +90,9 @@ class LeaseKeeper:
                     self.log.warning("keepalive of lease %x failed (%d in a row; %.2f s to "
                                      "the self-fence deadline): %s", self.lease_id, failures,
                                      max(0.0, self.remaining()), exc or "timed out")
+                # Try again soon, not at the next interval: the deadline is near.
+                await asyncio.sleep(interval / 5)
+                continue
             else:
                 if failures:
                     self.log.info("keepalive of lease %x works again", self.lease_id)
