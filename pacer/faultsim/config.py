@@ -67,11 +67,13 @@ class SimConfig:
     boot_delay: float = 2.0  # power on → daemon running
     fault_kinds: tuple[str, ...] = FAULT_KINDS
     # Peer heartbeats between the hosts' pacer processes (fast suspicion). The
-    # interval and timeout are 5 x the node daemon's defaults: every datagram
-    # is a simulated event, and the logic does not depend on the scale.
+    # timeout is 4 x the node daemon's default and the interval 6 x (three
+    # beats per timeout where real hosts have five: simulated datagrams are
+    # never late; still well inside the lease); every datagram is a simulated event, and the logic does not
+    # depend on the scale.
     heartbeats: bool = True
-    heartbeat_interval: float = 0.25
-    heartbeat_timeout: float = 1.25
+    heartbeat_interval: float = 0.3
+    heartbeat_timeout: float = 1.0
     timing: AgentTiming = field(default_factory=AgentTiming)
     definition: str | None = None  # YAML; None: default_definition(...)
 
