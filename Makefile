@@ -1,6 +1,6 @@
 # pacer developer entry points. Quick start (as root on a fresh Debian 12):
-#   make demo     # Debian packages + .venv, then a simulated node failure
-#   make test     # Debian packages + .venv, then ruff and pytest
+#   make demo     # Debian packages + .venv, then a real failover in a 3-host lab
+#   make test     # Debian packages + .venv, then ruff and pytest (5,000 faultsim seeds)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -25,13 +25,19 @@ $(STAMP): pyproject.toml | deps
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@
 
+# Fault-simulation seeds `make test` runs (tests/test_faultsim_run.py::test_many_seeds),
+# on one worker per CPU. Fewer for a quick run: make test FAULTSIM_SEEDS=12
+FAULTSIM_SEEDS ?= 5000
+FAULTSIM_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
 # Runs pytest even when ruff complains, so one run reports both; fails if either fails.
 test: deps venv
 	@status=0; \
 	echo "$(BIN)/ruff check pacer tests bench"; \
 	$(BIN)/ruff check pacer tests bench || status=1; \
-	echo "$(BIN)/pytest -q"; \
-	$(BIN)/pytest -q || status=1; \
+	echo "PACER_FAULTSIM_SEEDS=$(FAULTSIM_SEEDS) PACER_FAULTSIM_JOBS=$(FAULTSIM_JOBS) $(BIN)/pytest -q"; \
+	PACER_FAULTSIM_SEEDS=$(FAULTSIM_SEEDS) PACER_FAULTSIM_JOBS=$(FAULTSIM_JOBS) \
+		$(BIN)/pytest -q || status=1; \
 	exit $$status
 
 lint: venv
