@@ -53,6 +53,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -94,6 +95,7 @@ COMPARE = {
     "service-crash": ["pm:service"],
 }
 GOALS = {"host-lost": (1.0, 2.0), "service-crash": (0.5, None)}
+SETTLE = 3.0  # s of steady state before each pacer trial
 
 
 def say(text: str) -> None:
@@ -185,23 +187,46 @@ class PacerRows:
         with contextlib.suppress(Exception):
             self.lab.down()
 
-    def holder(self) -> str:
+    def steady(self, timeout: float) -> str:
         """The steady state before a trial: every etcd member healthy (a host
         booted again has rejoined: losing another one must not cost quorum),
-        every host online, nothing planned, the VIP answering; its holder."""
+        every host online, nothing planned, the VIP answering; then SETTLE s
+        more (the anchors' run1.py settles too). Returns the VIP's holder."""
         from pacer.lab.lab import etcd_healthy
 
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + timeout
         while not all(etcd_healthy(h) for h in self.lab.hosts):
             if time.monotonic() > deadline:
-                raise RuntimeError("etcd not healthy on every host within 180 s")
+                raise RuntimeError(f"etcd not healthy on every host within {timeout:g} s")
             time.sleep(0.3)
-        st = self.lab.wait_ready(timeout=180)
+        self.lab.wait_ready(timeout=max(1.0, deadline - time.monotonic()))
+        time.sleep(SETTLE)
+        st = self.lab.wait_ready(timeout=max(1.0, deadline - time.monotonic()))
         where = self.lab.where("vip", st)
         live = self.lab.vip_holders()
         if len(where) != 1 or live != where:
             raise RuntimeError(f"not steady: vip on {where} by status, on {live} by ip addr")
         return where[0]
+
+    def holder(self, row: Row) -> str:
+        """`steady`, repairing the lab when it does not get there: every host
+        that is off powered on; failing that, the lab made again (counted)."""
+        from pacer.lab.lab import LabError
+
+        try:
+            return self.steady(90)
+        except (RuntimeError, LabError) as exc:
+            row.errors.append(f"not steady before a trial: {exc}")
+            say(f"not steady ({str(exc).splitlines()[0]}): powering every host on")
+        self.restore_all()
+        try:
+            return self.steady(90)
+        except (RuntimeError, LabError) as exc:
+            row.errors.append(f"still not steady, lab made again: {exc}")
+            say(f"still not steady ({str(exc).splitlines()[0]}): the lab is made again")
+        self.lab.down(force=True)
+        self.lab.up(timeout=180)
+        return self.steady(120)
 
     def fenced_since(self, host: str, wall: float) -> int | None:
         """1 when the journal has a successful fence of `host` completed after
@@ -223,18 +248,29 @@ class PacerRows:
                        for e in journal))
 
     def restore(self, host: str) -> None:
+        """Boot the victim again (or restart its pacer agent), and any other
+        host that went off meanwhile (a watchdog reset)."""
         from pacer.lab import hosts
 
         if hosts.power_state(host) == "off" or not hosts.pid_alive(
                 hosts.read_pid(hosts.pid_file(self.lab.dir, host, "pacer"))):
             self.lab.power_on(host)
+        self.restore_all()
+
+    def restore_all(self) -> None:
+        from pacer.lab import hosts
+
+        for h in self.lab.hosts:
+            if hosts.power_state(h) == "off":
+                say(f"{h} is off (fenced or reset by its watchdog): powering it on")
+                self.lab.power_on(h)
 
     def row(self, key: str, runs: int) -> Row:
         from pacer.lab.lab import LabError
 
         row = Row(key)
         for i in range(runs):
-            holder = self.holder()
+            holder = self.holder(row)
             wall = time.time()
             try:
                 r = self.trial(key, holder, i + 1)
@@ -252,7 +288,7 @@ class PacerRows:
     def trial(self, key: str, holder: str, n: int) -> TrialResult:
         lab, hosts_ = self.lab, self.lab.hosts
         label = f"{key}-{n}"
-        common: dict[str, Any] = {"phase": 1.0, "timeout": 60.0}
+        common: dict[str, Any] = {"phase": 1.0, "timeout": 30.0}
         fault: Callable[[], object]
         if key == "host-lost":
             fault = lambda: lab.fault("kill-host", holder)  # noqa: E731
@@ -419,6 +455,19 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     say(f"probe and VIP samples in {workdir}")
     rows: dict[str, Row] = {}
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    # Clean up on SIGTERM/SIGHUP too, and on SIGINT even when started in the
+    # background (a shell without job control starts it with SIGINT ignored).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+
+    def save() -> None:
+        if args.json:
+            args.json.write_text(json.dumps(to_json(rows, args), indent=1))
+
     try:
         if net.namespaces() or net.lab_links():
             say("a lab network is up: taking it down (--take-over)")
@@ -429,22 +478,33 @@ def main() -> int:
         for key in KA_ROWS:
             if key in wanted:
                 rows[key] = keepalived_row(key, args.runs, workdir)
+                save()
         pacer_keys = [k for k in PACER_ROWS if k in wanted]
         if pacer_keys:
             with PacerRows(workdir, args.keep_lab, args.lab_dir) as pr:
                 for key in pacer_keys:
                     say(f"{key}: {args.runs} trials")
                     rows[key] = pr.row(key, args.runs)
-        if "pm" in wanted:
-            rows["pm"] = pacemaker_row(args.runs, workdir)
+                    save()
     except KeyboardInterrupt:
         say("interrupted: cleaned up; partial table follows")
+        wanted = []
+    except Exception as exc:  # noqa: BLE001 - report what was measured anyway
+        say(f"the pacer rows stopped: {type(exc).__name__}: {exc}")
+    try:
+        if "pm" in wanted:
+            rows["pm"] = pacemaker_row(args.runs, workdir)
+            save()
+    except KeyboardInterrupt:
+        say("interrupted: cleaned up; partial table follows")
+    except Exception as exc:  # noqa: BLE001
+        say(f"the Pacemaker row stopped: {type(exc).__name__}: {exc}")
     print(f"\nfailover: 3 hosts in network namespaces on one bridge, {os.cpu_count()} cores; "
           f"HTTP probe of the VIP every 10 ms (timeout 0.3 s) from the client namespace; "
           f"gaps in s\n")
     print(table(rows))
     if args.json:
-        args.json.write_text(json.dumps(to_json(rows, args), indent=1))
+        save()
         say(f"raw figures written to {args.json}")
     if args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -176,7 +176,11 @@ def run(runs: int, workdir: Path, progress: Callable[[str], None] | None = None
     out = []
     with PacemakerLab(workdir, progress=say) as pm:
         for i in range(runs):
-            r = pm.trial()
+            try:
+                r = pm.trial()
+            except (RuntimeError, subprocess.SubprocessError) as exc:
+                say(f"pm {i + 1}/{runs}: trial failed, row stops: {exc}")
+                break
             out.append(r)
             gap = f"{r.trial.gap:.3f} s" if r.trial.gap is not None else "NOT RECOVERED"
             say(f"pm {i + 1}/{runs}: {r.victim} -> {r.trial.new_holder}: gap {gap}")
