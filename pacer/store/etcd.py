@@ -86,6 +86,10 @@ _NOT_SENT = ("failed to connect to all addresses", "connections to all backends 
 _REFUSED = ("etcdserver: no leader", "etcdserver: not capable", "etcdserver: too many requests")
 
 
+# How long one keepalive may wait for one member before asking the next.
+KEEPALIVE_ATTEMPT_S = 0.4
+
+
 @dataclass(frozen=True)
 class EtcdConfig:
     """How to reach etcd.
@@ -303,7 +307,8 @@ class EtcdStore(Store):
     # ------------------------------------------------------------- the retry loop
 
     async def _call(self, what: str, attempt: Callable[[_Endpoint, float], Awaitable[T]],
-                    idempotent: bool, lease_id: int = 0) -> T:
+                    idempotent: bool, lease_id: int = 0,
+                    attempt_timeout: float | None = None) -> T:
         if self._closed:
             raise StoreError("etcd store is closed")
         loop = asyncio.get_running_loop()
@@ -324,7 +329,8 @@ class EtcdStore(Store):
                 # A read that hangs (a member cut off from the quorum before it
                 # notices) must leave time to ask another member.
                 budget = remaining if not idempotent else min(
-                    remaining, max(self.config.timeout / 2, self.config.connect_timeout))
+                    remaining, attempt_timeout or max(self.config.timeout / 2,
+                                                      self.config.connect_timeout))
                 return await attempt(ep, budget)
             except _Retry as r:
                 tried[ep.address] = str(r)
@@ -438,8 +444,12 @@ class EtcdStore(Store):
             if r.TTL <= 0:
                 raise LeaseNotFound(lease_id)
             return r.TTL
+        # A keepalive must get through within a fraction of the lease: when the
+        # member it went to is gone (its host powered off: no reset, the call
+        # just hangs), ask the next one soon (seen in the lab: a node whose
+        # client stuck to a fenced host's member fenced itself).
         return await self._call(f"keep lease {lease_id:x} alive", attempt, idempotent=True,
-                                lease_id=lease_id)
+                                lease_id=lease_id, attempt_timeout=KEEPALIVE_ATTEMPT_S)
 
     async def revoke(self, lease_id: int) -> None:
         async def attempt(ep: _Endpoint, t: float) -> None:
