@@ -12,7 +12,8 @@ store says, after every event of a simulation.
   (demoted) — except the demote of a promotable clone ordered before a
   resource that is no clone, which Pacemaker does not hold back either.
   A resource dying by itself is a fault, not a violation: until an action
-  touches it, an instance a fault killed still counts as up. A node fencing
+  touches it (or, for a crashed host, until its membership ends), an
+  instance a fault killed still counts as up. A node fencing
   itself (no longer a member) is not held to cross-node inverse orders: it
   cannot wait for nodes it lost.
 - self-fence: nothing that ran under a node's lease still runs on that host
@@ -203,6 +204,11 @@ class Checker:
     def action_end(self, host: str, key: str) -> None:
         self.ghosts.pop((host, key), None)
 
+    def host_lost(self, host: str) -> None:
+        """The cluster saw the host go (its membership ended): its ghosts are known."""
+        for k in [k for k in self.ghosts if k[0] == host]:
+            del self.ghosts[k]
+
     def violate(self, invariant: str, message: str, node: str | None = None,
                 rsc: str | None = None) -> None:
         self.report(Violation(self.now(), invariant, message, node, rsc))
@@ -287,7 +293,8 @@ class Checker:
                        and role in roles and (gh, key) != skip
                        for (gh, key), role in self.ghosts.items())
 
-        hosts = [host] if host is not None else list(self.reality.hosts())
+        hosts = [host] if host is not None else \
+            sorted({*self.reality.hosts(), *(h for h, _ in self.ghosts)})
         if self.topo.is_group(rid):
             # A group is started where all of its members are.
             return any(all(up_on(h, p) for p in prims) for h in hosts)

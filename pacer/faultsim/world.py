@@ -430,6 +430,8 @@ class World:
         self.emit("fault", f.describe())
         node = f.nodes[0] if f.nodes else ""
         if f.kind == "crash":
+            for key, running in self.reality.on(node).items():
+                self.checker.died(node, key, running.role)
             self.power_off(node, "crash")
         elif f.kind == "freeze":
             self.freeze(node)
@@ -520,6 +522,7 @@ class World:
             return
         now = self.loop.now
         self._lost_at[node] = now
+        self.checker.host_lost(node)
         self.emit("store", f"{node} is no longer a member")
         bound = self.config.stonith_watchdog_timeout
         self.loop.call_sim_at(now + bound, self._check_self_fence, node, now)
