@@ -462,6 +462,8 @@ def main() -> int:
     # Clean up on SIGTERM/SIGHUP too, and on SIGINT even when started in the
     # background (a shell without job control starts it with SIGINT ignored).
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN:
+            continue  # under nohup: keep running when the terminal goes
         signal.signal(sig, interrupt)
 
     def save() -> None:

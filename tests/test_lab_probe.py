@@ -66,6 +66,15 @@ def test_alternating_answers_after_takeover_are_flaps() -> None:
     assert tr.flaps == 4 and tr.hosts_after == ("a", "b")
 
 
+def test_outage_at_the_end_is_not_recovered() -> None:
+    # The old holder answers on after the fault, then everything fails to the end.
+    tr = gaps.analyse(series("aaaaaaaaaa" + "." * 30), t_fault=100.02)
+    assert not tr.recovered and tr.gap is None and tr.errors == 30
+    # ... but a short failure at the very end after a recovery is not an outage.
+    ok = gaps.analyse(series("aa" + "." * 30 + "bbbbbbb."), t_fault=100.015)
+    assert ok.recovered and ok.gap == pytest.approx(0.31)
+
+
 def test_not_recovered_and_no_reply_before() -> None:
     tr = gaps.analyse(series("aaa....."), t_fault=100.025)
     assert not tr.recovered and tr.gap is None and tr.holder == "a" and tr.errors == 5

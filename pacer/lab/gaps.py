@@ -12,7 +12,8 @@ fault to the end of the trial is taken, so that it also covers faults after
 which the old holder keeps answering for a while (a crashed node daemon: the
 service runs on until the node is fenced, then the VIP moves): the gap is
 then the real outage, not the 10 ms until the next reply. For a host lost the
-two readings are the same number.
+two readings are the same number. A trial that ends in an outage longer
+than that is not recovered (gap None).
 
 **takeover** — the first good reply that ends that gap; its host is the new
 holder (the same host when the service was restarted in place).
@@ -85,6 +86,10 @@ def analyse(samples: Iterable[Sample], t_fault: float) -> Trial:
         return Trial(t_fault, holder, None, before[-1].t if before else None, None, None,
                      None, errors, 0, (), len(ss))
     gap, last, first = best
+    tail_start = good[-1].t if good else t_fault
+    if ss[-1].t - tail_start > gap and not ss[-1].ok:
+        # The trial ends in an outage longer than any gap: it did not recover.
+        return Trial(t_fault, holder, None, tail_start, None, None, None, errors, 0, (), len(ss))
     after = [s.host for s in good if s.t >= first.t]
     return Trial(
         t_fault=t_fault,
