@@ -50,6 +50,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import platform
 import shutil
@@ -311,7 +312,10 @@ class PacerRows:
 # ------------------------------------------------------------------ the table
 
 def fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.3f}"
+    """Seconds; "none" for the gap of a trial that never recovered."""
+    if x is None:
+        return "-"
+    return "none" if math.isinf(x) else f"{x:.3f}"
 
 
 def anchor_ref(ref: str, rows: dict[str, Row]) -> tuple[str, float | None, str] | None:
@@ -367,7 +371,8 @@ def table(rows: dict[str, Row]) -> str:
             if a is None:
                 continue
             label, amed, src = a
-            ratio = f"{med / amed:.2f}x" if med is not None and amed else "-"
+            ratio = (f"{med / amed:.2f}x" if med is not None and amed and not math.isinf(med)
+                     else "-")
             closest = " (closest anchor)" if key in ("freeze", "daemon-crash") else ""
             lines.append(f"{TITLES[key]:44} {label[:52]:52} {fmt(amed):>7} {ratio:>7}  "
                          f"{src}{closest}")
@@ -380,7 +385,8 @@ def table(rows: dict[str, Row]) -> str:
         parts = [f"median {fmt(st.median)} s (goal <= {goal_med} s: "
                  f"{'met' if st.median is not None and st.median <= goal_med else 'MISSED'})"]
         if goal_p99 is not None:
-            parts.append(f"p99 {fmt(st.p99)} s (goal <= {goal_p99} s: "
+            p99 = "none (a trial did not recover)" if st.failed else f"{fmt(st.p99)} s"
+            parts.append(f"p99 {p99} (goal <= {goal_p99} s: "
                          f"{'met' if st.p99 is not None and st.p99 <= goal_p99 else 'MISSED'})")
         lines.append(f"goal {TITLES[key]}: " + ", ".join(parts))
     sb = sum(rows[k].split_brain() for k in PACER_ROWS if k in rows)
@@ -388,6 +394,11 @@ def table(rows: dict[str, Row]) -> str:
         lines.append(f"goal zero split-brain in pacer rows: {sb} "
                      f"({'met' if sb == 0 else 'MISSED'})")
     return "\n".join(lines)
+
+
+def finite(x: float | None) -> float | None:
+    """JSON has no infinity: a statistic that a never-recovered trial made infinite is null."""
+    return None if x is None or math.isinf(x) else x
 
 
 def to_json(rows: dict[str, Row], args: argparse.Namespace) -> dict[str, Any]:
@@ -399,7 +410,8 @@ def to_json(rows: dict[str, Row], args: argparse.Namespace) -> dict[str, Any]:
         out["rows"][key] = {
             "title": TITLES[key], "skipped": r.skipped or None, "errors": r.errors,
             "gaps_s": [t.trial.gap for t in r.trials],
-            "n": st.n, "min_s": st.min, "median_s": st.median, "p99_s": st.p99, "max_s": st.max,
+            "n": st.n, "min_s": st.min, "median_s": finite(st.median), "p99_s": finite(st.p99),
+            "max_s": finite(st.max),
             "not_recovered": st.failed, "split_brain": r.split_brain(), "fenced": r.fenced(),
             "trials": [{"label": t.label, "victim": t.victim, "t_fault": t.t_fault,
                         "new_holder": t.trial.new_holder,

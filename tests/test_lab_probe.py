@@ -8,6 +8,7 @@ anchor trial in the lab network.
 from __future__ import annotations
 
 import http.server
+import math
 import os
 import shutil
 import subprocess
@@ -84,8 +85,10 @@ def test_not_recovered_and_no_reply_before() -> None:
 
 def test_stats_nearest_rank() -> None:
     xs = [float(i) for i in range(1, 21)]
-    st = gaps.stats([*xs, None])
-    assert (st.n, st.min, st.median, st.p99, st.max, st.failed) == (20, 1.0, 10.5, 20.0, 20.0, 1)
+    st = gaps.stats(xs)
+    assert (st.n, st.min, st.median, st.p99, st.max, st.failed) == (20, 1.0, 10.5, 20.0, 20.0, 0)
+    st = gaps.stats([*xs[:19], None])  # a trial that never recovered is not hidden
+    assert (st.n, st.median, st.p99, st.max, st.failed) == (19, 10.5, math.inf, math.inf, 1)
     assert gaps.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
     assert gaps.stats([None]).n == 0
 
