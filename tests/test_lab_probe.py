@@ -167,8 +167,11 @@ def test_keepalived_anchor_one_trial() -> None:
 
     if namespaces():
         pytest.skip("a lab network is up (pacer lab?): not taking it down")
-    with keepalived.KeepalivedLab(advert_int=0.1) as ka:
-        result = ka.trial()
+    try:
+        with keepalived.KeepalivedLab(advert_int=0.1) as ka:
+            result = ka.trial()
+    except keepalived.AnchorUnavailable as exc:  # the network was taken meanwhile
+        pytest.skip(str(exc))
     assert result.trial.recovered, result
     assert result.trial.gap is not None and result.trial.gap < 3.0
     assert result.trial.new_holder != result.trial.holder
