@@ -26,6 +26,8 @@ Rows (20+ runs each for the record: `--runs 20`):
 
   host-lost      pacer: `pacer lab fault kill-host` on the VIP holder (link down,
                  every process SIGKILLed); powered on again after the trial
+  host-lost-ctl  pacer: the same, with the VIP first moved to the controller's
+                 host (a peer deposes the controller, then fences the host)
   freeze         pacer: `freeze-host` (SIGSTOP every process of the holder);
                  thawed once another host answers; 3 s more are watched
   daemon-crash   pacer: SIGKILL of the holder's `pacer agent` only
@@ -69,12 +71,13 @@ if str(REPO_ROOT) not in sys.path:
 from pacer.lab import gaps, keepalived, net  # noqa: E402
 from pacer.lab.probe import TrialResult, back_after_outage, moved_from, run_trial  # noqa: E402
 
-PACER_ROWS = ("host-lost", "freeze", "daemon-crash", "service-crash")
+PACER_ROWS = ("host-lost", "host-lost-ctl", "freeze", "daemon-crash", "service-crash")
 KA_ROWS = ("ka-1", "ka-0.1")
 PM_ROWS = ("pm",)
 ALL_ROWS = PACER_ROWS + KA_ROWS + PM_ROWS
 TITLES = {
     "host-lost": "pacer: host lost",
+    "host-lost-ctl": "pacer: host lost, it was the controller too",
     "freeze": "pacer: host frozen, thawed after takeover",
     "daemon-crash": "pacer: node daemon crash",
     "service-crash": "pacer: service crash",
@@ -91,11 +94,12 @@ PM_ANCHORS = {
 # Which anchors each pacer row is compared with.
 COMPARE = {
     "host-lost": ["ka-1", "ka-0.1", "pm:host", "pm:host-default"],
+    "host-lost-ctl": ["ka-1", "ka-0.1", "pm:host"],
     "freeze": ["pm:host"],  # the closest anchor: no frozen-host figure exists
     "daemon-crash": ["pm:host"],  # likewise
     "service-crash": ["pm:service"],
 }
-GOALS = {"host-lost": (1.0, 2.0), "service-crash": (0.5, None)}
+GOALS = {"host-lost": (1.0, 2.0), "host-lost-ctl": (1.0, 2.0), "service-crash": (0.5, None)}
 SETTLE = 3.0  # s of steady state before each pacer trial
 
 
@@ -229,6 +233,23 @@ class PacerRows:
         self.lab.up(timeout=180)
         return self.steady(120)
 
+    def controller_holder(self, row: Row) -> str:
+        """`holder`, with the VIP first moved to the controller's host (a
+        move constraint, then cleared: stickiness keeps it there), so that
+        losing the VIP's host also loses the controller."""
+        holder = self.holder(row)
+        ctl = self.lab.status().get("controller")
+        if not ctl or ctl == holder:
+            return holder
+        self.lab.pacer("resource", "move", "vip", "--node", ctl)
+        deadline = time.monotonic() + 60
+        while self.lab.where("vip") != [ctl] or self.lab.vip_holders() != [ctl]:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the VIP did not move to the controller's host {ctl}")
+            time.sleep(0.2)
+        self.lab.pacer("resource", "clear", "vip")
+        return self.steady(60)
+
     def fenced_since(self, host: str, wall: float) -> int | None:
         """1 when the journal has a successful fence of `host` completed after
         `wall`, 0 when not, None when the journal cannot be read (20 s of tries)."""
@@ -271,7 +292,8 @@ class PacerRows:
 
         row = Row(key)
         for i in range(runs):
-            holder = self.holder(row)
+            holder = self.controller_holder(row) if key == "host-lost-ctl" else \
+                self.holder(row)
             wall = time.time()
             try:
                 r = self.trial(key, holder, i + 1)
@@ -283,6 +305,10 @@ class PacerRows:
             r = dataclasses.replace(r, fenced=self.fenced_since(holder, wall))
             row.trials.append(r)
             say(f"{key} {i + 1}/{runs}: {describe(r)}")
+            if key == "service-crash":
+                # Each trial is one failure: forget it, as an operator would after
+                # looking, or migration-threshold bans web from the hosts in turn.
+                self.lab.pacer("resource", "cleanup", "web-clone", check=False)
             self.restore(holder)
         return row
 
@@ -291,7 +317,7 @@ class PacerRows:
         label = f"{key}-{n}"
         common: dict[str, Any] = {"phase": 1.0, "timeout": 30.0}
         fault: Callable[[], object]
-        if key == "host-lost":
+        if key in ("host-lost", "host-lost-ctl"):
             fault = lambda: lab.fault("kill-host", holder)  # noqa: E731
             return run_trial(self.workdir, label, hosts_, holder, fault, moved_from, **common)
         if key == "freeze":

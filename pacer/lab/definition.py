@@ -50,7 +50,7 @@ resources:
         binfile: {python}
         cmdline_options: "-m pacer.lab.web --port {port}"
       operations:
-        - {{name: monitor, interval: 500ms, timeout: 10s}}
+        - {{name: monitor, interval: 250ms, timeout: 10s}}
         - {{name: stop, interval: 0, timeout: 10s}}
 
   # The address clients use, on one host where the service runs.

@@ -168,7 +168,9 @@ def etcd_argv(info: LabInfo, host: str) -> list[str]:
 
 def agent_argv(info: LabInfo, host: str) -> list[str]:
     d = Path(info.dir)
-    argv = [info.python, "-m", "pacer", "agent", "--node", host, "--cluster", info.cluster,
+    # Under the host's init (pacer/lab/hostinit.py): orphans reaped at once.
+    argv = [info.python, "-m", "pacer.lab.hostinit", "--",
+            info.python, "-m", "pacer", "agent", "--node", host, "--cluster", info.cluster,
             "--state-dir", str(host_dir(d, host) / "state"),
             "--endpoints", ",".join(info.endpoints_for(host)),
             "--lease-ttl", str(info.lease_ttl),
