@@ -88,6 +88,8 @@ _REFUSED = ("etcdserver: no leader", "etcdserver: not capable", "etcdserver: too
 
 # How long one keepalive may wait for one member before asking the next.
 KEEPALIVE_ATTEMPT_S = 0.4
+# How long one write may wait for its answer before its outcome is unknown.
+MUTATION_ATTEMPT_S = 1.5
 
 
 @dataclass(frozen=True)
@@ -328,7 +330,12 @@ class EtcdStore(Store):
                     raise _Retry(f"no connection within {self.config.connect_timeout:g}s")
                 # A read that hangs (a member cut off from the quorum before it
                 # notices) must leave time to ask another member.
-                budget = remaining if not idempotent else min(
+                # A write sent while etcd elects a leader is dropped, not held:
+                # it would hang for the whole timeout. Give it up sooner (its
+                # outcome is then unknown, as for any lost answer) so that the
+                # caller's retry reaches the new leader (lab: a deposition
+                # waited 5 s when the lost host had been etcd's leader).
+                budget = min(remaining, MUTATION_ATTEMPT_S) if not idempotent else min(
                     remaining, attempt_timeout or max(self.config.timeout / 2,
                                                       self.config.connect_timeout))
                 return await attempt(ep, budget)
