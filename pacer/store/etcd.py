@@ -89,7 +89,7 @@ _REFUSED = ("etcdserver: no leader", "etcdserver: not capable", "etcdserver: too
 # How long one keepalive may wait for one member before asking the next.
 KEEPALIVE_ATTEMPT_S = 0.4
 # How long one write may wait for its answer before its outcome is unknown.
-MUTATION_ATTEMPT_S = 1.5
+MUTATION_ATTEMPT_S = 0.7
 
 
 @dataclass(frozen=True)
