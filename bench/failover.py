@@ -57,6 +57,7 @@ import os
 import platform
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -483,6 +484,11 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench/failover.py: needs root (network namespaces)", file=sys.stderr)
         return 2
+    # What the anchors need (keepalived is in the default list; Pacemaker's lab
+    # wants its own packages): installed here, as the guide asks of benches.
+    extra = ["pacemaker", "corosync", "crmsh"] if "pm" in wanted else []
+    subprocess.run(["bash", str(Path(__file__).resolve().parent.parent / "scripts" /
+                                "install-debs.sh"), *extra], check=False)
     owner = net.network_owner()
     if (owner or net.namespaces() or net.lab_links()) and not args.take_over:
         who = f" by {owner.get('owner')} (pid {owner.get('pid')})" if owner else ""

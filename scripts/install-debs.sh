@@ -13,6 +13,8 @@
 #   fence-agents         real fence agents speaking the stdin protocol
 #   iproute2             network namespaces for multi-host tests
 #   libxml2-utils        xmllint: exported CIBs checked against Pacemaker's schema
+#   keepalived           the failover anchor run in the lab (bench/failover.py and
+#                        its one-trial test); never started as a service here
 #
 # Fast and silent when everything is already installed (checked with dpkg -s),
 # so `make test` can call it on every run. Needs root (or sudo) only when
@@ -20,7 +22,7 @@
 set -euo pipefail
 
 PACKAGES=(pacemaker-cli-utils python3-venv make etcd-server resource-agents
-          pacemaker-resource-agents fence-agents iproute2 libxml2-utils "$@")
+          pacemaker-resource-agents fence-agents iproute2 libxml2-utils keepalived "$@")
 
 if ! command -v dpkg >/dev/null 2>&1; then
     echo "install-debs: no dpkg here (not Debian?); install these yourself: ${PACKAGES[*]}" >&2
