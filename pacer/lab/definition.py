@@ -42,7 +42,11 @@ resources:
       - {{name: monitor, interval: 60s, timeout: 20s}}
 
   # The service: an HTTP server on every host answering with the host's name.
+  # One failure on a host and the VIP leaves it (the instance stays down
+  # there for failure-timeout): moving an address takes a tenth of a second,
+  # restarting the service in place (su - for ocf:heartbeat:anything) longer.
   - clone: web-clone
+    meta: {{migration-threshold: 1, failure-timeout: 30s}}
     child:
       id: web
       agent: ocf:heartbeat:anything
