@@ -88,6 +88,8 @@ _REFUSED = ("etcdserver: no leader", "etcdserver: not capable", "etcdserver: too
 
 # How long one keepalive may wait for one member before asking the next.
 KEEPALIVE_ATTEMPT_S = 0.4
+# After moving away from the first (preferred) endpoint, try it again this late.
+PREFER_FIRST_AFTER_S = 2.0
 # How long one write may wait for its answer before its outcome is unknown.
 MUTATION_ATTEMPT_S = 0.7
 
@@ -299,6 +301,7 @@ class EtcdStore(Store):
         self._endpoints = [_Endpoint(_address(e), self.config, creds)
                            for e in self.config.endpoints]
         self._current = 0
+        self._left_first_at = 0.0  # when calls last moved away from the first endpoint
         self._closed = False
 
     @property
@@ -318,6 +321,13 @@ class EtcdStore(Store):
         tried: dict[str, str] = {}
         failures = 0
         backoff = 0.05
+        if self._current != 0 and loop.time() - self._left_first_at > PREFER_FIRST_AFTER_S:
+            # The first endpoint is the preferred one (a node's own member: it
+            # lives and dies with the node). Go back to it once it may be up
+            # again, or a client that once moved stays on another host's member
+            # and hangs on it when that host dies (seen in the lab: a takeover
+            # waited 3 s for the new holder's actions to arrive).
+            self._current = 0
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -351,13 +361,18 @@ class EtcdStore(Store):
                         f"etcd: the answer to {what} from {ep.address} was lost "
                         f"({_details(e)}); it may or may not have been applied",
                         [f"{a} ({r})" for a, r in tried.items()]) from None
-            self._current = (self._current + 1) % len(self._endpoints)
+            self._rotate()
             failures += 1
             if failures % len(self._endpoints) == 0:
                 pause = min(backoff * (0.5 + random.random()), deadline - loop.time())
                 if pause > 0:
                     await asyncio.sleep(pause)
                 backoff = min(backoff * 2, 1.0)
+
+    def _rotate(self) -> None:
+        if self._current == 0:
+            self._left_first_at = asyncio.get_running_loop().time()
+        self._current = (self._current + 1) % len(self._endpoints)
 
     def _unavailable(self, what: str, tried: dict[str, str]) -> StoreUnavailable:
         attempts = [f"{a} ({r})" for a, r in tried.items()]
@@ -542,7 +557,7 @@ class EtcdStore(Store):
                 if now - failing_since > self.config.timeout:
                     raise self._unavailable(f"watch {prefix!r}", {self.current_endpoint: why})
                 await asyncio.sleep(0.1)
-            self._current = (self._current + 1) % len(self._endpoints)
+            self._rotate()
 
     async def close(self) -> None:
         self._closed = True
