@@ -45,15 +45,15 @@ controller moves its resources away, waits until nothing runs here (at most
 """
 
 EPILOG = """\
-timing (with the default --lease-ttl 3):
-  keepalive every TTL/4 (0.75 s); self-fence TTL/4 (0.75 s) before the lease
-  can expire, counted from the last keepalive etcd confirmed, so 1.5-2.25 s
-  without a confirmed keepalive: enough to ride out an etcd leader election
-  (about 1-1.5 s with etcd's default election timeout, when the leader's host
-  is the one lost) without fencing itself; a watchdog resets the machine
-  2 x TTL (6 s) after its last feed. A shorter TTL needs a faster election
-  (etcd --election-timeout); failure detection does not depend on the TTL
-  when --heartbeat is used.
+timing (with the default --lease-ttl 5):
+  keepalive every TTL/4 (1.25 s); self-fence TTL/4 (1.25 s) before the lease
+  can expire, counted from the last keepalive etcd confirmed, so 2.5-3.75 s
+  without a confirmed keepalive. That rides out an etcd leader election when
+  the leader's host is the one lost (usually under 1.5 s, but split votes
+  make some take 2-3 s) without every survivor fencing itself; a watchdog
+  resets the machine 2 x TTL (10 s) after its last feed. Failure detection
+  does not depend on the TTL when --heartbeat is used; without it a lost node
+  is noticed when its lease expires.
 
 peer heartbeats (--heartbeat):
   every node that has one sends a small UDP datagram to every other member
@@ -97,8 +97,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--state-dir", metavar="DIR", type=Path, default=None,
                    help="where agents keep their state; EMPTIED at start "
                         "(default /var/lib/pacer/NODE)")
-    p.add_argument("--lease-ttl", metavar="SECONDS", type=int, default=3,
-                   help="membership lease TTL in whole seconds (default 3); the node "
+    p.add_argument("--lease-ttl", metavar="SECONDS", type=int, default=5,
+                   help="membership lease TTL in whole seconds (default 5); the node "
                         "self-fences TTL/4 before it could expire")
     p.add_argument("--shutdown-timeout", metavar="SECONDS", type=float, default=120.0,
                    help="on SIGTERM, how long to wait for the controller to move this "

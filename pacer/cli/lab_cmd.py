@@ -117,7 +117,7 @@ def _lab(args: argparse.Namespace, say: bool = True) -> Lab:
 
     return Lab(getattr(args, "dir", None), nodes=getattr(args, "nodes", None),
                config=getattr(args, "config", None),
-               lease_ttl=getattr(args, "lease_ttl", 3) or 3, say=emit)
+               lease_ttl=getattr(args, "lease_ttl", 5) or 5, say=emit)
 
 
 def _print_json(data: Any) -> None:
@@ -348,8 +348,8 @@ examples:
     c.add_argument("--config", metavar="FILE", default=None,
                    help="push this definition instead of the lab's default (its nodes "
                         "must be n1..nN; fence devices: stonith:fence_pacer_lab)")
-    c.add_argument("--lease-ttl", type=int, default=3, metavar="S",
-                   help="the agents' lease TTL in seconds (default 3)")
+    c.add_argument("--lease-ttl", type=int, default=5, metavar="S",
+                   help="the agents' lease TTL in seconds (default 5)")
     c.add_argument("--timeout", type=float, default=120.0, metavar="S",
                    help="how long to wait for the cluster to be ready (default 120)")
     c.add_argument("--json", action="store_true",

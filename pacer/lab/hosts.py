@@ -71,7 +71,7 @@ class LabInfo:
     hosts: list[str]
     cluster: str = CLUSTER
     python: str = sys.executable
-    lease_ttl: int = 3
+    lease_ttl: int = 5
     heartbeat: bool = False
     config: str = ""            # the definition file pushed
     vip: str = net.VIP

@@ -123,7 +123,7 @@ def etcd_healthy(host: str, from_host: str = net.CLIENT, timeout: float = 1.0) -
 
 class Lab:
     def __init__(self, directory: str | os.PathLike[str] | None = None, nodes: int | None = None,
-                 config: str | os.PathLike[str] | None = None, lease_ttl: int = 3,
+                 config: str | os.PathLike[str] | None = None, lease_ttl: int = 5,
                  say: Callable[[str], None] | None = None) -> None:
         self.dir = hosts.lab_dir(directory)
         loaded = LabInfo.load(self.dir)
