@@ -186,10 +186,17 @@ def test_the_vip_holder_partitioned_from_the_majority_drops_it(lab: Lab) -> None
     assert net.vip_holders(vip, live_only=False) == [new]
 
 
-def test_kill_resource_restarts_the_service_where_it_was(lab: Lab) -> None:
-    host = [h for h in lab.hosts if h != _holder(lab)][0]
-    record = lab.fault("kill-resource", host, "web")
+def test_a_killed_service_moves_the_vip_and_cleanup_brings_it_back(lab: Lab) -> None:
+    """The lab's definition: one failure of web on a host moves the VIP away
+    (migration-threshold 1); the instance stays down there until the failure
+    is cleaned up (or expires), then runs again."""
+    holder = _holder(lab)
+    record = lab.fault("kill-resource", holder, "web")
     assert record["pids"]
-    _wait(lab, lambda: http_get(net.CLIENT, net.host_ip(host), timeout=0.5) == host,
-          f"the web service on {host} answering again")
-    assert any(e["source"] == "failure" and e.get("node") == host for e in lab.journal())
+    _wait(lab, lambda: (w := lab.where("vip")) and w[0] != holder
+          and http_get(net.CLIENT, net.VIP, timeout=0.5) == w[0],
+          "the VIP answering from another host")
+    assert any(e["source"] == "failure" and e.get("node") == holder for e in lab.journal())
+    lab.pacer("resource", "cleanup", "web-clone")
+    _wait(lab, lambda: http_get(net.CLIENT, net.host_ip(holder), timeout=0.5) == holder,
+          f"the web service on {holder} answering again after the cleanup")
