@@ -51,7 +51,6 @@ from pacer.store.cluster import (
     ControllerInfo,
     ControllerSession,
     NotController,
-    load_record,
 )
 
 log = logging.getLogger("pacer.controller")
@@ -221,8 +220,7 @@ class Controller:
         kv = next((kv for kv in rng.kvs if kv.key == self.keys.controller), None)
         if kv is None:
             return
-        ctl = ControllerInfo(load_record(kv.value).get("node", ""), kv.create_revision,
-                             kv.lease)
+        ctl = ControllerInfo.from_kv(kv)
         feed = _Feed(self.cluster, rng.revision + 1, self.liveness)
         try:
             while True:

@@ -253,9 +253,11 @@ def power_on(d: Path, host: str, why: str, log: Path | None = None) -> dict[str,
         net.flush_extra_addresses(host)  # a fresh boot: nothing left of before
     net.link_up(host)
     fresh_etcd = "etcd" in missing(d, host)
+    etcd_log = host_dir(d, host) / "etcd.log"
+    offset = etcd_log.stat().st_size if etcd_log.exists() else 0  # before etcd writes
     started = {"etcd": start(info, host, "etcd")}
     if fresh_etcd:
-        _await_etcd_serving(host_dir(d, host) / "etcd.log", started["etcd"])
+        _await_etcd_serving(etcd_log, offset, started["etcd"])
     started["pacer"] = start(info, host, "pacer")
     if log is not None:
         log_line(log, f"power on {host} ({why}): etcd pid {started['etcd']}, "
@@ -263,22 +265,21 @@ def power_on(d: Path, host: str, why: str, log: Path | None = None) -> dict[str,
     return started
 
 
-def _await_etcd_serving(log: Path, pid: int | None, timeout: float = 10.0) -> None:
+def _await_etcd_serving(log: Path, offset: int, pid: int | None,
+                        timeout: float = 10.0) -> None:
     """Until the etcd just started says it serves clients (or `timeout`): an
     agent that starts first sticks to another host's member, and when that
     host dies its calls hang on it (as a systemd unit ordered After=etcd
     would, the agent starts once its own member answers)."""
     if pid is None:
         return
-    try:
-        before = log.read_bytes().count(b"serving client traffic")
-    except OSError:
-        before = 0
     end = time.monotonic() + timeout
     while time.monotonic() < end and pid_alive(pid):
         try:
-            if log.read_bytes().count(b"serving client traffic") > before:
-                return
+            with open(log, "rb") as f:
+                f.seek(offset)  # etcd appends: only what this start wrote
+                if b"serving client traffic" in f.read():
+                    return
         except OSError:
             pass
         time.sleep(0.05)

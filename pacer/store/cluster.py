@@ -212,6 +212,11 @@ class ControllerInfo:
     token: int  # create_revision of the controller key
     lease: int
 
+    @classmethod
+    def from_kv(cls, kv: KeyValue) -> ControllerInfo:
+        """The controller key as read from the store."""
+        return cls(load_record(kv.value).get("node", ""), kv.create_revision, kv.lease)
+
 
 @dataclass(frozen=True)
 class Agent:
@@ -595,7 +600,7 @@ class ClusterStore:
         kv = await self.store.get(self.keys.controller)
         if kv is None:
             return None
-        return ControllerInfo(load_record(kv.value).get("node", ""), kv.create_revision, kv.lease)
+        return ControllerInfo.from_kv(kv)
 
     async def campaign(self, node: str, lease: int) -> ControllerSession | None:
         """Become the controller if there is none; None if another node is.
@@ -625,8 +630,7 @@ class ClusterStore:
         stored = self._definition(defn_kv)
         status = build_status(r.kvs, self.keys, stored.definition if stored else None, now)
         ctl_kv = next((kv for kv in r.kvs if kv.key == self.keys.controller), None)
-        controller = (ControllerInfo(load_record(ctl_kv.value).get("node", ""),
-                                     ctl_kv.create_revision, ctl_kv.lease) if ctl_kv else None)
+        controller = ControllerInfo.from_kv(ctl_kv) if ctl_kv else None
         actions = tuple(a for kv in r.kvs if kv.key.startswith(self.keys.actions)
                         if (a := ActionRequest.from_json(kv.value)) is not None)
         return Snapshot(r.revision, stored, status, controller, actions)
