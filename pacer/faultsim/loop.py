@@ -6,7 +6,8 @@ ready it jumps straight to the next timer instead of sleeping, so an hour of
 cluster life takes as long as its callbacks take to run. There is no I/O.
 
 Determinism: ready callbacks run in FIFO order and timers in (time, insertion)
-order, exactly as asyncio does it; what asyncio leaves to chance is hashing by
+order (asyncio leaves timers due at the same instant in heap order, which
+is deterministic too, but harder to reason about); what asyncio leaves to chance is hashing by
 address — tasks and futures in sets (TaskGroup, asyncio.wait, all_tasks)
 iterate in address order — so every task and future this loop makes hashes by
 a sequence number instead.
@@ -149,6 +150,8 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
     def __init__(self, start: float = 0.0) -> None:
         super().__init__()
         self._hash_seq = itertools.count()
+        # self._scheduled holds (when, sequence, TimerHandle): see _push_timer.
+        self._timer_seq = itertools.count()
         self._now = float(start)
         # Timers due within this much of "now" fire together (asyncio's own rule).
         self._clock_resolution = 1e-9
@@ -202,19 +205,40 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
                     while clock.local(g) < when:
                         g = math.nextafter(g, math.inf)
                 when = g
-        if self._debug or self._closed:
-            return super().call_at(when, callback, *args, context=context)
-        # asyncio's BaseEventLoop.call_at, inlined: every asyncio.sleep and
-        # timeout of every daemon comes here.
+        return self._push_timer(when, callback, args, context)
+
+    def _push_timer(self, when: float, callback: Callable[..., object], args: tuple[Any, ...],
+                    context: contextvars.Context | None) -> asyncio.TimerHandle:
+        # asyncio's BaseEventLoop.call_at, inlined (every asyncio.sleep and
+        # timeout of every daemon comes here), with one difference: the heap
+        # holds (when, sequence, handle) tuples. Tuples compare in C (a
+        # TimerHandle compares through a Python __lt__), and timers due at the
+        # same instant fire in the order they were set, not in whatever order
+        # the heap happens to leave equal handles.
+        if self._closed:
+            self._check_closed()
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_at")
         timer = events.TimerHandle(when, callback, args, self, context)
-        heapq.heappush(self._scheduled, timer)
+        heapq.heappush(self._scheduled, (when, next(self._timer_seq), timer))
         timer._scheduled = True
         return timer
 
     def call_sim_at(self, when: float, callback: Callable[..., object],
                     *args: Any) -> asyncio.TimerHandle:
         """Schedule a simulator callback at global time `when`, outside any process."""
-        return super().call_at(max(when, self._now), callback, *args, context=self.sim_context)
+        return self._push_timer(max(when, self._now), callback, args, self.sim_context)
+
+    def call_soon(self, callback: Callable[..., object], *args: Any,
+                  context: contextvars.Context | None = None) -> asyncio.Handle:
+        if self._debug or self._closed:
+            return super().call_soon(callback, *args, context=context)
+        # BaseEventLoop.call_soon without its checks: every future's callbacks
+        # come here.
+        handle = events.Handle(callback, args, self, context)
+        self._ready.append(handle)
+        return handle
 
     # ------------------------------------------------------------------ futures and tasks
 
@@ -303,7 +327,7 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
             del left[:]
             # The loop will not run again: what it still holds only keeps them alive.
             self._ready.clear()
-            for h in self._scheduled:
+            for _, _, h in self._scheduled:
                 h.cancel()
             self._scheduled.clear()
             gc.collect()
@@ -324,26 +348,25 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         if (len(sched) > _MIN_SCHEDULED_TIMER_HANDLES
                 and self._timer_cancelled_count / len(sched) > _MIN_CANCELLED_FRACTION):
             keep = []
-            for h in sched:
-                if h._cancelled:
-                    h._scheduled = False
+            for e in sched:
+                if e[2]._cancelled:
+                    e[2]._scheduled = False
                 else:
-                    keep.append(h)
+                    keep.append(e)
             heapq.heapify(keep)
             self._scheduled = keep
             self._timer_cancelled_count = 0
             return
-        while sched and sched[0]._cancelled:
+        while sched and sched[0][2]._cancelled:
             self._timer_cancelled_count -= 1
-            h = heapq.heappop(sched)
-            h._scheduled = False
+            heapq.heappop(sched)[2]._scheduled = False
 
     def _run_once(self) -> None:
         self._drop_cancelled_timers()
         sched = self._scheduled
         if not self._ready and not self._stopping:
             # Idle: jump to the next thing that happens, timer or external deadline.
-            target = sched[0]._when if sched else math.inf
+            target = sched[0][0] if sched else math.inf
             if self.next_deadline is not None:
                 target = min(target, self.next_deadline())
             if target == math.inf:
@@ -355,14 +378,13 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
             if self.on_time_advanced is not None:
                 self.on_time_advanced(self._now)
         end = self._now + self._clock_resolution
-        while sched:
-            h = sched[0]
-            if h._when >= end:
-                break
-            heapq.heappop(sched)
-            h._scheduled = False
-            self._ready.append(h)
         ready = self._ready
+        while sched:
+            if sched[0][0] >= end:
+                break
+            h = heapq.heappop(sched)[2]
+            h._scheduled = False
+            ready.append(h)
         after = self.after_callback
         for _ in range(len(ready)):
             h = ready.popleft()

@@ -29,7 +29,7 @@ from pacer.faultsim.agents import SimAgentRunner, SimFencer, SimWatchdog
 from pacer.faultsim.config import SimConfig
 from pacer.faultsim.faults import Fault
 from pacer.faultsim.invariants import Checker, Topology, Violation
-from pacer.faultsim.loop import DriftClock, Proc, VirtualTimeLoop
+from pacer.faultsim.loop import PROC, DriftClock, Proc, ProcState, VirtualTimeLoop
 from pacer.faultsim.reality import STARTED, Reality
 from pacer.faultsim.trace import Trace
 from pacer.scheduler.clones import split_instance_id
@@ -61,13 +61,23 @@ class SimLink:
         self.host = host
 
     async def open(self, on_receive: Callable[[bytes], None]) -> None:
-        self.world.sockets[self.host] = (contextvars.copy_context(), on_receive)
+        self.world.sockets[self.host] = _Socket(contextvars.copy_context(), PROC.get(),
+                                                on_receive)
 
     def send(self, addr: str, data: bytes) -> None:
         self.world.datagram(self.host, addr, data)
 
     def close(self) -> None:
         self.world.sockets.pop(self.host, None)
+
+
+@dataclass(frozen=True)
+class _Socket:
+    """An open heartbeat socket: the receiving process and its callback."""
+
+    context: contextvars.Context
+    proc: Proc | None
+    on_receive: Callable[[bytes], None]
 
 
 @dataclass
@@ -173,8 +183,11 @@ class World:
         self._state_root = Path(tempfile.gettempdir()) / f"pacer-faultsim-{id(self):x}"
         # Active faults by kind.
         self._partitions: list[Fault] = []
-        # Open heartbeat sockets: host → (its process's context, receive callback).
-        self.sockets: dict[str, tuple[contextvars.Context, Callable[[bytes], None]]] = {}
+        # Open heartbeat sockets by host.
+        self.sockets: dict[str, _Socket] = {}
+        # Datagrams in flight that arrive at `_dgram_due`, in the order sent.
+        self._dgram_batch: list[tuple[_Socket, bytes]] | None = None
+        self._dgram_due = -1.0
         self._leader_loss = 0
         self._flaky: dict[str, list[Fault]] = {}
         self._fence_fail = 0
@@ -384,13 +397,47 @@ class World:
         return Fate.OK
 
     def datagram(self, src: str, dst: str, data: bytes) -> None:
-        """Deliver a datagram unless `dst` has no open socket or a partition
-        separates the hosts; the receiver's process runs the callback."""
+        """Deliver a datagram `DATAGRAM_DELAY` (global time) later unless `dst`
+        has no open socket or a partition separates the hosts; the receiver's
+        process runs the callback (held while it is frozen, never once dead).
+
+        Every node sends to every member each heartbeat interval, so this is
+        the simulation's busiest event: datagrams due at the same instant (one
+        beat's, to each peer) travel as one simulator callback, which runs
+        each receiver's callback as the loop would have run it."""
         sock = self.sockets.get(dst)
-        if sock is None or self._side(src) != self._side(dst):
+        if sock is None or (self._partitions and self._side(src) != self._side(dst)):
             return
-        ctx, on_receive = sock
-        self.loop.call_at(self.loop.now + DATAGRAM_DELAY, on_receive, data, context=ctx)
+        due = self.loop.now + DATAGRAM_DELAY
+        batch = self._dgram_batch
+        if batch is None or due != self._dgram_due:
+            batch = self._dgram_batch = []
+            self._dgram_due = due
+            self.loop.call_sim_at(due, self._deliver, batch)
+        batch.append((sock, data))
+
+    def _deliver(self, batch: list[tuple[_Socket, bytes]]) -> None:
+        if batch is self._dgram_batch:
+            self._dgram_batch = None
+        loop = self.loop
+        for sock, data in batch:
+            proc = sock.proc
+            if proc is not None and proc.state is not ProcState.RUNNING:
+                if proc.state is ProcState.FROZEN:
+                    proc.held.append(asyncio.Handle(sock.on_receive, (data,), loop,
+                                                    sock.context))
+                continue  # a dead process receives nothing
+            loop._current_proc = proc
+            try:
+                sock.context.run(sock.on_receive, data)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:  # as asyncio.Handle._run reports it
+                loop.call_exception_handler({
+                    "message": f"Exception in callback {sock.on_receive!r}",
+                    "exception": exc})
+            finally:
+                loop._current_proc = None
 
     def _side(self, n: str) -> tuple[int, ...]:
         return tuple(i for i, f in enumerate(self._partitions) if n in f.nodes)
@@ -412,8 +459,7 @@ class World:
                 self.cluster.partition(n)
 
     def _next_lease_deadline(self) -> float:
-        leases = self.cluster.leases()
-        return min(leases.values()) if leases else math.inf
+        return self.cluster.next_expiry()
 
     def _time_advanced(self, now: float) -> None:
         self.cluster.expire_leases()

@@ -97,15 +97,20 @@ class MemoryCluster:
         self.clock = clock
         self.revision = _FIRST_REVISION
         self._kvs: dict[str, KeyValue] = {}
+        self._sorted_keys: list[str] = []  # the keys of _kvs in order, for prefix ranges
         self._leases: dict[int, _LeaseState] = {}
         self._next_lease = _FIRST_LEASE_ID
+        # No lease expires before this (a lower bound of every deadline: a
+        # keepalive may have moved the earliest one on; revisited when passed).
+        self._expiry_floor = math.inf
         self._events: list[Event] = []
         self._event_revs: list[int] = []  # parallel to _events, for bisect
         self._partitioned: set[str] = set()
         self._injectors: dict[str, FaultInjector] = {}
-        # A dict, not a set: waking watchers in address order would make the
-        # order of their callbacks, and so a simulation, differ from run to run.
-        self._wakeups: dict[asyncio.Event, None] = {}
+        # Watchers' wake-up events → the prefix each watches. A dict, not a
+        # set: waking watchers in address order would make the order of their
+        # callbacks, and so a simulation, differ from run to run.
+        self._wakeups: dict[asyncio.Event, str] = {}
 
     # ------------------------------------------------------------- simulator controls
 
@@ -114,7 +119,7 @@ class MemoryCluster:
 
     def partition(self, name: str) -> None:
         self._partitioned.add(name)
-        self._wake()
+        self._wake_all()
 
     def heal(self, name: str) -> None:
         self._partitioned.discard(name)
@@ -131,10 +136,19 @@ class MemoryCluster:
     def expire_leases(self) -> list[int]:
         """Revoke every lease whose deadline has passed; returns their ids."""
         now = self.clock.now()
+        if now < self._expiry_floor:
+            return []  # (every request comes here first: the common case is cheap)
         due = sorted((st.deadline, lid) for lid, st in self._leases.items() if st.deadline <= now)
         for _, lid in due:
             self._revoke(lid)
+        self._expiry_floor = min((st.deadline for st in self._leases.values()), default=math.inf)
         return [lid for _, lid in due]
+
+    def next_expiry(self) -> float:
+        """The earliest deadline of a live lease (inf: none)."""
+        floor = min((st.deadline for st in self._leases.values()), default=math.inf)
+        self._expiry_floor = floor
+        return floor
 
     def snapshot(self) -> dict[str, KeyValue]:
         """Every key as it is now, for invariant checks (no client, no faults)."""
@@ -146,7 +160,7 @@ class MemoryCluster:
 
     # ------------------------------------------------------------- the state machine
 
-    def _wake(self) -> None:
+    def _wake_all(self) -> None:
         for ev in self._wakeups:
             ev.set()
 
@@ -156,7 +170,15 @@ class MemoryCluster:
         self.revision = revision
         self._events.extend(events)
         self._event_revs.extend(e.revision for e in events)
-        self._wake()
+        # Wake only the watchers that have something to read: a watcher woken
+        # for nothing would look, find nothing, and wait again.
+        keys = [e.kv.key for e in events]
+        for wakeup, prefix in self._wakeups.items():
+            if not wakeup.is_set():
+                for key in keys:
+                    if key.startswith(prefix):
+                        wakeup.set()
+                        break
 
     def _put(self, key: str, value: bytes, lease: int, rev: int, events: list[Event]) -> None:
         old = self._kvs.get(key)
@@ -166,6 +188,8 @@ class MemoryCluster:
                       create_revision=old.create_revision if old else rev,
                       mod_revision=rev, version=old.version + 1 if old else 1, lease=lease)
         self._kvs[key] = kv
+        if old is None:
+            bisect.insort(self._sorted_keys, key)
         if lease:
             self._leases[lease].keys.add(key)
         events.append(Event(EventType.PUT, kv))
@@ -177,6 +201,7 @@ class MemoryCluster:
             if old is None:
                 continue
             n += 1
+            del self._sorted_keys[bisect.bisect_left(self._sorted_keys, key)]
             if old.lease and old.lease in self._leases:
                 self._leases[old.lease].keys.discard(key)
             events.append(Event(EventType.DELETE, KeyValue(key, b"", 0, rev, 0, 0)))
@@ -186,7 +211,16 @@ class MemoryCluster:
         if not prefix:
             kv = self._kvs.get(key)
             return (kv,) if kv else ()
-        return tuple(self._kvs[k] for k in sorted(self._kvs) if k.startswith(key))
+        keys = self._sorted_keys
+        kvs = self._kvs
+        out = []
+        # Keys with the prefix are contiguous in sorted order, from where it would go.
+        for i in range(bisect.bisect_left(keys, key), len(keys)):
+            k = keys[i]
+            if not k.startswith(key):
+                break
+            out.append(kvs[k])
+        return tuple(out)
 
     def _revoke(self, lease_id: int) -> None:
         st = self._leases.pop(lease_id, None)
@@ -300,7 +334,8 @@ class MemoryStore(Store):
         c = self.cluster
         lid = c._next_lease
         c._next_lease += 1
-        c._leases[lid] = _LeaseState(ttl=ttl, deadline=c.clock.now() + ttl)
+        c._leases[lid] = st = _LeaseState(ttl=ttl, deadline=c.clock.now() + ttl)
+        c._expiry_floor = min(c._expiry_floor, st.deadline)
         self._leave("grant", fate)
         return Lease(lid, ttl)
 
@@ -310,6 +345,7 @@ class MemoryStore(Store):
         if st is None:
             raise LeaseNotFound(lease_id)
         st.deadline = self.cluster.clock.now() + st.ttl
+        self.cluster._expiry_floor = min(self.cluster._expiry_floor, st.deadline)
         self._leave("keepalive", fate)
         return st.ttl
 
@@ -334,7 +370,7 @@ class MemoryStore(Store):
         c = self.cluster
         next_rev = start_revision if start_revision else c.revision + 1
         wakeup = asyncio.Event()
-        c._wakeups[wakeup] = None
+        c._wakeups[wakeup] = prefix
         try:
             while True:
                 self._check_watch()
@@ -360,4 +396,4 @@ class MemoryStore(Store):
 
     async def close(self) -> None:
         self._closed = True
-        self.cluster._wake()
+        self.cluster._wake_all()
