@@ -14,6 +14,7 @@ import grpc
 import pytest
 from etcd_cluster import EtcdCluster, make_ca, make_client_cert, make_tls, require_etcd
 
+import pacer.store.etcd as etcd_module
 from pacer.store.base import EventType, OutcomeUnknown, StoreError, StoreUnavailable
 from pacer.store.etcd import EtcdConfig, EtcdStore, _not_applied
 
@@ -65,6 +66,39 @@ def test_the_client_moves_on_when_its_member_dies(cluster: EtcdCluster) -> None:
                     EventType.PUT, "/f/b", str(victim).encode())
                 cluster.start_member(victim)
             await watch.aclose()
+        finally:
+            await store.close()
+    run(body())
+
+
+def test_a_write_dropped_by_a_dying_leader_is_given_up_at_the_election(
+        cluster: EtcdCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A follower forwards a write to its leader; the leader dies and the write
+    is dropped, never answered. The client asks its member about the leader
+    and gives the attempt up (outcome unknown) at the election, not at the
+    end of its attempt budget, which is made long here to tell the two apart."""
+    monkeypatch.setattr(etcd_module, "MUTATION_ATTEMPT_S", 30.0)
+
+    leader = cluster.leader()
+    assert leader is not None
+
+    async def body() -> None:
+        follower = next(i for i in range(3) if i != leader)
+        store = EtcdStore(EtcdConfig((cluster.endpoints[follower],), timeout=30.0))
+        try:
+            await store.put("/d/k", b"before")
+            cluster.kill(leader)
+            with pytest.raises(OutcomeUnknown) as exc:
+                await store.put("/d/k", b"during")
+            assert ("a new leader was elected" in str(exc.value)
+                    or "the member has no leader" in str(exc.value)), exc.value
+            for _attempt in range(50):  # "no leader" is refused, safe to send again
+                try:
+                    await store.put("/d/k", b"after")
+                    break
+                except StoreUnavailable:
+                    await asyncio.sleep(0.1)
+            assert (await store.get("/d/k")).value == b"after"  # type: ignore[union-attr]
         finally:
             await store.close()
     run(body())

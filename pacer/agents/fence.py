@@ -16,6 +16,7 @@ monitor) so `pacer ra` can list, describe and try fence agents too.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -110,6 +111,7 @@ class FenceAgentRunner:
         self.node = node
         self.dirs = [Path(d) for d in dirs]
         self._metadata: dict[str, AgentMetadata] = {}
+        self._prefetched: set[str] = set()
 
     def where(self, spec: AgentSpec) -> list[str]:
         return [str(d / spec.type) for d in self.dirs]
@@ -188,6 +190,14 @@ class FenceAgentRunner:
         spec = request.agent
         if self.locate(spec) is None:
             return missing(spec, self.where(spec))
+        if request.action in ("start", "monitor") and spec.type not in self._prefetched:
+            self._prefetched.add(spec.type)
+            # Every node probes the device when it joins: learn the agent's
+            # metadata then, so that a fence later (this node's controller,
+            # possibly elected because a host just died) runs the agent once,
+            # not twice (lab: +0.08 s on the takeover).
+            with contextlib.suppress(MetadataError):
+                await self.metadata(spec)
         if request.action in ("start", "stop"):
             return ActionResult(rc=OCF_SUCCESS)
         action = {"meta-data": "metadata"}.get(request.action, request.action)

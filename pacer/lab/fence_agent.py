@@ -27,6 +27,8 @@ from pathlib import Path
 
 from pacer.lab import hosts, net
 
+_ROOT = Path(__file__).resolve().parents[2]  # where `import pacer` finds this pacer
+
 METADATA = """<?xml version="1.0" ?>
 <resource-agent name="fence_pacer_lab" shortdesc="pacer lab power switch (network namespaces)">
 <longdesc>Powers lab hosts off and on: off SIGKILLs every process of network namespace
@@ -50,9 +52,13 @@ pacer-PLUG and takes its link down; on boots the host again (etcd, pacer agent).
 </resource-agent>
 """
 
-SCRIPT = """#!{python}
+# -S and an explicit path: the agent needs only the standard library and
+# pacer, and site's start-up (the editable install's finder) is a third of
+# its run time, which a takeover waits for.
+SCRIPT = """#!{python} -S
 # Written by `pacer lab up`: the lab's power switch (pacer/lab/fence_agent.py).
 import sys
+sys.path.insert(0, {root!r})
 from pacer.lab.fence_agent import main
 sys.exit(main({dir!r}))
 """
@@ -62,7 +68,7 @@ def install(d: Path, python: str = sys.executable) -> Path:
     """Write `<d>/bin/fence_pacer_lab` for this lab."""
     path = d / "bin" / "fence_pacer_lab"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(SCRIPT.format(python=python, dir=str(d)))
+    path.write_text(SCRIPT.format(python=python, dir=str(d), root=str(_ROOT)))
     path.chmod(0o755)
     return path
 
