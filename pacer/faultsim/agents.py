@@ -276,6 +276,10 @@ class SimWatchdog:
         self.reset = reset
         self.timeout = 0.0
         self.armed = False
+        self.deadline = 0.0  # global time it resets the host unless fed before
+        # One timer at a time, at the deadline or before it: a feed (every
+        # keepalive) moves the deadline only; the timer, when it fires early,
+        # goes back to sleep until the deadline.
         self._timer: asyncio.TimerHandle | None = None
 
     def arm(self, timeout_s: int) -> None:
@@ -286,11 +290,17 @@ class SimWatchdog:
     def feed(self) -> None:
         if not self.armed:
             return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self.loop.call_sim_at(self.loop.now + self.timeout, self._expire)
+        self.deadline = self.loop.now + self.timeout
+        if self._timer is not None and self._timer.when() > self.deadline:
+            self._timer.cancel()  # armed again with a shorter timeout
+            self._timer = None
+        if self._timer is None:
+            self._timer = self.loop.call_sim_at(self.deadline, self._expire)
 
     def _expire(self) -> None:
+        if self.loop.now < self.deadline:
+            self._timer = self.loop.call_sim_at(self.deadline, self._expire)
+            return
         self._timer = None
         self.armed = False
         self.reset()

@@ -31,7 +31,7 @@ import heapq
 import itertools
 import math
 import sys
-from asyncio import events
+from asyncio import events, format_helpers
 from collections import deque
 from collections.abc import Callable, Coroutine
 from enum import Enum
@@ -108,6 +108,42 @@ class Proc:
         return f"Proc({self.name}, {self.state.value})"
 
 
+_RUNNING = ProcState.RUNNING
+
+
+def _handle(cls: type[events.Handle], callback: Callable[..., object], args: tuple[Any, ...],
+            loop: asyncio.AbstractEventLoop, context: contextvars.Context | None) -> Any:
+    """Handle.__init__ outside debug mode, without its three calls (the same
+    fields; a TimerHandle's `_when` and `_scheduled` are the caller's)."""
+    h = object.__new__(cls)
+    h._context = contextvars.copy_context() if context is None else context
+    h._loop = loop
+    h._callback = callback
+    h._args = args
+    h._cancelled = False
+    h._repr = None
+    h._source_traceback = None
+    return h
+
+
+class _Timer(events.TimerHandle):
+    """A TimerHandle whose cancel() is one call, not three (every asyncio.sleep
+    and timeout cancels its timer, fired or not). Made by the loop outside
+    debug mode."""
+
+    __slots__ = ()
+
+    def cancel(self) -> None:
+        if not self._cancelled:
+            loop = self._loop
+            if self._scheduled:
+                loop._timer_cancelled_count += 1  # BaseEventLoop._timer_handle_cancelled
+            self._cancelled = True
+            if loop._debug:
+                self._repr = repr(self)
+            self._callback = None
+            self._args = None
+
 PROC: contextvars.ContextVar[Proc | None] = contextvars.ContextVar("faultsim_proc",
                                                                    default=None)
 
@@ -123,9 +159,7 @@ def _next_seq(loop: asyncio.AbstractEventLoop) -> int:
 class SeqFuture(asyncio.Future):  # type: ignore[type-arg]
     """A future that hashes by creation order, not by address."""
 
-    def __init__(self, *, loop: asyncio.AbstractEventLoop) -> None:
-        self._faultsim_seq = _next_seq(loop)
-        asyncio.Future.__init__(self, loop=loop)
+    _faultsim_seq = 0  # (VirtualTimeLoop.create_future numbers each one)
 
     def __hash__(self) -> int:
         return self._faultsim_seq
@@ -220,10 +254,19 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
-        timer = events.TimerHandle(when, callback, args, self, context)
+            timer = events.TimerHandle(when, callback, args, self, context)
+        else:
+            timer = _handle(_Timer, callback, args, self, context)
+            timer._when = when
         heapq.heappush(self._scheduled, (when, next(self._timer_seq), timer))
         timer._scheduled = True
         return timer
+
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any,
+                   context: contextvars.Context | None = None) -> asyncio.TimerHandle:
+        if delay is None:
+            raise TypeError("delay must not be None")
+        return self.call_at(self.time() + delay, callback, *args, context=context)
 
     def call_sim_at(self, when: float, callback: Callable[..., object],
                     *args: Any) -> asyncio.TimerHandle:
@@ -234,16 +277,19 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
                   context: contextvars.Context | None = None) -> asyncio.Handle:
         if self._debug or self._closed:
             return super().call_soon(callback, *args, context=context)
-        # BaseEventLoop.call_soon without its checks: every future's callbacks
-        # come here.
-        handle = events.Handle(callback, args, self, context)
+        # BaseEventLoop.call_soon without its checks: every future's
+        # callbacks come here.
+        handle = _handle(events.Handle, callback, args, self, context)
         self._ready.append(handle)
         return handle
 
     # ------------------------------------------------------------------ futures and tasks
 
     def create_future(self) -> asyncio.Future[Any]:
-        return SeqFuture(loop=self)
+        # (numbered here, not in a Python __init__: every sleep makes one)
+        fut = SeqFuture(loop=self)
+        fut._faultsim_seq = next(self._hash_seq)
+        return fut
 
     def _make_task(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any],
                    context: contextvars.Context | None = None) -> asyncio.Task[Any]:
@@ -362,9 +408,14 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
             heapq.heappop(sched)[2]._scheduled = False
 
     def _run_once(self) -> None:
-        self._drop_cancelled_timers()
         sched = self._scheduled
-        if not self._ready and not self._stopping:
+        if sched and (sched[0][2]._cancelled
+                      or self._timer_cancelled_count * 2 > len(sched)
+                      > _MIN_SCHEDULED_TIMER_HANDLES):
+            self._drop_cancelled_timers()
+            sched = self._scheduled
+        ready = self._ready
+        if not ready and not self._stopping:
             # Idle: jump to the next thing that happens, timer or external deadline.
             target = sched[0][0] if sched else math.inf
             if self.next_deadline is not None:
@@ -378,32 +429,47 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
             if self.on_time_advanced is not None:
                 self.on_time_advanced(self._now)
         end = self._now + self._clock_resolution
-        ready = self._ready
-        while sched:
-            if sched[0][0] >= end:
-                break
+        while sched and sched[0][0] < end:
             h = heapq.heappop(sched)[2]
             h._scheduled = False
             ready.append(h)
         after = self.after_callback
-        for _ in range(len(ready)):
-            h = ready.popleft()
+        popleft = ready.popleft
+        n = len(ready)
+        for _ in range(n):
+            h = popleft()
             if h._cancelled:
+                n -= 1
                 continue
-            proc = h._context.get(PROC)
-            if proc is not None and proc.state is not ProcState.RUNNING:
+            ctx = h._context
+            proc = ctx.get(PROC)
+            if proc is not None and proc.state is not _RUNNING:
                 proc.held.append(h)
+                n -= 1
                 continue
             self._current_proc = proc
+            # Handle._run, inlined.
             try:
-                h._run()
+                ctx.run(h._callback, *h._args)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._callback_failed(h, exc)
             finally:
                 self._current_proc = None
-            self.steps += 1
-            self._instant_steps += 1
             if after is not None:
                 after()
+        self.steps += n
+        self._instant_steps += n
         if self._instant_steps > self.max_steps_per_instant:
             self._instant_steps = 0
             raise Livelock(f"at t={self._now:.3f}: {self.max_steps_per_instant} callbacks "
                            "without virtual time moving (a busy loop)")
+
+    def _callback_failed(self, h: events.Handle, exc: BaseException) -> None:
+        """What asyncio.Handle._run does when a callback raises."""
+        cb = format_helpers._format_callback_source(h._callback, h._args)
+        context = {"message": f"Exception in callback {cb}", "exception": exc, "handle": h}
+        if h._source_traceback:
+            context["source_traceback"] = h._source_traceback
+        self.call_exception_handler(context)

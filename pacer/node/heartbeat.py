@@ -96,12 +96,16 @@ def encode_beat(cluster: str, node: str, lease: int, seq: int) -> bytes:
 
 def decode_beat(data: bytes, cluster: str) -> tuple[str, int] | None:
     """(node, lease) of a heartbeat of this cluster; None for anything else."""
+    return _decode_beat(data, cluster.encode())
+
+
+def _decode_beat(data: bytes, cluster: bytes) -> tuple[str, int] | None:
+    # (the cluster's name compared as it is on the wire: a service decodes
+    # every datagram it receives)
     parts = data.split(b" ")
-    if len(parts) != 5 or parts[0] != b"pacer1":
+    if len(parts) != 5 or parts[0] != b"pacer1" or parts[1] != cluster:
         return None
     try:
-        if parts[1].decode() != cluster:
-            return None
         return parts[2].decode(), int(parts[3], 16)
     except (UnicodeDecodeError, ValueError):
         return None
@@ -196,13 +200,28 @@ class HeartbeatService:
         self._subscribers: list[Callable[[], None]] = []
         self._seq = 0
         self._lease = 0  # this node's lease when it last beat
+        # Derived from what rarely changes, kept between beats (every node
+        # beats to every member many times a second): the member → lease
+        # map of `members` (recomputed when `members` is replaced), the
+        # heartbeat's bytes up to the sequence number, and the cluster's name
+        # as it is on the wire.
+        self._leases_of: dict[str, tuple[int, str | None]] | None = None
+        self._member_leases: dict[str, int] = {}
+        self._beat_head = b""
+        self._cluster_wire = cluster.cluster.encode()
 
     # ------------------------------------------------------------- for the controller
 
     def suspects(self) -> dict[str, int]:
         """Members (name → lease) suspected now."""
-        return self.tracker.suspects({n: lease for n, (lease, _) in self.members.items()},
-                                     self.clock.now())
+        return self.tracker.suspects(self._leases(), self.clock.now())
+
+    def _leases(self) -> dict[str, int]:
+        members = self.members
+        if members is not self._leases_of:
+            self._member_leases = {n: lease for n, (lease, _) in members.items()}
+            self._leases_of = members
+        return self._member_leases
 
     def silent_for(self, node: str) -> float | None:
         return self.tracker.silent_for(node, self.clock.now())
@@ -215,7 +234,7 @@ class HeartbeatService:
     # ------------------------------------------------------------- running
 
     def receive(self, data: bytes) -> None:
-        beat = decode_beat(data, self.cluster.cluster)
+        beat = _decode_beat(data, self._cluster_wire)
         if beat is not None:
             self.tracker.heard_from(beat[0], beat[1], self.clock.now())
 
@@ -239,13 +258,16 @@ class HeartbeatService:
         if lease != self._lease:
             self._lease = lease
             self.tracker.forget()
+            self._beat_head = encode_beat(self.cluster.cluster, self.node, lease, 0)[:-1]
         if lease:
             self._seq += 1
-            data = encode_beat(self.cluster.cluster, self.node, lease, self._seq)
+            data = self._beat_head + str(self._seq).encode()
             for name, (_, addr) in self.members.items():
                 if name != self.node and addr:
                     self.link.send(addr, data)
-        current = self.suspects()
+        current = self.tracker.suspects(self._leases(), now)
+        if not current and not self._reported:
+            return  # (nearly every beat)
         fresh = {n for n, lease in current.items() if self._reported.get(n) != lease}
         self._reported = current
         if fresh:

@@ -100,9 +100,11 @@ class MemoryCluster:
         self._sorted_keys: list[str] = []  # the keys of _kvs in order, for prefix ranges
         self._leases: dict[int, _LeaseState] = {}
         self._next_lease = _FIRST_LEASE_ID
-        # No lease expires before this (a lower bound of every deadline: a
-        # keepalive may have moved the earliest one on; revisited when passed).
+        # No lease expires before this: a lower bound of every deadline, and
+        # the earliest one while `_floor_exact` (a keepalive or revocation of
+        # the earliest lease makes it inexact until it is looked at again).
         self._expiry_floor = math.inf
+        self._floor_exact = True
         self._events: list[Event] = []
         self._event_revs: list[int] = []  # parallel to _events, for bisect
         self._partitioned: set[str] = set()
@@ -141,14 +143,23 @@ class MemoryCluster:
         due = sorted((st.deadline, lid) for lid, st in self._leases.items() if st.deadline <= now)
         for _, lid in due:
             self._revoke(lid)
-        self._expiry_floor = min((st.deadline for st in self._leases.values()), default=math.inf)
+        self.next_expiry()
         return [lid for _, lid in due]
 
     def next_expiry(self) -> float:
         """The earliest deadline of a live lease (inf: none)."""
-        floor = min((st.deadline for st in self._leases.values()), default=math.inf)
-        self._expiry_floor = floor
-        return floor
+        if not self._floor_exact:
+            self._expiry_floor = min((st.deadline for st in self._leases.values()),
+                                     default=math.inf)
+            self._floor_exact = True
+        return self._expiry_floor
+
+    def _deadline_moved(self, old: float, new: float) -> None:
+        """A lease's deadline moved from `old` to `new` (inf: the lease is gone)."""
+        if new < self._expiry_floor:
+            self._expiry_floor = new  # (still exact if it was: the new earliest)
+        elif old <= self._expiry_floor:
+            self._floor_exact = False  # it was the earliest: which one is now?
 
     def snapshot(self) -> dict[str, KeyValue]:
         """Every key as it is now, for invariant checks (no client, no faults)."""
@@ -226,6 +237,7 @@ class MemoryCluster:
         st = self._leases.pop(lease_id, None)
         if st is None:
             raise LeaseNotFound(lease_id)
+        self._deadline_moved(st.deadline, math.inf)
         events: list[Event] = []
         rev = self.revision + 1
         self._delete(sorted(st.keys), rev, events)
@@ -335,7 +347,7 @@ class MemoryStore(Store):
         lid = c._next_lease
         c._next_lease += 1
         c._leases[lid] = st = _LeaseState(ttl=ttl, deadline=c.clock.now() + ttl)
-        c._expiry_floor = min(c._expiry_floor, st.deadline)
+        c._deadline_moved(math.inf, st.deadline)
         self._leave("grant", fate)
         return Lease(lid, ttl)
 
@@ -344,8 +356,9 @@ class MemoryStore(Store):
         st = self.cluster._leases.get(lease_id)
         if st is None:
             raise LeaseNotFound(lease_id)
+        old = st.deadline
         st.deadline = self.cluster.clock.now() + st.ttl
-        self.cluster._expiry_floor = min(self.cluster._expiry_floor, st.deadline)
+        self.cluster._deadline_moved(old, st.deadline)
         self._leave("keepalive", fate)
         return st.ttl
 
