@@ -90,12 +90,25 @@ def test_run_sends_in_order_and_completes_pseudo_actions_on_the_way() -> None:
     assert run.finished and run.aborted is None
 
 
-def test_unrunnable_action_and_what_follows_never_run() -> None:
-    t = Transition(actions=(_pa("a", runnable=False), _pa("b"), _pa("c")), edges=((0, 1),))
+def test_unrunnable_action_never_runs_and_orders_nothing() -> None:
+    # What must not run without `a` the scheduler has made unrunnable (`c`);
+    # what it left runnable (`b`, after a clone's unrunnable instance start)
+    # runs, as in Pacemaker's graph, which leaves unrunnable actions out.
+    t = Transition(actions=(_pa("a", runnable=False), _pa("b"), _pa("c", runnable=False),
+                            _pa("d")), edges=((0, 1), (0, 2), (2, 3)))
     run = TransitionRun(t)
-    assert run.ready() == [2]
-    assert run.states[0] is State.SKIPPED and run.states[1] is State.SKIPPED
-    assert run.real_actions == [2]
+    assert sorted(run.ready()) == [1, 3]
+    assert run.states[0] is State.SKIPPED and run.states[2] is State.SKIPPED
+    assert run.real_actions == [1, 3]
+
+
+def test_what_follows_an_unconfirmed_fence_waits() -> None:
+    fence = PlannedAction(key="stonith-n2-reboot", task="stonith", node="n2", rsc=None)
+    t = Transition(actions=(fence, _pa("stop-pseudo", pseudo=True), _pa("b"), _pa("c")),
+                   edges=((0, 1), (1, 2)))
+    run = TransitionRun(t, fencing_pending=True)
+    assert run.ready() == [3]
+    assert [run.states[i] for i in (0, 1, 2)] == [State.SKIPPED] * 3
 
 
 def test_a_failure_aborts_but_waits_for_what_is_in_flight() -> None:

@@ -431,6 +431,8 @@ class Controller:
                 continue
             what = meaning.what if isinstance(meaning, Change) else \
                 f"report from an earlier request on {meaning.node}"
+            if run.aborted is None:
+                log.info("%s: transition aborted: %s", self.node, what)
             run.abort(what)
             if isinstance(meaning, Change) and meaning.node_left is not None:
                 # Its in-flight actions will never report: it is fenced next.
