@@ -27,6 +27,7 @@ import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 from pacer.store.base import (
     Compare,
@@ -67,9 +68,9 @@ class Fate(Enum):
 _MUTATING = frozenset({"put", "delete", "txn", "grant", "revoke"})
 
 
-@dataclass(frozen=True)
-class Request:
-    """What a fault injector is shown: which client calls what, with which arguments."""
+class Request(NamedTuple):
+    """What a fault injector is shown: which client calls what, with which arguments.
+    (A named tuple: one is made for every request of every client.)"""
 
     client: str
     method: str  # a Store method name
