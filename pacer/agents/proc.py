@@ -210,12 +210,17 @@ async def run_process(
     timed_out = False
     try:
         try:
-            await asyncio.wait_for(asyncio.shield(exited), timeout_s)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow
+            # a cancellation that races with the exit, and the caller's
+            # cancellation must reach the SIGKILL below.
+            async with asyncio.timeout(timeout_s):
+                await asyncio.shield(exited)
         except TimeoutError:
             timed_out = True
             signal_group(pid, signal.SIGTERM)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(exited), kill_grace_s)
+                async with asyncio.timeout(kill_grace_s):
+                    await asyncio.shield(exited)
             # The leader is not reaped yet, so the group id cannot have been
             # reused: this reaches every member still there, TERM-proof or not.
             signal_group(pid, signal.SIGKILL)

@@ -76,6 +76,11 @@ class Liveness(Protocol):
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]: ...
 
 
+# Closing a watch: cancel, wait this long, again up to this many times.
+CLOSE_WAIT_S = 0.1
+CLOSE_ATTEMPTS = 20
+
+
 class _Poke:
     """Put on the feed when a peer becomes suspected: look at once."""
 
@@ -126,9 +131,13 @@ class _Feed:
         self.queue.put_nowait(POKE)
 
     async def _pump(self, cluster: ClusterStore, start: int) -> None:
+        me = asyncio.current_task()
         try:
             async with contextlib.aclosing(cluster.watch(start)) as events:
                 async for ev in events:
+                    if me is not None and me.cancelling():
+                        # Cancelled, and something under the watch swallowed it.
+                        raise asyncio.CancelledError
                     self.queue.put_nowait(ev)
             self.queue.put_nowait(StoreUnavailable("the store's watch ended"))
         except asyncio.CancelledError:
@@ -156,11 +165,24 @@ class _Feed:
                 raise item
 
     async def close(self) -> None:
+        """Stop the watch: bounded, and repeated if a cancellation is lost (Python
+        3.11's wait_for swallows one that races with a result; a close waiting
+        on such a pump hung the controller, lab). Found in the lab, kept as a
+        guard after the store's client stopped using wait_for."""
         if self._unsubscribe is not None:
             self._unsubscribe()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._task
+        for _ in range(CLOSE_ATTEMPTS):
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=CLOSE_WAIT_S)
+            if self._task.done():
+                break
+        else:
+            log.error("the store's watch did not stop when cancelled %d times; "
+                      "leaving it behind", CLOSE_ATTEMPTS)
+            return
+        if not self._task.cancelled():
+            with contextlib.suppress(Exception):
+                self._task.result()
 
 
 class Controller:

@@ -244,7 +244,8 @@ class _Endpoint:
             if remaining <= 0 or state == grpc.ChannelConnectivity.SHUTDOWN:
                 return False
             try:
-                await asyncio.wait_for(ch.wait_for_state_change(state), remaining)
+                async with asyncio.timeout(remaining):  # not wait_for: see _open_watch
+                    await ch.wait_for_state_change(state)
             except TimeoutError:
                 return False
             state = ch.get_state(try_to_connect=True)
@@ -564,7 +565,13 @@ class EtcdStore(Store):
             call = ep.watch.Watch(metadata=_METADATA)
             try:
                 await call.write(create)
-                resp = await asyncio.wait_for(call.read(), t)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns
+                # the answer when it races with a cancellation, and the caller
+                # (a controller closing its watch) then waited forever for a
+                # watch that went on (lab: after deposing a lost controller no
+                # survivor campaigned again; the hung ones piled up).
+                async with asyncio.timeout(t):
+                    resp = await call.read()
             except TimeoutError:
                 call.cancel()
                 raise _Retry("no answer to the watch request") from None
