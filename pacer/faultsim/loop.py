@@ -111,21 +111,6 @@ class Proc:
 _RUNNING = ProcState.RUNNING
 
 
-def _handle(cls: type[events.Handle], callback: Callable[..., object], args: tuple[Any, ...],
-            loop: asyncio.AbstractEventLoop, context: contextvars.Context | None) -> Any:
-    """Handle.__init__ outside debug mode, without its three calls (the same
-    fields; a TimerHandle's `_when` and `_scheduled` are the caller's)."""
-    h = object.__new__(cls)
-    h._context = contextvars.copy_context() if context is None else context
-    h._loop = loop
-    h._callback = callback
-    h._args = args
-    h._cancelled = False
-    h._repr = None
-    h._source_traceback = None
-    return h
-
-
 class _Timer(events.TimerHandle):
     """A TimerHandle whose cancel() is one call, not three (every asyncio.sleep
     and timeout cancels its timer, fired or not). Made by the loop outside
@@ -256,8 +241,11 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
             self._check_callback(callback, "call_at")
             timer = events.TimerHandle(when, callback, args, self, context)
         else:
-            timer = _handle(_Timer, callback, args, self, context)
-            timer._when = when
+            timer = object.__new__(_Timer)  # TimerHandle.__init__ without its calls:
+            (timer._context, timer._loop, timer._callback, timer._args, timer._cancelled,
+             timer._repr, timer._source_traceback, timer._when) = (
+                contextvars.copy_context() if context is None else context, self, callback,
+                args, False, None, None, when)
         heapq.heappush(self._scheduled, (when, next(self._timer_seq), timer))
         timer._scheduled = True
         return timer
@@ -266,6 +254,10 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
                    context: contextvars.Context | None = None) -> asyncio.TimerHandle:
         if delay is None:
             raise TypeError("delay must not be None")
+        proc = self._current_proc
+        if proc is None or proc.clock is None or proc.clock.identity:
+            # (every asyncio.sleep comes here: local time is global time)
+            return self._push_timer(self._now + delay, callback, args, context)
         return self.call_at(self.time() + delay, callback, *args, context=context)
 
     def call_sim_at(self, when: float, callback: Callable[..., object],
@@ -279,7 +271,11 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
             return super().call_soon(callback, *args, context=context)
         # BaseEventLoop.call_soon without its checks: every future's
         # callbacks come here.
-        handle = _handle(events.Handle, callback, args, self, context)
+        handle = object.__new__(events.Handle)  # Handle.__init__ without its calls:
+        (handle._context, handle._loop, handle._callback, handle._args, handle._cancelled,
+         handle._repr, handle._source_traceback) = (
+            contextvars.copy_context() if context is None else context, self, callback, args,
+            False, None, None)
         self._ready.append(handle)
         return handle
 
