@@ -6,6 +6,8 @@ Each test that breaks members starts its own cluster on loopback (tests/etcd_clu
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -126,6 +128,39 @@ def test_no_quorum_refuses_writes_without_applying_them(cluster: EtcdCluster) ->
         try:
             assert (await store.get("/q/k")).value == b"before"  # type: ignore[union-attr]
         finally:
+            await store.close()
+    run(body())
+
+
+def test_concurrent_calls_each_skip_a_silent_member(cluster: EtcdCluster) -> None:
+    """A member that holds its connections and never answers (frozen, or a
+    host whose link went down: the channel still looks ready) costs each call
+    one attempt; concurrent calls do not send each other back to it (with a
+    cursor shared by all calls and moved by every failure, a third of them
+    went back, and their second wait ran out the call's time: lab, a node's
+    read waited 5 s on a lost host's member while two others answered)."""
+    leader = cluster.leader()
+    assert leader is not None
+    frozen = next(i for i in range(3) if i != leader)
+    others = [cluster.endpoints[i] for i in range(3) if i != frozen]
+    proc = cluster.members[frozen].proc
+    assert proc is not None
+
+    async def body() -> None:
+        # Reads may wait 1 s per member; 20 concurrent calls get 1.9 s each.
+        store = EtcdStore(EtcdConfig((cluster.endpoints[frozen], *others), timeout=1.9,
+                                     connect_timeout=0.5))
+        try:
+            await store.put("/s/k", b"v")  # the channel to the first member is ready
+            os.kill(proc.pid, signal.SIGSTOP)
+            got = await asyncio.gather(*(store.get("/s/k") for _ in range(20)),
+                                       return_exceptions=True)
+            failed = [g for g in got if isinstance(g, BaseException)]
+            assert not failed, failed[0]
+            assert all(kv.value == b"v" for kv in got)  # type: ignore[union-attr]
+            assert store.current_endpoint != cluster.endpoints[frozen]
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
             await store.close()
     run(body())
 

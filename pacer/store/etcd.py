@@ -97,6 +97,8 @@ MUTATION_ATTEMPT_S = 0.7
 # LEADER_POLL_S, whether etcd's leader changed meanwhile.
 LEADER_CHECK_AFTER_S = 0.1
 LEADER_POLL_S = 0.05
+# A member a call just failed on is skipped by other calls for this long.
+FAILED_SKIP_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ class _Endpoint:
         self.watch: rpc.WatchStub
         self.maintenance: rpc.MaintenanceStub
         self.term = 0  # the highest raft term seen in this member's answers
+        self.failed_at = -FAILED_SKIP_S  # when a call to it last failed (loop time)
 
     def channel(self) -> grpc.aio.Channel:
         if self._channel is None:
@@ -337,7 +340,7 @@ class EtcdStore(Store):
         creds = self.config.credentials() if self.config.tls else None
         self._endpoints = [_Endpoint(_address(e), self.config, creds)
                            for e in self.config.endpoints]
-        self._current = 0
+        self._current = 0  # the endpoint that answered last: calls start there
         self._left_first_at = 0.0  # when calls last moved away from the first endpoint
         self._closed = False
 
@@ -365,11 +368,17 @@ class EtcdStore(Store):
             # and hangs on it when that host dies (seen in the lab: a takeover
             # waited 3 s for the new holder's actions to arrive).
             self._current = 0
+        # Each call walks the endpoints in its own order from the shared start,
+        # skipping members that failed a moment ago. (A shared cursor that every
+        # failure moved sent concurrent calls round in step, several times to
+        # the same dead member: lab, a node's read waited 5 s on a lost host's
+        # member while two others answered.)
+        i = self._next(self._current, include=True)
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise self._unavailable(what, tried)
-            ep = self._endpoints[self._current]
+            ep = self._endpoints[i]
             try:
                 # No reset of the channel here: other tasks may have calls on it, and
                 # gRPC keeps reconnecting (within a second, see _CHANNEL_OPTIONS).
@@ -386,8 +395,11 @@ class EtcdStore(Store):
                     remaining, attempt_timeout or max(self.config.timeout / 2,
                                                       self.config.connect_timeout))
                 if idempotent:
-                    return await attempt(ep, budget)
-                return await self._write_attempt(what, ep, attempt(ep, budget), tried)
+                    result = await attempt(ep, budget)
+                else:
+                    result = await self._write_attempt(what, ep, attempt(ep, budget), tried)
+                self._answered(i)
+                return result
             except _Retry as r:
                 tried[ep.address] = str(r)
             except grpc.aio.AioRpcError as e:
@@ -400,7 +412,8 @@ class EtcdStore(Store):
                         f"etcd: the answer to {what} from {ep.address} was lost "
                         f"({_details(e)}); it may or may not have been applied",
                         [f"{a} ({r})" for a, r in tried.items()]) from None
-            self._rotate()
+            ep.failed_at = loop.time()
+            i = self._next(i)
             failures += 1
             if failures % len(self._endpoints) == 0:
                 pause = min(backoff * (0.5 + random.random()), deadline - loop.time())
@@ -429,10 +442,23 @@ class EtcdStore(Store):
                              "it may or may not have been applied",
                              [f"{a} ({r})" for a, r in tried.items()])
 
-    def _rotate(self) -> None:
-        if self._current == 0:
-            self._left_first_at = asyncio.get_running_loop().time()
-        self._current = (self._current + 1) % len(self._endpoints)
+    def _next(self, i: int, include: bool = False) -> int:
+        """The endpoint after `i` (or `i` itself, with `include`) that has not
+        failed in the last FAILED_SKIP_S; plainly the next one if all have."""
+        n = len(self._endpoints)
+        now = asyncio.get_running_loop().time()
+        for k in range(0 if include else 1, n + 1):
+            j = (i + k) % n
+            if now - self._endpoints[j].failed_at > FAILED_SKIP_S:
+                return j
+        return (i + (0 if include else 1)) % n
+
+    def _answered(self, i: int) -> None:
+        self._endpoints[i].failed_at = -FAILED_SKIP_S
+        if i != self._current:
+            if self._current == 0:
+                self._left_first_at = asyncio.get_running_loop().time()
+            self._current = i
 
     def _unavailable(self, what: str, tried: dict[str, str]) -> StoreUnavailable:
         attempts = [f"{a} ({r})" for a, r in tried.items()]
@@ -556,12 +582,14 @@ class EtcdStore(Store):
 
     # ------------------------------------------------------------- watch
 
-    async def _open_watch(self, prefix: str, start: int) -> grpc.aio.StreamStreamCall:
+    async def _open_watch(self, prefix: str, start: int
+                          ) -> tuple[grpc.aio.StreamStreamCall, _Endpoint]:
         r = _range_request(prefix, True)
         create = rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
             key=r.key, range_end=r.range_end, start_revision=start))
 
-        async def attempt(ep: _Endpoint, t: float) -> grpc.aio.StreamStreamCall:
+        async def attempt(ep: _Endpoint, t: float
+                          ) -> tuple[grpc.aio.StreamStreamCall, _Endpoint]:
             call = ep.watch.Watch(metadata=_METADATA)
             try:
                 await call.write(create)
@@ -584,7 +612,7 @@ class EtcdStore(Store):
                     raise Compacted(resp.compact_revision)
                 reason = "" if resp is grpc.aio.EOF else resp.cancel_reason
                 raise _Retry(f"watch not created {reason}".strip())
-            return call
+            return call, ep
         return await self._call(f"watch {prefix!r}", attempt, idempotent=True)
 
     async def watch_prefix(self, prefix: str, start_revision: int | None = None
@@ -593,7 +621,7 @@ class EtcdStore(Store):
         next_rev = start_revision or (await self._revision()) + 1
         failing_since: float | None = None
         while True:
-            call = await self._open_watch(prefix, next_rev)
+            call, ep = await self._open_watch(prefix, next_rev)
             opened, delivered, why = loop.time(), False, "the stream ended"
             try:
                 while True:
@@ -625,9 +653,10 @@ class EtcdStore(Store):
             else:
                 failing_since = failing_since if failing_since is not None else opened
                 if now - failing_since > self.config.timeout:
-                    raise self._unavailable(f"watch {prefix!r}", {self.current_endpoint: why})
+                    raise self._unavailable(f"watch {prefix!r}", {ep.address: why})
                 await asyncio.sleep(0.1)
-            self._rotate()
+            # Resume on another member unless this one is all there is.
+            ep.failed_at = loop.time()
 
     async def close(self) -> None:
         self._closed = True
