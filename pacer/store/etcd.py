@@ -99,6 +99,8 @@ LEADER_CHECK_AFTER_S = 0.1
 LEADER_POLL_S = 0.05
 # A member a call just failed on is skipped by other calls for this long.
 FAILED_SKIP_S = 1.0
+# A read unanswered this long is sent to the next member too.
+HEDGE_AFTER_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -353,7 +355,7 @@ class EtcdStore(Store):
 
     async def _call(self, what: str, attempt: Callable[[_Endpoint, float], Awaitable[T]],
                     idempotent: bool, lease_id: int = 0,
-                    attempt_timeout: float | None = None) -> T:
+                    attempt_timeout: float | None = None, hedge: bool = False) -> T:
         if self._closed:
             raise StoreError("etcd store is closed")
         loop = asyncio.get_running_loop()
@@ -394,7 +396,9 @@ class EtcdStore(Store):
                 budget = min(remaining, MUTATION_ATTEMPT_S) if not idempotent else min(
                     remaining, attempt_timeout or max(self.config.timeout / 2,
                                                       self.config.connect_timeout))
-                if idempotent:
+                if hedge:
+                    result, i = await self._hedged(attempt, i, budget)
+                elif idempotent:
                     result = await attempt(ep, budget)
                 else:
                     result = await self._write_attempt(what, ep, attempt(ep, budget), tried)
@@ -420,6 +424,43 @@ class EtcdStore(Store):
                 if pause > 0:
                     await asyncio.sleep(pause)
                 backoff = min(backoff * 2, 1.0)
+
+    async def _hedged(self, attempt: Callable[[_Endpoint, float], Awaitable[T]], i: int,
+                      budget: float) -> tuple[T, int]:
+        """A read sent to member `i` and, when it has not answered within
+        HEDGE_AFTER_S, to the next member too: the first answer wins. A read
+        may be sent twice; a member whose host just died (its channel still
+        looks ready) then costs a fraction of a second, not the attempt's
+        whole budget (lab: a node's definition read waited 2.5 s)."""
+        loop = asyncio.get_running_loop()
+        first = asyncio.ensure_future(attempt(self._endpoints[i], budget))
+        done, _ = await asyncio.wait([first], timeout=HEDGE_AFTER_S)
+        j = self._next(i)
+        if done or j == i:
+            return await first, i
+        self._endpoints[j].channel()  # opened, if it never was (gRPC connects on the call)
+        second = asyncio.ensure_future(attempt(self._endpoints[j], max(budget - HEDGE_AFTER_S,
+                                                                       HEDGE_AFTER_S)))
+        pending = {first: i, second: j}
+        error: BaseException | None = None
+        try:
+            while pending:
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    k = pending.pop(t)
+                    if t.exception() is None:
+                        return t.result(), k
+                    error = t.exception()
+                    if pending:  # the other may still answer
+                        self._endpoints[k].failed_at = loop.time()
+            assert error is not None
+            raise error
+        finally:
+            for t in pending:
+                t.cancel()
+            for t in pending:
+                with contextlib.suppress(BaseException):
+                    await t
 
     async def _write_attempt(self, what: str, ep: _Endpoint, call: Awaitable[T],
                              tried: dict[str, str]) -> T:
@@ -479,21 +520,22 @@ class EtcdStore(Store):
         async def attempt(ep: _Endpoint, t: float) -> KeyValue | None:
             r = await ep.kv.Range(_range_request(key, False), timeout=t, metadata=_METADATA)
             return _kv(r.kvs[0]) if r.kvs else None
-        return await self._call(f"get {key!r}", attempt, idempotent=True)
+        return await self._call(f"get {key!r}", attempt, idempotent=True, hedge=True)
 
     async def get_prefix(self, prefix: str) -> Range:
         async def attempt(ep: _Endpoint, t: float) -> Range:
             r = await ep.kv.Range(_range_request(prefix, True), timeout=t, metadata=_METADATA)
             ep.saw(r.header)
             return Range(tuple(_kv(kv) for kv in r.kvs), r.header.revision)
-        return await self._call(f"get prefix {prefix!r}", attempt, idempotent=True)
+        return await self._call(f"get prefix {prefix!r}", attempt, idempotent=True,
+                                hedge=True)
 
     async def _revision(self) -> int:
         async def attempt(ep: _Endpoint, t: float) -> int:
             r = await ep.kv.Range(_range_request("\0", False, count_only=True),
                                   timeout=t, metadata=_METADATA)
             return r.header.revision
-        return await self._call("read the revision", attempt, idempotent=True)
+        return await self._call("read the revision", attempt, idempotent=True, hedge=True)
 
     async def put(self, key: str, value: bytes, lease: int = 0) -> int:
         async def attempt(ep: _Endpoint, t: float) -> int:
