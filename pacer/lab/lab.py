@@ -516,11 +516,12 @@ def _tail(path: Path, lines: int = 8) -> str:
 def check_login_shell(timeout: float = 10.0) -> None:
     """ocf:heartbeat:anything (the lab's web service) starts its command with
     `su - root`, a login shell: one that blocks makes every start time out."""
+    hosts.clear_stale_rehash_lock()
     try:
         subprocess.run(["su", "-", "root", "-c", "true"], stdin=subprocess.DEVNULL,
                        capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        lock = Path("/root/.pyenv/shims/.pyenv-shim")
+        lock = hosts.PYENV_REHASH_LOCK
         hint = (f" ({lock} exists: a stale pyenv rehash lock left by a killed login shell; "
                 "removing it fixes this)" if lock.exists() else "")
         raise LabError(f"`su - root -c true` does not finish within {timeout:g} s: the lab's "
