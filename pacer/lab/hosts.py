@@ -78,6 +78,8 @@ class LabInfo:
     python: str = sys.executable
     lease_ttl: int = 5
     heartbeat: bool = False
+    etcd_heartbeat_ms: int = ETCD_HEARTBEAT_MS
+    etcd_election_ms: int = ETCD_ELECTION_MS
     config: str = ""            # the definition file pushed
     vip: str = net.VIP
     started: float = 0.0
@@ -162,8 +164,8 @@ def etcd_argv(info: LabInfo, host: str) -> list[str]:
             "--advertise-client-urls", client_url(host),
             "--initial-cluster", initial, "--initial-cluster-token", f"pacer-{info.cluster}",
             "--initial-cluster-state", "new",
-            "--heartbeat-interval", str(ETCD_HEARTBEAT_MS),
-            "--election-timeout", str(ETCD_ELECTION_MS),
+            "--heartbeat-interval", str(info.etcd_heartbeat_ms),
+            "--election-timeout", str(info.etcd_election_ms),
             # A member coming back after a power cut must not depose the leader
             # with a higher term (without pre-vote, etcd 3.4's does: ~1 s without
             # a leader, every lease keepalive late).
