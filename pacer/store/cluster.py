@@ -642,6 +642,10 @@ class ClusterStore:
         """Every change in this cluster; follow `snapshot()` with `watch(revision + 1)`."""
         return self.store.watch_prefix(self.keys.prefix, start_revision)
 
+    def watch_controller(self, start_revision: int | None = None) -> AsyncIterator[Event]:
+        """Changes of the controller key (and of keys it is a prefix of)."""
+        return self.store.watch_prefix(self.keys.controller, start_revision)
+
 
 class ControllerSession:
     """The elected controller's handle: every write is guarded by its token."""
