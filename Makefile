@@ -35,9 +35,9 @@ test: deps venv
 	@status=0; \
 	echo "$(BIN)/ruff check pacer tests bench"; \
 	$(BIN)/ruff check pacer tests bench || status=1; \
-	echo "PACER_FAULTSIM_SEEDS=$(FAULTSIM_SEEDS) PACER_FAULTSIM_JOBS=$(FAULTSIM_JOBS) $(BIN)/pytest -q"; \
+	echo "PACER_FAULTSIM_SEEDS=$(FAULTSIM_SEEDS) PACER_FAULTSIM_JOBS=$(FAULTSIM_JOBS) $(BIN)/pytest -q --durations=10"; \
 	PACER_FAULTSIM_SEEDS=$(FAULTSIM_SEEDS) PACER_FAULTSIM_JOBS=$(FAULTSIM_JOBS) \
-		$(BIN)/pytest -q || status=1; \
+		$(BIN)/pytest -q --durations=10 || status=1; \
 	exit $$status
 
 lint: venv

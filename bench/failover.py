@@ -69,7 +69,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from pacer.lab import gaps, keepalived, net  # noqa: E402
+from pacer.lab import gaps, hosts, keepalived, net  # noqa: E402
 from pacer.lab.probe import TrialResult, back_after_outage, moved_from, run_trial  # noqa: E402
 
 PACER_ROWS = ("host-lost", "host-lost-ctl", "freeze", "daemon-crash", "service-crash")
@@ -171,10 +171,14 @@ def describe(r: TrialResult) -> str:
 class PacerRows:
     """The pacer lab, up once for every pacer row."""
 
-    def __init__(self, workdir: Path, keep: bool, lab_dir: Path) -> None:
+    def __init__(self, workdir: Path, keep: bool, lab_dir: Path,
+                 etcd_heartbeat_ms: int | None = None, etcd_election_ms: int | None = None
+                 ) -> None:
         from pacer.lab.lab import Lab
 
-        self.lab = Lab(lab_dir, say=lambda s: say(f"lab: {s}"))
+        self.lab = Lab(lab_dir, say=lambda s: say(f"lab: {s}"),
+                       etcd_heartbeat_ms=etcd_heartbeat_ms or hosts.ETCD_HEARTBEAT_MS,
+                       etcd_election_ms=etcd_election_ms or hosts.ETCD_ELECTION_MS)
         self.workdir = workdir
         self.keep = keep
 
@@ -183,7 +187,8 @@ class PacerRows:
         self.lab.up(timeout=180)
         info = self.lab.info
         say(f"pacer lab up: lease TTL {info.lease_ttl} s, peer heartbeats "
-            f"{'on' if info.heartbeat else 'off (this pacer agent has no --heartbeat)'}")
+            f"{'on' if info.heartbeat else 'off (this pacer agent has no --heartbeat)'}, "
+            f"etcd heartbeat {info.etcd_heartbeat_ms} ms, election {info.etcd_election_ms} ms")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -431,7 +436,9 @@ def finite(x: float | None) -> float | None:
 def to_json(rows: dict[str, Row], args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                        "kernel": platform.release()},
-                           "runs": args.runs, "rows": {}}
+                           "runs": args.runs, "rows": {},
+                           "etcd_heartbeat_ms": args.etcd_heartbeat_ms or hosts.ETCD_HEARTBEAT_MS,
+                           "etcd_election_ms": args.etcd_election_ms or hosts.ETCD_ELECTION_MS}
     for key, r in rows.items():
         st = r.stats
         out["rows"][key] = {
@@ -469,6 +476,11 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path,
                     help="keep the probe and VIP sample files here (default: a temporary dir)")
     ap.add_argument("--keep-lab", action="store_true", help="leave the pacer lab up at the end")
+    ap.add_argument("--etcd-heartbeat-ms", type=int, metavar="MS",
+                    help="etcd's heartbeat interval in the pacer lab (default: the lab's, 50)")
+    ap.add_argument("--etcd-election-ms", type=int, metavar="MS",
+                    help="etcd's election timeout in the pacer lab (default: the lab's, 300; "
+                         "etcd's own default is 1000)")
     ap.add_argument("--take-over", action="store_true",
                     help="take down a lab network that is already up (default: refuse)")
     ap.add_argument("--lab-dir", type=Path, default=Path("/run/pacer-lab-bench"),
@@ -527,7 +539,8 @@ def main() -> int:
                 save()
         pacer_keys = [k for k in PACER_ROWS if k in wanted]
         if pacer_keys:
-            with PacerRows(workdir, args.keep_lab, args.lab_dir) as pr:
+            with PacerRows(workdir, args.keep_lab, args.lab_dir, args.etcd_heartbeat_ms,
+                           args.etcd_election_ms) as pr:
                 for key in pacer_keys:
                     say(f"{key}: {args.runs} trials")
                     rows[key] = pr.row(key, args.runs)
@@ -547,7 +560,9 @@ def main() -> int:
         say(f"the Pacemaker row stopped: {type(exc).__name__}: {exc}")
     print(f"\nfailover: 3 hosts in network namespaces on one bridge, {os.cpu_count()} cores; "
           f"HTTP probe of the VIP every 10 ms (timeout 0.3 s) from the client namespace; "
-          f"gaps in s\n")
+          f"pacer lab's etcd: heartbeat "
+          f"{args.etcd_heartbeat_ms or hosts.ETCD_HEARTBEAT_MS} ms, election "
+          f"{args.etcd_election_ms or hosts.ETCD_ELECTION_MS} ms; gaps in s\n")
     print(table(rows))
     if args.json:
         save()

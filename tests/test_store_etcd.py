@@ -113,7 +113,13 @@ def test_no_quorum_refuses_writes_without_applying_them(cluster: EtcdCluster) ->
             await store.put("/q/k", b"before")
             cluster.kill(1)
             cluster.kill(2)
-            await asyncio.sleep(1.5)  # member 0 notices it lost its leader
+            # Member 0 notices it lost its leader within one or two election
+            # timeouts; a busy machine stretches that (CI: 1.5 s of sleep was
+            # not always enough), so wait for what it says, not for a time.
+            deadline = time.monotonic() + 20
+            while str(cluster.status(0).get("leader", "0")) != "0":
+                assert time.monotonic() < deadline, "member 0 kept its leader for 20 s"
+                await asyncio.sleep(0.05)
             with pytest.raises(StoreUnavailable) as exc:
                 await store.put("/q/k", b"after")
             # refused before proposing ("no leader"), so known not to be applied

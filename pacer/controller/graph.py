@@ -4,9 +4,10 @@ An action is *ready* when every action ordered before it has completed as
 expected. Pseudo actions (a group's or clone's running/stopped ...) complete
 as soon as they are ready; unrunnable actions never run and order nothing
 (the scheduler has made unrunnable what must not run without them); an
-unconfirmed fence holds back what follows it. A result that is not the expected one, or anything else that
-changes the cluster, *aborts* the run: nothing new is sent, what is in flight
-is awaited, and the controller schedules again from the new state.
+unconfirmed fence holds back what follows it. A result that is not the
+expected one, or anything else that changes the cluster, *aborts* the run:
+nothing new is sent, what is in flight is awaited, and the controller
+schedules again from the new state.
 """
 
 from __future__ import annotations
@@ -52,9 +53,9 @@ class TransitionRun:
         if self.fencing_pending:
             # The fence is not confirmed: it, and what must follow it, wait
             # for a later run.
-            todo = [i for i, a in enumerate(acts) if a.task == "stonith"]
-            for i in todo:
-                self.states[i] = State.SKIPPED
+            for i, a in enumerate(acts):
+                if a.task == "stonith":
+                    self.states[i] = State.SKIPPED
             changed = True
             while changed:
                 changed = False

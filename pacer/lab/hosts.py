@@ -78,6 +78,8 @@ class LabInfo:
     python: str = sys.executable
     lease_ttl: int = 5
     heartbeat: bool = False
+    etcd_heartbeat_ms: int = ETCD_HEARTBEAT_MS
+    etcd_election_ms: int = ETCD_ELECTION_MS
     config: str = ""            # the definition file pushed
     vip: str = net.VIP
     started: float = 0.0
@@ -162,8 +164,8 @@ def etcd_argv(info: LabInfo, host: str) -> list[str]:
             "--advertise-client-urls", client_url(host),
             "--initial-cluster", initial, "--initial-cluster-token", f"pacer-{info.cluster}",
             "--initial-cluster-state", "new",
-            "--heartbeat-interval", str(ETCD_HEARTBEAT_MS),
-            "--election-timeout", str(ETCD_ELECTION_MS),
+            "--heartbeat-interval", str(info.etcd_heartbeat_ms),
+            "--election-timeout", str(info.etcd_election_ms),
             # A member coming back after a power cut must not depose the leader
             # with a higher term (without pre-vote, etcd 3.4's does: ~1 s without
             # a leader, every lease keepalive late).
@@ -233,6 +235,7 @@ def power_off(d: Path, host: str, why: str, log: Path | None = None) -> list[int
     """Cut the host's power: cable out, every process SIGKILLed, the addresses
     a running host added forgotten, the watchdog's countdown stopped."""
     killed = net.kill_host(host)
+    clear_stale_rehash_lock()
     wd = watchdog_file(d, host)
     if wd.exists():
         tmp = wd.with_name(wd.name + ".off")
@@ -244,6 +247,28 @@ def power_off(d: Path, host: str, why: str, log: Path | None = None) -> list[int
     if log is not None:
         log_line(log, f"power off {host} ({why}): {len(killed)} processes killed, link down")
     return killed
+
+
+# root's login shell on machines with pyenv runs `pyenv rehash`, which holds this
+# lock; ocf:heartbeat:anything starts the lab's web service through `su - root`.
+PYENV_REHASH_LOCK = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "shims" / ".pyenv-shim"
+
+
+def clear_stale_rehash_lock() -> bool:
+    """Remove pyenv's rehash lock when no rehash runs: a host killed while a
+    web start's login shell rehashed leaves it, and every login shell after
+    waits 60 s for it, so every web start times out (seen after 120 bench
+    trials). True if it was removed."""
+    if not PYENV_REHASH_LOCK.exists():
+        return False
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if b"pyenv-rehash" in cmdline.read_bytes():
+                return False
+    with contextlib.suppress(OSError):
+        PYENV_REHASH_LOCK.unlink()
+        return True
+    return False
 
 
 def power_on(d: Path, host: str, why: str, log: Path | None = None) -> dict[str, int]:

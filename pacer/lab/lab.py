@@ -124,12 +124,20 @@ def etcd_healthy(host: str, from_host: str = net.CLIENT, timeout: float = 1.0) -
 class Lab:
     def __init__(self, directory: str | os.PathLike[str] | None = None, nodes: int | None = None,
                  config: str | os.PathLike[str] | None = None, lease_ttl: int = 5,
-                 say: Callable[[str], None] | None = None) -> None:
+                 say: Callable[[str], None] | None = None,
+                 etcd_heartbeat_ms: int = hosts.ETCD_HEARTBEAT_MS,
+                 etcd_election_ms: int = hosts.ETCD_ELECTION_MS) -> None:
         self.dir = hosts.lab_dir(directory)
         loaded = LabInfo.load(self.dir)
         self.nodes = nodes or (loaded.nodes if loaded else 3)
         self.config = Path(config) if config else None
         self.lease_ttl = lease_ttl
+        if not 0 < etcd_heartbeat_ms * 5 <= etcd_election_ms:
+            raise LabError(f"etcd timing: the election timeout ({etcd_election_ms} ms) must be "
+                           f"at least 5 heartbeats ({etcd_heartbeat_ms} ms each), as etcd "
+                           "itself requires")
+        self.etcd_heartbeat_ms = etcd_heartbeat_ms
+        self.etcd_election_ms = etcd_election_ms
         self.say = say or (lambda text: None)
 
     # -------------------------------------------------------------- what is up
@@ -190,7 +198,9 @@ class Lab:
         python = LabInfo.__dataclass_fields__["python"].default
         heartbeat = hosts.agent_has_heartbeat(python)  # type: ignore[arg-type]
         info = LabInfo(dir=str(self.dir), nodes=self.nodes, hosts=net.host_names(self.nodes),
-                       lease_ttl=self.lease_ttl, heartbeat=heartbeat, started=time.time())
+                       lease_ttl=self.lease_ttl, heartbeat=heartbeat, started=time.time(),
+                       etcd_heartbeat_ms=self.etcd_heartbeat_ms,
+                       etcd_election_ms=self.etcd_election_ms)
         config = self.dir / "cluster.yaml"
         if self.config is not None:
             shutil.copyfile(self.config, config)
@@ -516,11 +526,12 @@ def _tail(path: Path, lines: int = 8) -> str:
 def check_login_shell(timeout: float = 10.0) -> None:
     """ocf:heartbeat:anything (the lab's web service) starts its command with
     `su - root`, a login shell: one that blocks makes every start time out."""
+    hosts.clear_stale_rehash_lock()
     try:
         subprocess.run(["su", "-", "root", "-c", "true"], stdin=subprocess.DEVNULL,
                        capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        lock = Path("/root/.pyenv/shims/.pyenv-shim")
+        lock = hosts.PYENV_REHASH_LOCK
         hint = (f" ({lock} exists: a stale pyenv rehash lock left by a killed login shell; "
                 "removing it fixes this)" if lock.exists() else "")
         raise LabError(f"`su - root -c true` does not finish within {timeout:g} s: the lab's "

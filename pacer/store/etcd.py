@@ -451,8 +451,7 @@ class EtcdStore(Store):
                     if t.exception() is None:
                         return t.result(), k
                     error = t.exception()
-                    if pending:  # the other may still answer
-                        self._endpoints[k].failed_at = loop.time()
+                    self._endpoints[k].failed_at = loop.time()
             assert error is not None
             raise error
         finally:
