@@ -54,6 +54,41 @@ def test_a_stalled_tracker_forgives_the_silence_it_did_not_watch() -> None:
     assert t.suspects({"n2": 7}, 5.31) == {"n2": 7}
 
 
+def test_near_misses_are_counted_for_the_peer_not_for_this_nodes_own_stall() -> None:
+    t = PeerTracker("n1", timeout=0.25)
+    for i in range(5):
+        t.tick(i * 0.05)
+        t.heard_from("n2", 7, i * 0.05)
+        t.heard_from("n3", 8, i * 0.05)
+    t.tick(0.25)
+    t.heard_from("n3", 8, 0.25)
+    t.tick(0.30)
+    t.heard_from("n3", 8, 0.30)
+    t.heard_from("n2", 7, 0.30)  # silent 0.1 s: on time
+    for now in (0.35, 0.40, 0.45, 0.50):
+        t.tick(now)
+        t.heard_from("n3", 8, now)
+    t.heard_from("n2", 7, 0.50)  # silent 0.2 s: late, not suspected
+    assert t.suspects({"n2": 7, "n3": 8}, 0.50) == {}
+    late, stalls = t.take_late()
+    assert late == {"n2": (1, pytest.approx(0.2))}
+    assert stalls == (0, 0.0)
+    assert t.take_late() == ({}, (0, 0.0))  # taken
+    # this node's own loop stalls 0.4 s: the beats waiting since are not late
+    t.heard_from("n2", 7, 0.90)
+    t.heard_from("n3", 8, 0.90)
+    t.tick(0.90)
+    late, stalls = t.take_late()
+    assert late == {}
+    assert stalls == (1, pytest.approx(0.4))
+    # a beat under a new lease (the peer joined again) is not a late one
+    t.tick(0.95)
+    t.heard_from("n2", 9, 0.95)
+    t.tick(1.0)
+    t.heard_from("n2", 9, 1.0)
+    assert t.take_late() == ({}, (0, 0.0))
+
+
 def test_rejoining_forgets_what_was_heard() -> None:
     t = PeerTracker("n1", timeout=0.25)
     t.heard_from("n2", 7, 0.0)
@@ -128,3 +163,49 @@ def test_service_over_udp_suspects_a_silent_peer_and_only_it() -> None:
             await asyncio.gather(*tasks.values(), return_exceptions=True)
 
     asyncio.run(body())
+
+
+class _MutedLink(UdpLink):
+    """A UDP link whose sends can be held back (a peer slow to beat)."""
+
+    muted = False
+
+    def send(self, addr: str, data: bytes) -> None:
+        if not self.muted:
+            super().send(addr, data)
+
+
+def test_service_logs_a_late_peer_before_it_would_be_suspected(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def body() -> None:
+        mem = MemoryCluster(MonotonicClock())
+        addrs = {n: f"127.0.0.1:{_free_port()}" for n in ("n1", "n2")}
+        links = {n: _MutedLink(a) for n, a in addrs.items()}
+        services = {}
+        for n in addrs:
+            cluster = ClusterStore(mem.client(n), "hb")
+            lease = await cluster.store.grant(60)
+            await cluster.join(n, lease.id, heartbeat=addrs[n])
+            services[n] = HeartbeatService(cluster, MonotonicClock(), links[n],
+                                           _Member(lease.id), n, interval=0.05,
+                                           timeout=1.0, members_poll=0.05)
+        tasks = [asyncio.create_task(s.run()) for s in services.values()]
+        try:
+            await asyncio.sleep(0.3)
+            links["n2"].muted = True  # 0.7 s without a beat: late, not suspected
+            await asyncio.sleep(0.7)
+            links["n2"].muted = False
+            await asyncio.sleep(0.3)
+            assert services["n1"].suspects() == {}
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    with caplog.at_level("WARNING", logger="pacer.node.heartbeat"):
+        asyncio.run(body())
+    late = [r.getMessage() for r in caplog.records if "late heartbeats" in r.getMessage()]
+    assert len(late) == 1, caplog.text
+    assert late[0].startswith("n1: late heartbeats from n2 1x (longest 0.")
+    assert "raise --heartbeat-timeout" in late[0]
+    assert not [r for r in caplog.records if r.getMessage().endswith(": suspected")]

@@ -64,6 +64,10 @@ peer heartbeats (--heartbeat):
   frozen host is taken over in well under a second instead of after its
   lease expires. Give every node --heartbeat on an address the others reach;
   a node never heard from is left to lease expiry, never fenced on silence.
+  A healthy host that stalls longer than the timeout is fenced too: the log
+  says "late heartbeats" (at most once a minute) when a beat came after more
+  than half of it; if that happens on healthy hosts, raise the timeout
+  (docs/deployment.md has the timing guidance for real networks).
 
 files:
   STATE_DIR            emptied at start (like /run): agents' state files live in

@@ -22,6 +22,11 @@ Rules that keep suspicion from being wrong in the ways that hurt:
   longer than `timeout / 2` cannot judge the silence of others: it gives
   every peer a fresh `timeout` (a thawed controller must not evict everyone).
 
+Near misses are logged (at most once a minute, summed): a peer's beat that
+came after more than `timeout / 2` of silence, and this node's own stalls
+that long. On healthy hosts either says the timeout is too short for them:
+one stall a little longer and a healthy node is fenced (docs/deployment.md).
+
 `PeerTracker` is pure; `HeartbeatService` runs it on asyncio with time from a
 `Clock` and datagrams through a `DatagramLink`: UDP on real hosts (`UdpLink`),
 the simulated network in `pacer faultsim`.
@@ -47,6 +52,9 @@ DEFAULT_INTERVAL_S = 0.05
 DEFAULT_TIMEOUT_S = 0.25
 # How often the list of members (and where they listen) is read from the store.
 MEMBERS_POLL_S = 1.0
+# Near misses (a beat after more than half the timeout) are logged at most
+# this often, summed: on a lossy or loaded network they would fill the log.
+LATE_REPORT_S = 60.0
 
 
 @dataclass
@@ -57,10 +65,24 @@ class PeerTracker:
     timeout: float
     heard: dict[str, tuple[int, float]] = field(default_factory=dict)
     last_tick: float | None = None
+    # Near misses since they were last taken (`take_late`): peer → (beats
+    # that came after more than timeout/2 of silence, the longest silence),
+    # and this node's own stalls (count, longest). A healthy peer that is
+    # often this late is close to being suspected, evicted and fenced.
+    late: dict[str, tuple[int, float]] = field(default_factory=dict)
+    stalls: tuple[int, float] = (0, 0.0)
 
     def heard_from(self, peer: str, lease: int, now: float) -> None:
-        if peer != self.node:
-            self.heard[peer] = (lease, now)
+        if peer == self.node:
+            return
+        h = self.heard.get(peer)
+        if h is not None and h[0] == lease and now - h[1] > self.timeout / 2 \
+                and (self.last_tick is None or now - self.last_tick <= self.timeout / 2):
+            # (not while this node was stalled itself: the beats waiting
+            # since are not late, this node is; `tick` counts that)
+            n, longest = self.late.get(peer, (0, 0.0))
+            self.late[peer] = (n + 1, max(longest, now - h[1]))
+        self.heard[peer] = (lease, now)
 
     def forget(self) -> None:
         """This node joined again (a new lease): what it heard before does not
@@ -72,7 +94,14 @@ class PeerTracker:
         """Call every interval: a tracker that was stalled forgives the silence."""
         if self.last_tick is not None and now - self.last_tick > self.timeout / 2:
             self.heard = {p: (lease, max(t, now)) for p, (lease, t) in self.heard.items()}
+            self.stalls = (self.stalls[0] + 1, max(self.stalls[1], now - self.last_tick))
         self.last_tick = now
+
+    def take_late(self) -> tuple[dict[str, tuple[int, float]], tuple[int, float]]:
+        """The near misses counted since the last call (peers', this node's)."""
+        out = self.late, self.stalls
+        self.late, self.stalls = {}, (0, 0.0)
+        return out
 
     def suspects(self, members: Mapping[str, int], now: float) -> dict[str, int]:
         """Members (name → lease) heard under that lease and silent for `timeout`."""
@@ -209,6 +238,7 @@ class HeartbeatService:
         self._member_leases: dict[str, int] = {}
         self._beat_head = b""
         self._cluster_wire = cluster.cluster.encode()
+        self._late_reported_at: float | None = None
 
     # ------------------------------------------------------------- for the controller
 
@@ -265,7 +295,12 @@ class HeartbeatService:
             for name, (_, addr) in self.members.items():
                 if name != self.node and addr:
                     self.link.send(addr, data)
-        current = self.tracker.suspects(self._leases(), now)
+        tracker = self.tracker
+        if (tracker.late or tracker.stalls[0]) and (
+                self._late_reported_at is None or now - self._late_reported_at >= LATE_REPORT_S):
+            self._late_reported_at = now
+            self._report_late()
+        current = tracker.suspects(self._leases(), now)
         if not current and not self._reported:
             return  # (nearly every beat)
         fresh = {n for n, lease in current.items() if self._reported.get(n) != lease}
@@ -275,6 +310,19 @@ class HeartbeatService:
                         ", ".join(sorted(fresh)), self.timeout)
             for cb in list(self._subscribers):
                 cb()
+
+    def _report_late(self) -> None:
+        late, (stalls, longest) = self.tracker.take_late()
+        hint = (f"a member is suspected (then evicted and fenced) after {self.timeout:g} s "
+                "of silence: if this repeats on healthy hosts, find the cause (CPU load, "
+                "the network) or raise --heartbeat-timeout")
+        if late:
+            peers = ", ".join(f"{p} {n}x (longest {gap:.2f} s)"
+                              for p, (n, gap) in sorted(late.items()))
+            log.warning("%s: late heartbeats from %s; %s", self.node, peers, hint)
+        if stalls:
+            log.warning("%s: this node's own heartbeats stalled %dx (longest %.2f s); %s",
+                        self.node, stalls, longest, hint)
 
     async def _poll_members(self) -> None:
         while True:
