@@ -287,6 +287,11 @@ class Lab:
             done.append(f"{killed} processes killed")
         namespaces, links = net.namespaces(), net.lab_links()
         net.down_network(force=True)
+        # (a web start's login shell killed while it rehashed leaves pyenv's
+        # lock, and the next login shell of anyone on this machine waits 60 s
+        # for it: the Pacemaker anchor's web start after the pacer rows did)
+        if hosts.clear_stale_rehash_lock():
+            done.append("pyenv's stale rehash lock removed")
         if namespaces:
             done.append(f"namespaces removed: {' '.join(namespaces)}")
         if links:

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pacer.lab import hosts
 from pacer.lab.probe import TrialResult, moved_from, run_trial
 
 KIT = Path(__file__).resolve().parents[3] / "shared" / "bench" / "pacemaker-lab"
@@ -78,6 +79,10 @@ class PacemakerLab:
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             self.sh("./teardown.sh")
+            # The web agent (ocf:heartbeat:anything) starts through `su - root`:
+            # with a lock left behind, each start waited 60 s and timed out.
+            if hosts.clear_stale_rehash_lock():
+                self.say("pm: removed pyenv's stale rehash lock (login shells waited for it)")
             self.sh("./lab.sh", "up", check=True)
             self.sh("./mkconf.sh", str(self.token_ms), check=True)
             for i in (1, 2, 3):
@@ -167,6 +172,7 @@ class PacemakerLab:
             except ProcessLookupError:
                 pass
         subprocess.run(["ip", "link", "set", f"vpm-n{x}", "down"], check=False)
+        hosts.clear_stale_rehash_lock()  # (a `su - root` of the host's killed mid-rehash)
 
     def restore(self, x: int) -> None:
         ns = f"pm-n{x}"
