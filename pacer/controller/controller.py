@@ -40,7 +40,7 @@ from pacer.controller.monitors import missing_monitors
 from pacer.controller.probes import needed_probes
 from pacer.controller.requests import RequestIds, for_action, for_monitor, for_probe
 from pacer.model.definition import Definition
-from pacer.scheduler.api import schedule
+from pacer.scheduler.api import ScheduleResult, schedule
 from pacer.scheduler.transition import PlannedAction, Transition
 from pacer.status.types import OP_PENDING, FenceEvent, Status
 from pacer.store.base import Event, LeaseNotFound, Put, StoreError, StoreUnavailable
@@ -324,7 +324,7 @@ class Controller:
                                       snap.revision, attrs)
                     continue
                 now = int(self.wall())
-                result = schedule(defn, status, now)
+                result = await self._schedule(defn, status, now)
                 t = result.transition
                 fences = [a for a in t.actions if a.task == "stonith" and a.runnable]
                 fence_wait: float | None = None
@@ -380,6 +380,13 @@ class Controller:
             log.warning("%s: the same transition again (%d times): waiting %.1f s",
                         self.node, self._repeats + 1, delay)
             await asyncio.sleep(delay)
+
+    async def _schedule(self, defn: Definition, status: Status, now: int) -> ScheduleResult:
+        if not self.config.schedule_in_thread:
+            return schedule(defn, status, now)
+        # (the thread holds the GIL for a switch interval, 5 ms, at a time:
+        # the loop's heartbeats and watches go on while it schedules)
+        return await asyncio.to_thread(schedule, defn, status, now)
 
     async def _wait_change(self, feed: _Feed, revision: int,
                            attrs: dict[tuple[str, str], str], timeout: float) -> None:

@@ -31,5 +31,6 @@ async def pacer_process(env: HostEnv) -> None:
                                       timeout=config.heartbeat_timeout)
     await run_node(daemon, lambda: Controller(
         ClusterStore(env.store), daemon, env.fencer, env.clock, env.wall,
-        ControllerConfig(node=env.name, lease_ttl=env.lease_ttl), liveness=heartbeats),
+        ControllerConfig(node=env.name, lease_ttl=env.lease_ttl, schedule_in_thread=False),
+        liveness=heartbeats),
         heartbeats)
