@@ -118,6 +118,10 @@ def test_parse_reply() -> None:
     ok, host, err = parse_reply(b"HTTP/1.1 503 Unavailable\r\n\r\n")
     assert not ok and host is None and "503" in err
     assert parse_reply(b"") == (False, None, "empty reply")
+    # the server was killed between its headers and its body
+    assert parse_reply(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n") == (
+        False, None, "200 without a body (cut short)")
+    assert parse_reply(b"HTTP/1.0 200 OK\r\n") == (False, None, "200 without a body (cut short)")
 
 
 class _Named(http.server.BaseHTTPRequestHandler):

@@ -59,11 +59,17 @@ async def _get(host: str, port: int, path: str) -> bytes:
 
 
 def parse_reply(data: bytes) -> tuple[bool, str | None, str]:
-    """(ok, host, err) of a raw HTTP/1.x reply: ok on status 200, host = body."""
+    """(ok, host, err) of a raw HTTP/1.x reply: ok on status 200 with a body,
+    host = body. A 200 without one is a server killed while it answered (the
+    Pacemaker row: taken for an answer from a new holder, it ended a trial
+    before the takeover)."""
     head, _, body = data.partition(b"\r\n\r\n")
     status = head.split(b"\r\n", 1)[0].split()
     if len(status) >= 2 and status[0].startswith(b"HTTP/1.") and status[1] == b"200":
-        return True, body.strip().decode(errors="replace") or None, ""
+        host = body.strip().decode(errors="replace")
+        if not host:
+            return False, None, "200 without a body (cut short)"
+        return True, host, ""
     return False, None, (head[:40].decode(errors="replace") or "empty reply")
 
 
