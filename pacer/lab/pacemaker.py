@@ -184,12 +184,6 @@ class PacemakerLab:
         self.sh("./start-node.sh", str(x))
 
     def trial(self) -> TrialResult:
-        for x in (1, 2, 3):
-            # (a host started again before Pacemaker fenced it is killed by
-            # that fence, and stays down: start it once more)
-            if x not in self.alive():
-                self.say(f"pm: n{x} is down: starting it again")
-                self.restore(x)
         holder = self.steady()
         time.sleep(5)  # run1.py settles 5 s after recovery
         x = int(holder[1:])
