@@ -26,7 +26,7 @@ class ControllerConfig:
     # Run the scheduler in a worker thread. It is pure CPU; on the event loop
     # it would hold up everything else this process does, this node's
     # heartbeats included, for as long as it runs (500 resources on 16 nodes:
-    # 0.16-0.23 s, against the 0.25 s of silence after which peers depose a
+    # 0.1-0.25 s, against the 0.25 s of silence after which peers depose a
     # controller). The fault simulator schedules inline: its virtual time has
     # no threads.
     schedule_in_thread: bool = True
