@@ -172,13 +172,12 @@ class PacerRows:
     """The pacer lab, up once for every pacer row."""
 
     def __init__(self, workdir: Path, keep: bool, lab_dir: Path,
-                 etcd_heartbeat_ms: int | None = None, etcd_election_ms: int | None = None
-                 ) -> None:
+                 etcd_heartbeat_ms: int = hosts.ETCD_HEARTBEAT_MS,
+                 etcd_election_ms: int = hosts.ETCD_ELECTION_MS) -> None:
         from pacer.lab.lab import Lab
 
         self.lab = Lab(lab_dir, say=lambda s: say(f"lab: {s}"),
-                       etcd_heartbeat_ms=etcd_heartbeat_ms or hosts.ETCD_HEARTBEAT_MS,
-                       etcd_election_ms=etcd_election_ms or hosts.ETCD_ELECTION_MS)
+                       etcd_heartbeat_ms=etcd_heartbeat_ms, etcd_election_ms=etcd_election_ms)
         self.workdir = workdir
         self.keep = keep
 
@@ -437,8 +436,8 @@ def to_json(rows: dict[str, Row], args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                        "kernel": platform.release()},
                            "runs": args.runs, "rows": {},
-                           "etcd_heartbeat_ms": args.etcd_heartbeat_ms or hosts.ETCD_HEARTBEAT_MS,
-                           "etcd_election_ms": args.etcd_election_ms or hosts.ETCD_ELECTION_MS}
+                           "etcd_heartbeat_ms": args.etcd_heartbeat_ms,
+                           "etcd_election_ms": args.etcd_election_ms}
     for key, r in rows.items():
         st = r.stats
         out["rows"][key] = {
@@ -477,10 +476,13 @@ def main() -> int:
                     help="keep the probe and VIP sample files here (default: a temporary dir)")
     ap.add_argument("--keep-lab", action="store_true", help="leave the pacer lab up at the end")
     ap.add_argument("--etcd-heartbeat-ms", type=int, metavar="MS",
-                    help="etcd's heartbeat interval in the pacer lab (default: the lab's, 50)")
+                    default=hosts.ETCD_HEARTBEAT_MS,
+                    help="etcd's heartbeat interval in the pacer lab (default: the lab's, "
+                         "%(default)s)")
     ap.add_argument("--etcd-election-ms", type=int, metavar="MS",
-                    help="etcd's election timeout in the pacer lab (default: the lab's, 300; "
-                         "etcd's own default is 1000)")
+                    default=hosts.ETCD_ELECTION_MS,
+                    help="etcd's election timeout in the pacer lab (default: the lab's, "
+                         "%(default)s; etcd's own default is 1000)")
     ap.add_argument("--take-over", action="store_true",
                     help="take down a lab network that is already up (default: refuse)")
     ap.add_argument("--lab-dir", type=Path, default=Path("/run/pacer-lab-bench"),
@@ -560,9 +562,8 @@ def main() -> int:
         say(f"the Pacemaker row stopped: {type(exc).__name__}: {exc}")
     print(f"\nfailover: 3 hosts in network namespaces on one bridge, {os.cpu_count()} cores; "
           f"HTTP probe of the VIP every 10 ms (timeout 0.3 s) from the client namespace; "
-          f"pacer lab's etcd: heartbeat "
-          f"{args.etcd_heartbeat_ms or hosts.ETCD_HEARTBEAT_MS} ms, election "
-          f"{args.etcd_election_ms or hosts.ETCD_ELECTION_MS} ms; gaps in s\n")
+          f"pacer lab's etcd: heartbeat {args.etcd_heartbeat_ms} ms, election "
+          f"{args.etcd_election_ms} ms; gaps in s\n")
     print(table(rows))
     if args.json:
         save()

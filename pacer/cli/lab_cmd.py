@@ -118,9 +118,8 @@ def _lab(args: argparse.Namespace, say: bool = True) -> Lab:
     return Lab(getattr(args, "dir", None), nodes=getattr(args, "nodes", None),
                config=getattr(args, "config", None),
                lease_ttl=getattr(args, "lease_ttl", 5) or 5, say=emit,
-               etcd_heartbeat_ms=getattr(args, "etcd_heartbeat_ms", None)
-               or hosts.ETCD_HEARTBEAT_MS,
-               etcd_election_ms=getattr(args, "etcd_election_ms", None) or hosts.ETCD_ELECTION_MS)
+               etcd_heartbeat_ms=getattr(args, "etcd_heartbeat_ms", hosts.ETCD_HEARTBEAT_MS),
+               etcd_election_ms=getattr(args, "etcd_election_ms", hosts.ETCD_ELECTION_MS))
 
 
 def _print_json(data: Any) -> None:
@@ -353,10 +352,10 @@ examples:
                         "must be n1..nN; fence devices: stonith:fence_pacer_lab)")
     c.add_argument("--lease-ttl", type=int, default=5, metavar="S",
                    help="the agents' lease TTL in seconds (default 5)")
-    c.add_argument("--etcd-heartbeat-ms", type=int, default=None, metavar="MS",
+    c.add_argument("--etcd-heartbeat-ms", type=int, default=hosts.ETCD_HEARTBEAT_MS, metavar="MS",
                    help=f"etcd's --heartbeat-interval (default {hosts.ETCD_HEARTBEAT_MS}; "
                         "etcd's own default is 100)")
-    c.add_argument("--etcd-election-ms", type=int, default=None, metavar="MS",
+    c.add_argument("--etcd-election-ms", type=int, default=hosts.ETCD_ELECTION_MS, metavar="MS",
                    help=f"etcd's --election-timeout (default {hosts.ETCD_ELECTION_MS}, for one "
                         "bridge; etcd's own default is 1000). Losing the host of etcd's leader "
                         "costs an election of 1-2x this; see docs/deployment.md")
