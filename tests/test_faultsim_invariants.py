@@ -120,7 +120,9 @@ def test_a_fence_confirmed_while_the_node_runs_is_caught() -> None:
             cs = ClusterStore(env.store)
             session = await cs.campaign("n2", (await cs.store.get(cs.keys.node("n2"))).lease)
             assert session is not None
-            await session.node_fenced(FenceEvent("n1", "reboot", "success"), "liar")
+            member = await cs.store.get(cs.keys.node("n1"))
+            assert await session.node_fenced(FenceEvent("n1", "reboot", "success"), "liar",
+                                             member.lease if member else 0)
 
     r = _run(confirm_without_fencing)
     assert _kinds(r) == ["fenced-before-takeover"]
@@ -139,7 +141,9 @@ def test_a_real_fence_powers_the_node_off() -> None:
             cs = ClusterStore(env.store)
             session = await cs.campaign("n2", (await cs.store.get(cs.keys.node("n2"))).lease)
             assert session is not None
-            await session.node_fenced(FenceEvent("n1", "off", "success"), "real")
+            member = await cs.store.get(cs.keys.node("n1"))
+            assert await session.node_fenced(FenceEvent("n1", "off", "success"), "real",
+                                             member.lease if member else 0)
 
     r = _run(fence_then_confirm, converge_bound=1.0)
     # Safe; it only never converges (nothing drives this cluster).

@@ -377,7 +377,8 @@ def test_a_fenced_node_notices_stops_its_resources_and_rejoins() -> None:
         from pacer.status.types import FenceEvent
         w = await world()
         await w.result(await w.send("start", "vip"), "vip")
-        await w.session.node_fenced(FenceEvent("n1", "off", "success"), "e1")
+        assert await w.session.node_fenced(FenceEvent("n1", "off", "success"), "e1",
+                                           w.daemon.lease_id)
         await until(lambda: w.daemon.self_fences == 1 and not w.runner.running, "self-fence")
         await asyncio.wait_for(w.daemon.wait_member(), 30)
         assert w.daemon.incarnation == 2

@@ -21,6 +21,13 @@ from pacer.store.cluster import ClusterStore
 from pacer.store.memory import MemoryCluster
 
 
+def _ticks(t: PeerTracker, start: float, end: float, step: float = 0.05) -> None:
+    """The service's beat loop: a tick every interval."""
+    n = round((end - start) / step)
+    for i in range(n + 1):
+        t.tick(start + i * step)
+
+
 def test_only_members_heard_under_their_current_lease_are_suspected() -> None:
     t = PeerTracker("n1", timeout=0.25)
     t.tick(0.0)
@@ -28,11 +35,14 @@ def test_only_members_heard_under_their_current_lease_are_suspected() -> None:
     t.heard_from("n3", 8, 0.0)
     t.heard_from("n1", 1, 0.0)  # its own echo is ignored
     members = {"n1": 1, "n2": 7, "n3": 9, "n4": 10}
+    _ticks(t, 0.0, 0.2)
     assert t.suspects(members, 0.2) == {}
     # n3 is a member under a lease it was never heard under (it came back and
     # its beats do not arrive): left to lease expiry; n4 was never heard at all
+    _ticks(t, 0.2, 0.3)
     assert t.suspects(members, 0.3) == {"n2": 7}
     t.heard_from("n2", 7, 0.3)
+    _ticks(t, 0.3, 0.5)
     assert t.suspects(members, 0.5) == {}
     assert t.silent_for("n2", 0.5) == pytest.approx(0.2)
     assert t.silent_for("n4", 0.5) is None
@@ -52,6 +62,55 @@ def test_a_stalled_tracker_forgives_the_silence_it_did_not_watch() -> None:
     t.tick(5.25)
     t.tick(5.3)
     assert t.suspects({"n2": 7}, 5.31) == {"n2": 7}
+
+
+def test_a_stall_is_forgiven_when_suspects_is_asked_before_the_next_beat() -> None:
+    # Issue 13, finding 8: the stall rule lived only in tick(); a controller
+    # asking right after its own stall (before its beat loop ran) saw every
+    # peer silent for the length of the stall and evicted them.
+    t = PeerTracker("n1", timeout=0.25)
+    t.heard_from("n2", 7, 0.0)
+    t.heard_from("n3", 8, 0.0)
+    t.heard_from("n4", 9, 0.0)
+    _ticks(t, 0.0, 0.1)
+    members = {"n1": 1, "n2": 7, "n3": 8, "n4": 9}
+    assert t.suspects(members, 3.0) == {}  # stalled from 0.1 to 3.0: no judgement
+    assert t.silent_for("n2", 3.0) == 0.0
+    # The silence after the stall still counts: n4 stays silent, the others beat.
+    t.heard_from("n2", 7, 3.05)
+    t.heard_from("n3", 8, 3.05)
+    _ticks(t, 3.0, 3.3)
+    assert t.suspects(members, 3.3) == {"n4": 9}
+
+
+def test_a_node_that_hears_no_majority_suspects_nobody() -> None:
+    # Issue 13, finding 8: a node whose inbound datagrams are blocked hears no
+    # one; it must not depose the controller nor, once elected, evict everyone.
+    t = PeerTracker("n1", timeout=0.25)
+    members = {"n1": 1, "n2": 7, "n3": 8}
+    t.heard_from("n2", 7, 0.0)
+    t.heard_from("n3", 8, 0.0)
+    _ticks(t, 0.0, 1.0)
+    assert t.suspects(members, 1.0) == {}
+    assert t.self_doubt == 2
+    # One of two silent is a peer's fault: suspected.
+    t.heard_from("n3", 8, 1.0)
+    assert t.suspects(members, 1.0) == {"n2": 7}
+    assert t.self_doubt == 0
+    # Five members, two dead: still judged (etcd keeps its quorum with three).
+    t5 = PeerTracker("n1", timeout=0.25)
+    five = {"n1": 1, "n2": 2, "n3": 3, "n4": 4, "n5": 5}
+    for p, lease in five.items():
+        t5.heard_from(p, lease, 0.0)
+    _ticks(t5, 0.0, 1.0)
+    for p in ("n4", "n5"):
+        t5.heard_from(p, five[p], 1.0)
+    assert t5.suspects(five, 1.0) == {"n2": 2, "n3": 3}
+    # Two members only: a single peer is all there is to judge.
+    t2 = PeerTracker("n1", timeout=0.25)
+    t2.heard_from("n2", 2, 0.0)
+    _ticks(t2, 0.0, 1.0)
+    assert t2.suspects({"n1": 1, "n2": 2}, 1.0) == {"n2": 2}
 
 
 def test_near_misses_are_counted_for_the_peer_not_for_this_nodes_own_stall() -> None:

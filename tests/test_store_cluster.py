@@ -130,7 +130,9 @@ def test_membership_attributes_and_history_make_the_status(backend: Backend) -> 
         await c.set_attribute("n1", "rack", "a", transient=False)
         await c.set_attribute("n1", "load", "high")
         await c.set_attribute("n1", "rack", "b")  # transient wins over permanent
-        assert await c.attributes("n1") == {"rack": "b", "load": "high"}
+        # (the join published the membership's lease, permanently)
+        assert await c.attributes("n1") == {"rack": "b", "load": "high",
+                                            "#pacer-lease": f"{l1.id:x}"}
         snap = await c.snapshot(now=2000)
         hist = {(r.rsc, r.agent_class, r.type): [o.id for o in r.ops]
                 for r in snap.status.node_states["n1"].history}
@@ -150,7 +152,8 @@ def test_membership_attributes_and_history_make_the_status(backend: Backend) -> 
         snap = await c.snapshot(now=2000)
         ns = snap.status.node_states["n1"]
         assert (ns.in_ccm, ns.crmd, ns.expected) == ("false", "offline", "member")
-        assert dict(ns.transient) == {"rack": "a"}  # transient attributes went with the lease
+        # transient attributes went with the lease
+        assert dict(ns.transient) == {"rack": "a", "#pacer-lease": f"{l1.id:x}"}
         opts = ClusterOptions.from_properties(defn.properties)
         assert interpret_nodes(defn, snap.status, opts)["n1"].unclean
         assert ("stonith-n1-reboot", "n1") in required(defn, snap.status)  # node: the target
@@ -158,7 +161,7 @@ def test_membership_attributes_and_history_make_the_status(backend: Backend) -> 
         # the controller confirms the fence: n1 is cleanly down, its history forgotten
         ctl = await c.campaign("n2", l2.id)
         assert ctl is not None
-        await ctl.node_fenced(FenceEvent("n1", "reboot", "success", 2001, "n2"), "f1")
+        assert await ctl.node_fenced(FenceEvent("n1", "reboot", "success", 2001, "n2"), "f1", 0)
         snap = await c.snapshot(now=2010)
         ns = snap.status.node_states["n1"]
         assert (ns.expected, ns.history) == ("down", ())

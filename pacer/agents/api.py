@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
+from pacer.model.timeouts import DEFAULT_TIMEOUT_MS  # noqa: F401 (re-exported)
 from pacer.status.types import (
     OCF_ERR_GENERIC,
     OP_DONE,
@@ -49,8 +50,6 @@ OP_STATUS_NAMES = {
     7: "not installed", 8: "not connected", 9: "invalid",
 }
 
-# Pacemaker's default op timeout when neither the op nor the agent says otherwise.
-DEFAULT_TIMEOUT_MS = 20_000
 DEFAULT_FEATURE_SET = "3.16.2"
 EXIT_REASON_PREFIX = "ocf-exit-reason:"
 

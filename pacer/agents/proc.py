@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pacer.agents.procfs import group_members
+
 # A line longer than this cannot be an exit reason worth keeping.
 _MAX_LINE = 4096
 _READ_CHUNK = 65536
@@ -225,6 +227,7 @@ async def run_process(
             # reused: this reaches every member still there, TERM-proof or not.
             signal_group(pid, signal.SIGKILL)
             await exited
+            await _group_gone(pid)
     except asyncio.CancelledError:
         signal_group(pid, signal.SIGKILL)
         await asyncio.to_thread(popen.wait)
@@ -248,6 +251,20 @@ async def run_process(
         stdout_total=out_tail.total, stderr_total=err_tail.total,
         marked_line=marked, duration_ms=duration_ms,
     )
+
+
+# After SIGKILL a member can still show in /proc as running for a moment, on a
+# loaded machine: the signal is pending until the scheduler gets to it. A
+# timed-out operation is reported only once nothing of it can run any more.
+GROUP_GONE_WAIT_S = 2.0
+GROUP_GONE_POLL_S = 0.005
+
+
+async def _group_gone(pgid: int) -> None:
+    deadline = time.monotonic() + GROUP_GONE_WAIT_S
+    while group_members(pgid) and time.monotonic() < deadline:
+        signal_group(pgid, signal.SIGKILL)
+        await asyncio.sleep(GROUP_GONE_POLL_S)
 
 
 def _feed_stdin(fd: int, data: bytes) -> None:

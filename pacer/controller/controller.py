@@ -21,10 +21,10 @@ import dataclasses
 import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Protocol
 
-from pacer.agents.api import DEFAULT_TIMEOUT_MS, Fencer
+from pacer.agents.api import Fencer
 from pacer.controller.changes import Change, Result, classify
 from pacer.controller.config import ControllerConfig
 from pacer.controller.fencing import (
@@ -32,18 +32,31 @@ from pacer.controller.fencing import (
     devices_for,
     fence_action,
     fence_timeout_ms,
+    lease_of,
+    verify_device_fence,
     watchdog_fencing_allowed,
-    watchdog_timeout,
+    watchdog_wait,
 )
 from pacer.controller.graph import State, TransitionRun
+from pacer.controller.inflight import InFlight, Pending, pending_ops
 from pacer.controller.monitors import missing_monitors
+from pacer.controller.optimeouts import AgentCatalog, OpTimeouts
 from pacer.controller.probes import needed_probes
-from pacer.controller.requests import RequestIds, for_action, for_monitor, for_probe
+from pacer.controller.requests import Context, RequestIds, for_action, for_monitor, for_probe
 from pacer.model.definition import Definition
+from pacer.model.meta import parse_bool
+from pacer.node.rules import failure_attributes
 from pacer.scheduler.api import ScheduleResult, schedule
 from pacer.scheduler.transition import PlannedAction, Transition
-from pacer.status.types import OP_PENDING, FenceEvent, Status
-from pacer.store.base import Event, LeaseNotFound, Put, StoreError, StoreUnavailable
+from pacer.status.types import OP_TIMEOUT, FenceEvent, Status
+from pacer.store.base import (
+    Event,
+    LeaseNotFound,
+    OutcomeUnknown,
+    Put,
+    StoreError,
+    StoreUnavailable,
+)
 from pacer.store.clock import Clock
 from pacer.store.cluster import (
     ActionRequest,
@@ -55,9 +68,8 @@ from pacer.store.cluster import (
 
 log = logging.getLogger("pacer.controller")
 
-# How long to wait for an operation a node took (recorded as pending) before
-# scheduling without it: the default action timeout plus the result grace.
-IN_FLIGHT_WAIT_S = DEFAULT_TIMEOUT_MS / 1000 + 10.0
+# While a lost node's lease is not yet known to be gone, look again this soon.
+LEASE_RECHECK_S = 0.5
 # cluster-recheck-interval: schedule again at least this often even when
 # nothing changes (failure-timeout expiry, time-based rules).
 RECHECK_S = 60.0
@@ -192,7 +204,8 @@ class _Feed:
 class Controller:
     def __init__(self, cluster: ClusterStore, membership: Membership, fencer: Fencer,
                  clock: Clock, wall: Callable[[], float], config: ControllerConfig,
-                 liveness: Liveness | None = None) -> None:
+                 liveness: Liveness | None = None, catalog: AgentCatalog | None = None
+                 ) -> None:
         self.cluster = cluster
         self.liveness = liveness
         self.keys = cluster.keys
@@ -210,7 +223,11 @@ class Controller:
         self._last_summary: tuple[str, ...] = ()
         self._repeats = 0
         self._ids: RequestIds | None = None
-        self._pending_since: dict[tuple[str, str, str, int], float] = {}
+        self._inflight = InFlight(config.result_grace)
+        self._timeouts = OpTimeouts(catalog)
+        # A device said it fenced the node (fence-confirm "device-and-lease": the
+        # lease must also be gone before it counts).
+        self._device_done: set[str] = set()
 
     # ------------------------------------------------------------- election
 
@@ -313,11 +330,14 @@ class Controller:
                 status = snap.status
                 self._forget_returned(status)
                 attrs = _attrs(status)
-                rev = snap.definition.revision
+                await self._timeouts.learn(defn)
+                ctx = Context(ids, snap.definition.revision,
+                              functools.partial(self._timeouts.timeout_ms, defn),
+                              snap.members)
                 probes = needed_probes(defn, status)
                 if probes:
                     ids.next_transition()
-                    reqs = [for_probe(p, ids, rev) for p in probes]
+                    reqs = [for_probe(p, ctx) for p in probes]
                     await self._journal(session, "probe", f"probing {len(reqs)} resource(s) on "
                                         + ", ".join(sorted({p.node for p in probes})))
                     await self._drive(session, feed, _plain(reqs), reqs.__getitem__,
@@ -329,18 +349,19 @@ class Controller:
                 fences = [a for a in t.actions if a.task == "stonith" and a.runnable]
                 fence_wait: float | None = None
                 if fences:
-                    fence_wait = await self._fence(session, defn, status, fences)
+                    fence_wait = await self._fence(session, defn, status, fences, snap.members)
                     if fence_wait is None:
                         continue  # confirmed: schedule again from the new state
-                in_flight = self._in_flight(status)
+                in_flight = await self._await_in_flight(session, defn, status, snap.members)
                 if in_flight is not None:
-                    # An action a node took but has not finished (this session
-                    # resumed after a store error, or an earlier controller sent
-                    # it): its pending record says it has not happened, so a
-                    # transition now could stop what it needs under it (faultsim,
-                    # seed 670: vip stopped while api-db's stop still ran).
-                    # Fencing went ahead; the rest waits for its result.
-                    await self._wait_change(feed, snap.revision, attrs, in_flight)
+                    if in_flight > 0:
+                        # An operation a node took and has not finished (an
+                        # earlier controller's, or ours after an abort): its
+                        # pending record says it has not happened, so a
+                        # transition now could stop what it needs (faultsim,
+                        # seed 670) or start elsewhere what a long stop still
+                        # runs (issue 13, finding 1). Fencing went ahead.
+                        await self._wait_change(feed, snap.revision, attrs, in_flight)
                     continue
                 # While a fence is pending, what does not depend on it goes ahead.
                 run = TransitionRun(t, fencing_pending=fence_wait is not None)
@@ -350,7 +371,7 @@ class Controller:
                     await self._journal(session, "transition",
                                         "; ".join(t.summary) or f"{len(run.real_actions)} actions",
                                         transition=ids.transition)
-                    build = functools.partial(_request_for, run, ids, rev)
+                    build = functools.partial(_request_for, run, ctx)
                     await self._drive(session, feed, run, build, snap.revision, attrs)
                     continue
                 if fence_wait is not None:
@@ -360,7 +381,7 @@ class Controller:
                 mons = missing_monitors(result.plan.rscs)
                 if mons:
                     ids.next_transition()
-                    reqs = [for_monitor(m, ids, rev) for m in mons]
+                    reqs = [for_monitor(m, ctx) for m in mons]
                     await self._drive(session, feed, _plain(reqs), reqs.__getitem__,
                                       snap.revision, attrs)
                     continue
@@ -412,6 +433,7 @@ class Controller:
                      attrs: dict[tuple[str, str], str]) -> None:
         """Send what is ready, complete what reports, until the run is finished."""
         inflight: dict[str, int] = {}
+        requests: dict[str, ActionRequest] = {}
         deadlines: dict[str, float] = {}  # when to stop waiting for a report
         while True:
             ready = run.ready()
@@ -426,21 +448,17 @@ class Controller:
                 now = self.clock.now()
                 for i, r in zip(ready, reqs, strict=True):
                     inflight[r.id] = i
-                    deadlines[r.id] = now + (r.timeout_ms or DEFAULT_TIMEOUT_MS) / 1000 \
-                        + self.config.result_grace
+                    requests[r.id] = r
+                    # (every request carries its operation's effective timeout)
+                    deadlines[r.id] = now + (r.timeout_ms or 0) / 1000 + self.config.result_grace
+                    self._inflight.sent(r.id, now)
                 await session.request_actions(reqs)
             if run.finished:
                 return
             overdue = [aid for aid in inflight if deadlines[aid] <= self.clock.now()]
             if overdue:
-                # A report that never came (a request or its answer lost): stop
-                # waiting and schedule again from what the store says.
                 for aid in overdue:
-                    a = run.actions[inflight[aid]]
-                    run.complete(inflight.pop(aid), False)
-                    await self._journal(session, "no-report",
-                                        f"no result for {a.task} of {a.rsc} on {a.node}",
-                                        node=a.node, rsc=a.rsc)
+                    await self._overdue(session, run, inflight.pop(aid), requests.pop(aid))
                 continue
             wait = min([deadlines[aid] for aid in inflight], default=self.clock.now()
                        + RECHECK_S) - self.clock.now()
@@ -457,6 +475,8 @@ class Controller:
                 continue
             if isinstance(meaning, Result) and meaning.action_id in inflight:
                 i = inflight.pop(meaning.action_id)
+                requests.pop(meaning.action_id, None)
+                self._inflight.done(meaning.action_id)
                 run.complete(i, meaning.as_expected)
                 if not meaning.as_expected:
                     a = run.actions[i]
@@ -475,28 +495,71 @@ class Controller:
                 for aid in [a for a, i in inflight.items()
                             if run.actions[i].node == meaning.node_left]:
                     run.complete(inflight.pop(aid), False)
+                    requests.pop(aid, None)
 
-    def _in_flight(self, status: Status) -> float | None:
-        """Seconds to wait for operations pending on member nodes (None: none, or
-        waited for long enough: a node that never reports is lost or fenced)."""
-        now = self.clock.now()
-        seen = set()
-        wait = None
-        for n, ns in status.node_states.items():
-            if ns.in_ccm != "true":
-                continue
-            for h in ns.history:
-                for op in h.ops:
-                    if op.op_status != OP_PENDING or op.interval_ms:
-                        continue
-                    key = (n, h.rsc, op.operation, op.call_id)
-                    seen.add(key)
-                    left = self._pending_since.setdefault(key, now) + IN_FLIGHT_WAIT_S - now
-                    if left > 0:
-                        wait = left if wait is None else min(wait, left)
-        for key in [k for k in self._pending_since if k not in seen]:
-            del self._pending_since[key]
-        return wait
+    async def _overdue(self, session: ControllerSession, run: TransitionRun, i: int,
+                       request: ActionRequest) -> None:
+        """No result within the request's timeout plus the grace. If its node has
+        not taken it, withdraw it: it can then never run (a request left in
+        the store could run much later, after its resource was placed
+        elsewhere: issue 13, finding 5). If it was taken, the operation is in
+        flight: the run ends, and the in-flight step waits for it to its own
+        deadline and then records it as timed out."""
+        a = run.actions[i]
+        run.complete(i, False)
+        try:
+            withdrawn = await session.withdraw(request)
+        except OutcomeUnknown:
+            withdrawn = False  # the in-flight step decides from what the store says
+        if withdrawn:
+            self._inflight.done(request.id)
+            await self._journal(session, "no-report",
+                                f"{a.task} of {a.rsc} on {a.node} not taken within "
+                                f"{(request.timeout_ms or 0) / 1000:g} s + "
+                                f"{self.config.result_grace:g} s: withdrawn",
+                                node=a.node, rsc=a.rsc)
+        else:
+            await self._journal(session, "no-report",
+                                f"no result for {a.task} of {a.rsc} on {a.node} within "
+                                f"{(request.timeout_ms or 0) / 1000:g} s + "
+                                f"{self.config.result_grace:g} s",
+                                node=a.node, rsc=a.rsc)
+
+    def _pending_timeout_ms(self, defn: Definition, p: Pending) -> int:
+        return p.op.timeout_ms or self._timeouts.timeout_ms(defn, p.op.rsc, p.op.operation,
+                                                            p.op.interval_ms)
+
+    async def _await_in_flight(self, session: ControllerSession, defn: Definition,
+                               status: Status, members: Mapping[str, int]) -> float | None:
+        """Operations pending on member nodes (`inflight.py`): None when there are
+        none; else seconds to wait for the next deadline, or 0 after recording
+        the ones past theirs as timed out (schedule again at once)."""
+        pend = pending_ops(status)
+        if not pend:
+            self._inflight.check((), self.clock.now(), lambda p: 0)
+            return None
+        wait, overdue = self._inflight.check(
+            pend, self.clock.now(), functools.partial(self._pending_timeout_ms, defn))
+        if not overdue:
+            return wait
+        fatal = parse_bool(defn.properties.get("start-failure-is-fatal", "true"),
+                           default=True)
+        now = int(self.wall())
+        for p in overdue:
+            lease = members.get(p.node, 0)
+            ns = status.node_states.get(p.node)
+            current = ns.transient.get(f"fail-count-{p.op.rsc}#{p.op.operation}_0") \
+                if ns is not None else None
+            timed_out = dataclasses.replace(p.op, rc=1, op_status=OP_TIMEOUT)
+            attrs = failure_attributes(p.op.rsc, timed_out, current, fatal, now)
+            if lease and await session.record_timeout(p.node, p.op, attrs, lease, now):
+                await self._journal(
+                    session, "timeout",
+                    f"{p.describe()}: no result within its timeout "
+                    f"({self._pending_timeout_ms(defn, p) / 1000:g} s) + "
+                    f"{self.config.result_grace:g} s: recorded as timed out; its on-fail "
+                    "applies", node=p.node, rsc=p.op.rsc)
+        return 0.0
 
     # ------------------------------------------------------------- suspicion
 
@@ -524,17 +587,19 @@ class Controller:
     # ------------------------------------------------------------- fencing
 
     async def _fence(self, session: ControllerSession, defn: Definition, status: Status,
-                     fences: list[PlannedAction]) -> float | None:
+                     fences: list[PlannedAction], members: Mapping[str, int]) -> float | None:
         """Fence what can be fenced now; None when something was confirmed (schedule
         again at once), else seconds until a watchdog wait is over."""
         wait: float | None = None
         confirmed = False
-        results = await asyncio.gather(*(self._fence_one(session, defn, status, a)
+        results = await asyncio.gather(*(self._fence_one(session, defn, status, a, members)
                                          for a in fences))
         for r in results:
             if r is True:
                 confirmed = True
-            elif isinstance(r, float):
+            elif r is False:
+                wait = 0.0  # it joined again: schedule again at once
+            else:
                 wait = r if wait is None else min(wait, r)
         if confirmed:
             return None
@@ -544,21 +609,22 @@ class Controller:
         """A node seen lost and back since starts its watchdog wait afresh when
         it is lost again (found by faultsim, seed 37: a stale start time let a
         second loss count as fenced at once)."""
-        for n in [n for n in self._gone_since
+        for n in [n for n in (*self._gone_since, *self._device_done)
                   if (ns := status.node_states.get(n)) is not None and ns.in_ccm == "true"]:
-            del self._gone_since[n]
+            self._gone_since.pop(n, None)
+            self._device_done.discard(n)
 
     async def _fence_one(self, session: ControllerSession, defn: Definition, status: Status,
-                         a: PlannedAction) -> bool | float:
+                         a: PlannedAction, members: Mapping[str, int]) -> bool | float:
         target = a.node
         assert target is not None
         action = fence_action(a.key)
-        now = self.clock.now()
         ns = status.node_states.get(target)
+        member_lease = members.get(target, 0)
         if ns is None:
             # Never seen since the cluster started: give it dc-deadtime to join
             # before shooting it (it may just be booting), as Pacemaker does.
-            left = self._elected_at + dc_deadtime(defn) - now
+            left = self._elected_at + dc_deadtime(defn) - self.clock.now()
             if left > 0:
                 return left
         elif ns.in_ccm != "true" and await self.cluster.store.get(self.keys.node(target)):
@@ -567,26 +633,40 @@ class Controller:
             return 0.0
         devices = devices_for(defn, target, self.node)
         failed_at = self._fence_failed_at.get(target)
-        if devices and (failed_at is None or now - failed_at >= 1.0):
+        if target not in self._device_done and devices and (
+                failed_at is None or self.clock.now() - failed_at >= 1.0):
             for dev in devices:
+                # A deposed controller must not shoot anyone (finding 8).
+                if not await session.is_current():
+                    raise NotController(session.token)
                 res = await self.fencer.fence(dev.request(target, action, fence_timeout_ms(defn)))
                 if res.ok:
-                    await self._confirm(session, target, action, f"device {dev.prim.id}")
-                    return True
+                    if not verify_device_fence(defn):
+                        # Every incarnation there when the device returned is
+                        # gone with the host (a node that rejoined while the
+                        # device ran was cut too); read which one that is once,
+                        # never again on a retry: a later one is alive (finding 7).
+                        kv = await self.cluster.store.get(self.keys.node(target))
+                        return await self._confirm(session, target, action,
+                                                   f"device {dev.prim.id}",
+                                                   kv.lease if kv is not None else 0)
+                    self._device_done.add(target)
+                    await self._journal(session, "fence", f"device {dev.prim.id} says {target} "
+                                        "is fenced; waiting for its lease to be gone "
+                                        "(fence-confirm: device-and-lease)", node=target)
+                    break
                 await self._journal(session, "fence-failed",
                                     f"{dev.prim.id} could not {action} {target}: "
                                     f"{res.error or res.stderr or res.rc}", node=target)
-            self._fence_failed_at[target] = self.clock.now()
-        if ns is not None and ns.in_ccm == "true":
-            # Still holds its lease (a failed stop, say): take the lease away;
-            # the node sees it lost the cluster and self-fences.
-            kv = await self.cluster.store.get(self.keys.node(target))
-            if kv is not None:
-                with contextlib.suppress(LeaseNotFound):
-                    await self.cluster.store.revoke(kv.lease)
-                await self._journal(session, "fence", f"revoked the lease of {target}: "
-                                    "it must stop everything", node=target)
-        if not watchdog_fencing_allowed(defn, ns):
+            else:
+                self._fence_failed_at[target] = self.clock.now()
+        if member_lease:
+            # Still holds its lease (a failed stop, say): end its membership;
+            # the node sees it and fences itself. Guarded by the token.
+            await session.evict(target, member_lease, self._journal_put(
+                "fence", f"ended the membership of {target} (lease {member_lease:x}): "
+                "it must stop everything", node=target))
+        if target not in self._device_done and not watchdog_fencing_allowed(defn, ns):
             # Nothing outside the node can stop it: a frozen node would keep
             # running everything. Wait for a device, the node or an operator.
             if target not in self._unfenceable:
@@ -596,25 +676,55 @@ class Controller:
                                     "has no watchdog; its resources stay where they are",
                                     node=target)
             return 5.0
-        since = self._gone_since.setdefault(target, now)
-        timeout = watchdog_timeout(defn, self.config.default_watchdog_timeout)
-        left = since + timeout - now
+        # The wait counts only from the moment the lease is known to be gone
+        # (etcd says so), never from before a device attempt that may have
+        # taken stonith-timeout (finding 2), nor from its key's absence: a
+        # revoke that was lost leaves the node renewing its lease and feeding
+        # its watchdog (finding 4).
+        lease = member_lease or lease_of(ns)
+        if lease and not await self._lease_gone(session, lease):
+            self._gone_since.pop(target, None)
+            return LEASE_RECHECK_S
+        since = self._gone_since.setdefault(target, self.clock.now())
+        timeout = watchdog_wait(defn, ns, self.config.default_watchdog_timeout,
+                                device_done=target in self._device_done)
+        left = since + timeout - self.clock.now()
         if left <= 0:
-            await self._confirm(session, target, action,
-                                f"watchdog: lease gone for {timeout:g} s")
-            return True
+            how = (f"device, and lease gone for {timeout:g} s" if target in self._device_done
+                   else f"watchdog: lease gone for {timeout:g} s")
+            return await self._confirm(session, target, action, how, 0)
         return left
 
+    async def _lease_gone(self, session: ControllerSession, lease: int) -> bool:
+        """Whether etcd says `lease` no longer exists; if it does, revoke it again
+        (the earlier revoke may have been lost)."""
+        try:
+            await self.cluster.store.time_to_live(lease)
+        except LeaseNotFound:
+            return True
+        except StoreError:
+            return False
+        await session.revoke(lease)
+        return False
+
     async def _confirm(self, session: ControllerSession, target: str, action: str,
-                       how: str) -> None:
+                       how: str, lease: int) -> bool:
         event = FenceEvent(target=target, action=action, state="success",
                            completed=int(self.wall()), origin=self.node)
-        await session.node_fenced(event, f"{session.token}-{int(self.wall() * 1000)}")
+        if not await session.node_fenced(event, f"{session.token}-{int(self.wall() * 1000)}",
+                                         lease):
+            # It joined again meanwhile (a new incarnation): nothing to record.
+            log.info("%s: %s joined again before its fence was recorded", self.node, target)
+            self._gone_since.pop(target, None)
+            self._device_done.discard(target)
+            return False
         self._gone_since.pop(target, None)
         self._fence_failed_at.pop(target, None)
         self._unfenceable.discard(target)
+        self._device_done.discard(target)
         await self._journal(session, "fenced", f"{target} fenced ({action}, {how})", node=target)
         log.info("%s: %s fenced (%s)", self.node, target, how)
+        return True
 
     # ------------------------------------------------------------- journal
 
@@ -640,8 +750,8 @@ class Controller:
             log.warning("%s: journal entry lost: %s", self.node, e)
 
 
-def _request_for(run: TransitionRun, ids: RequestIds, rev: int, i: int) -> ActionRequest:
-    return for_action(run.actions[i], ids, rev)
+def _request_for(run: TransitionRun, ctx: Context, i: int) -> ActionRequest:
+    return for_action(run.actions[i], ctx)
 
 
 def _plain(reqs: list[ActionRequest]) -> TransitionRun:

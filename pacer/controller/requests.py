@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
 from pacer.controller.monitors import MonitorRequest
 from pacer.controller.probes import Probe
+from pacer.node.mapping import STOP_TIMEOUT_KEY
 from pacer.scheduler.transition import PlannedAction
 from pacer.store.cluster import ActionRequest
 
@@ -29,26 +33,48 @@ class RequestIds:
         return f"{self.token}.{self.transition}.{self._n}"
 
 
-def for_action(a: PlannedAction, ids: RequestIds, definition_revision: int) -> ActionRequest:
+# Tasks after which the instance may run on the node: their requests also say
+# how long stopping it may take, for a self-fence that stops it unasked.
+ACTIVATING = frozenset({"start", "promote", "migrate_from"})
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every request of one round is built with."""
+
+    ids: RequestIds
+    definition_revision: int
+    # (instance, task, interval_ms) → the operation's effective timeout (ms).
+    timeout_ms: Callable[[str, str, int], int]
+    members: Mapping[str, int]  # member → its lease, as the round saw them
+
+
+def _request(ctx: Context, node: str, rsc: str, task: str, interval_ms: int,
+             extra: Mapping[str, str]) -> ActionRequest:
+    extra = dict(extra)
+    if task in ACTIVATING:
+        extra[STOP_TIMEOUT_KEY] = str(ctx.timeout_ms(rsc, "stop", 0))
+    return ActionRequest(id=ctx.ids.next(), token=ctx.ids.token, node=node, task=task,
+                         rsc=rsc, interval_ms=interval_ms,
+                         definition_revision=ctx.definition_revision,
+                         transition=ctx.ids.transition,
+                         timeout_ms=ctx.timeout_ms(rsc, task, interval_ms), extra=extra,
+                         lease=ctx.members.get(node, 0))
+
+
+def for_action(a: PlannedAction, ctx: Context) -> ActionRequest:
     assert a.node is not None and a.rsc is not None
     # Every planned action succeeds with 0; a planned migration is carried out
     # as stop + start (the scheduler plans both), so no task needs mapping.
-    extra = {"expected_rc": "0", **a.extra}
-    return ActionRequest(id=ids.next(), token=ids.token, node=a.node,
-                         task=a.task, rsc=a.rsc, interval_ms=a.interval_ms,
-                         definition_revision=definition_revision, transition=ids.transition,
-                         extra=extra)
+    return _request(ctx, a.node, a.rsc, a.task, a.interval_ms,
+                    {"expected_rc": "0", **a.extra})
 
 
-def for_probe(p: Probe, ids: RequestIds, definition_revision: int) -> ActionRequest:
-    return ActionRequest(id=ids.next(), token=ids.token, node=p.node, task="monitor",
-                         rsc=p.rsc, interval_ms=0, definition_revision=definition_revision,
-                         transition=ids.transition,
-                         extra={"expected_rc": str(OCF_NOT_RUNNING)})
+def for_probe(p: Probe, ctx: Context) -> ActionRequest:
+    return _request(ctx, p.node, p.rsc, "monitor", 0,
+                    {"expected_rc": str(OCF_NOT_RUNNING)})
 
 
-def for_monitor(m: MonitorRequest, ids: RequestIds, definition_revision: int) -> ActionRequest:
-    return ActionRequest(id=ids.next(), token=ids.token, node=m.node, task="monitor",
-                         rsc=m.rsc, interval_ms=m.interval_ms,
-                         definition_revision=definition_revision, transition=ids.transition,
-                         timeout_ms=m.timeout_ms, extra={"expected_rc": str(m.expected_rc)})
+def for_monitor(m: MonitorRequest, ctx: Context) -> ActionRequest:
+    return _request(ctx, m.node, m.rsc, "monitor", m.interval_ms,
+                    {"expected_rc": str(m.expected_rc)})

@@ -382,6 +382,9 @@ CLUSTER_PROPERTIES: dict[str, object] = {
     "startup-fencing": "bool",
     "fence-reaction": ("stop", "panic"),
     "no-quorum-policy-default": None,
+    # pacer's own: whether a fence device's success is enough ("device", as in
+    # Pacemaker) or the target's lease must be gone too ("device-and-lease").
+    "fence-confirm": ("device", "device-and-lease"),
 }
 
 

@@ -34,6 +34,7 @@ from pacer.agents.api import ActionResult, AgentRunner
 from pacer.node.active import ActiveResources
 from pacer.node.config import NodeConfig
 from pacer.node.definitions import DefinitionCache
+from pacer.node.lease import LeaseGone
 from pacer.node.mapping import (
     Plan,
     UnknownResource,
@@ -57,6 +58,11 @@ T = TypeVar("T")
 
 # Tasks that end an instance's recurring monitors before they run (the protocol).
 CANCELS_MONITORS = frozenset({"stop", "demote", "promote", "migrate_to"})
+# Tasks that only look or take something down: they may run without a fresh
+# word from etcd that the lease lives (a stop is what a node that lost its
+# lease must do anyway). Every other task could make something run.
+NO_FRESH_LEASE = frozenset({"stop", "demote", "monitor", "cancel", "meta-data",
+                            "validate-all"})
 # What a task makes of an instance before it has even finished: an interrupted
 # start may have started something, so it counts as active from the start.
 ACTIVATES = {"start": Activity.STARTED, "migrate_from": Activity.STARTED,
@@ -67,7 +73,8 @@ class Executor:
     def __init__(self, cluster: ClusterStore, lease_id: int, runner: AgentRunner,
                  config: NodeConfig, clock: Clock, wall: Callable[[], float],
                  definitions: DefinitionCache, active: ActiveResources,
-                 call_ids: Callable[[], int], log: logging.LoggerAdapter) -> None:
+                 call_ids: Callable[[], int], log: logging.LoggerAdapter,
+                 confirm_lease: Callable[[], Awaitable[None]] | None = None) -> None:
         self.cluster = cluster
         self.node = config.node
         self.lease_id = lease_id
@@ -79,6 +86,8 @@ class Executor:
         self.active = active
         self.call_ids = call_ids
         self.log = log
+        # Raises LeaseGone when the lease can no longer be proven alive.
+        self.confirm_lease = confirm_lease
         self.locks = Locks()
         self.monitors = RecurringMonitors(runner, self.locks, self._monitor_result, log)
         self.closed = False
@@ -180,6 +189,12 @@ class Executor:
         task = request.task
         pending = None if task == "cancel" else pending_record(
             plan, self.node, call_id, int(self.wall()))
+        if request.lease and request.lease != self.lease_id:
+            # Computed for an earlier incarnation of this node: what it was
+            # computed from is not what this one knows (finding 5 of issue 13).
+            self.log.info("refused %s %s (%s): meant for lease %x, this membership is %x",
+                          task, request.rsc, request.id, request.lease, self.lease_id)
+            return
         if not await self._accept(plan, pending):
             self.log.info("refused %s %s (%s): stale token, gone, or not a member",
                           task, request.rsc, request.id)
@@ -196,6 +211,16 @@ class Executor:
             self.active.set(plan.hist_id, plan.agent, plan.agent_request, plan.stop_timeout_ms,
                             max(self.active.activity(plan.hist_id), ACTIVATES[task]))
         async with self.locks(plan.hist_id):
+            if task not in NO_FRESH_LEASE and self.confirm_lease is not None:
+                try:
+                    await self.confirm_lease()
+                except LeaseGone:
+                    # Never run: the membership is ending (the daemon fences
+                    # itself); the pending record goes with the node's history.
+                    self.log.warning("not running %s %s (%s): %s", task, request.rsc,
+                                     request.id, "the lease can no longer be proven alive")
+                    self.not_member.set()
+                    raise NotMember(self.node) from None
             result = await self._run(plan)
         self.active.note(plan.hist_id, plan.agent, plan.agent_request, plan.stop_timeout_ms,
                          task, result.rc, result.op_status)

@@ -231,7 +231,8 @@ class NodeDaemon:
         keeper = self.keeper
         ex = self.executor = Executor(self.cluster, self.lease_id, self.runner, self.config,
                                       self.clock, self.wall, self.definitions, self.active,
-                                      self._next_call_id, self.log)
+                                      self._next_call_id, self.log,
+                                      confirm_lease=keeper.confirm_fresh)
         background = [asyncio.create_task(keeper.run(), name=f"keepalive {self.config.node}"),
                       asyncio.create_task(ex.watch(), name=f"actions {self.config.node}"),
                       asyncio.create_task(self._watch_membership(ex, self.lease_id),

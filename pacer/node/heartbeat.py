@@ -71,6 +71,9 @@ class PeerTracker:
     # often this late is close to being suspected, evicted and fenced.
     late: dict[str, tuple[int, float]] = field(default_factory=dict)
     stalls: tuple[int, float] = (0, 0.0)
+    # How many peers this node would suspect if it trusted itself: it suspects
+    # a majority of the others, so it suspects nobody (see `suspects`).
+    self_doubt: int = 0
 
     def heard_from(self, peer: str, lease: int, now: float) -> None:
         if peer == self.node:
@@ -104,13 +107,31 @@ class PeerTracker:
         return out
 
     def suspects(self, members: Mapping[str, int], now: float) -> dict[str, int]:
-        """Members (name → lease) heard under that lease and silent for `timeout`."""
+        """Members (name → lease) heard under that lease and silent for `timeout`.
+
+        Nobody, when this node suspects a majority of the others: the fault
+        is most likely here (its inbound datagrams are blocked, its network
+        is down), and acting on it would depose a healthy controller or evict
+        healthy members. When most of the others really died, etcd lost its
+        quorum with them and nobody could act anyway. (Issue 13, finding 8:
+        a node whose inbound UDP was blocked deposed the controller, was
+        elected, and evicted everyone.)"""
+        # A stall ending right now must forgive before anyone is judged, not
+        # only at the next beat (finding 8: the rule lived only in tick(), so
+        # a controller that ran right after its own stall evicted healthy
+        # peers).
+        self.tick(now)
         out = {}
         for peer, lease in members.items():
             h = self.heard.get(peer)
             if peer != self.node and h is not None and h[0] == lease \
                     and now - h[1] > self.timeout:
                 out[peer] = lease
+        others = sum(1 for p in members if p != self.node)
+        if out and others >= 2 and 2 * len(out) > others:
+            self.self_doubt = len(out)
+            return {}
+        self.self_doubt = 0
         return out
 
     def silent_for(self, peer: str, now: float) -> float | None:
@@ -239,6 +260,7 @@ class HeartbeatService:
         self._beat_head = b""
         self._cluster_wire = cluster.cluster.encode()
         self._late_reported_at: float | None = None
+        self._doubt_reported = 0
 
     # ------------------------------------------------------------- for the controller
 
@@ -301,6 +323,14 @@ class HeartbeatService:
             self._late_reported_at = now
             self._report_late()
         current = tracker.suspects(self._leases(), now)
+        if tracker.self_doubt != self._doubt_reported:
+            self._doubt_reported = tracker.self_doubt
+            if tracker.self_doubt:
+                log.warning("%s: no heartbeat from %d of the %d other members for %.2f s: the "
+                            "fault is most likely on this node (its inbound datagrams blocked, "
+                            "its network down); suspecting nobody", self.node,
+                            tracker.self_doubt, len(self.members) - (self.node in self.members),
+                            self.timeout)
         if not current and not self._reported:
             return  # (nearly every beat)
         fresh = {n for n, lease in current.items() if self._reported.get(n) != lease}

@@ -15,8 +15,9 @@ from types import MappingProxyType
 
 from pacer.agents.api import ActionRequest as AgentRequest
 from pacer.agents.api import ActionResult, AgentSpec
-from pacer.model.definition import Clone, Definition, Operation, Primitive, iter_primitives
-from pacer.model.meta import parse_bool, parse_interval_ms
+from pacer.model.definition import Clone, Definition, Primitive, iter_primitives
+from pacer.model.meta import parse_bool
+from pacer.model.timeouts import effective_timeout_ms, find_op, rule_free_op_defaults
 from pacer.scheduler.clones import CloneOptions, split_instance_id
 from pacer.scheduler.history import params_digest
 from pacer.status.types import (
@@ -28,7 +29,7 @@ from pacer.status.types import (
     PENDING_RC,
     OpRecord,
 )
-from pacer.store.cluster import ActionRequest, Agent
+from pacer.store.cluster import STOP_TIMEOUT_KEY, ActionRequest, Agent
 
 
 class UnknownResource(LookupError):
@@ -60,10 +61,7 @@ def index_definition(definition: Definition, revision: int, n_nodes: int) -> Def
         if isinstance(r, Clone):
             opts[r.id] = CloneOptions.from_meta(dict(r.meta), max(1, n_nodes), r.promotable)
     # Only rule-less op defaults apply here: rules need the scheduler's context.
-    op_defaults: dict[str, str] = {}
-    for s in definition.op_defaults:
-        if s.rule is None:
-            op_defaults.update(s.values)
+    op_defaults = rule_free_op_defaults(definition)
     fatal = parse_bool(definition.properties.get("start-failure-is-fatal", "true"),
                        default=True)
     return DefinitionIndex(revision, MappingProxyType(prims), MappingProxyType(clone_of),
@@ -88,27 +86,13 @@ class Plan:
     error: str | None = None
 
 
-def _find_op(prim: Primitive, task: str, interval_ms: int) -> Operation | None:
-    for op in prim.operations:
-        if op.name == task and op.interval_ms == interval_ms:
-            return op
-    return None
-
-
-def _timeout_ms(requested: int | None, op: Operation | None, op_defaults: Mapping[str, str],
-                default_ms: int) -> int:
-    """The request's timeout, else the op's, else op_defaults', else the default."""
+def _timeout_ms(requested: int | None, prim: Primitive, task: str, interval_ms: int,
+                op_defaults: Mapping[str, str], default_ms: int) -> int:
+    """The request's timeout (the controller resolved it, agent meta-data
+    included: pacer.model.timeouts), else what the definition says."""
     if requested:
         return requested
-    if op is not None and op.timeout_ms:
-        return op.timeout_ms
-    text = op_defaults.get("timeout")
-    if text:
-        try:
-            return parse_interval_ms(text, lenient=True) or default_ms
-        except ValueError:
-            pass
-    return default_ms
+    return effective_timeout_ms(prim, task, interval_ms, op_defaults, default_ms=default_ms)
 
 
 def clone_meta(opts: CloneOptions, number: int | None) -> dict[str, str]:
@@ -167,7 +151,7 @@ def plan_action(request: ActionRequest, index: DefinitionIndex,
         meta.update(clone_meta(opts, number))
         if opts.unique and number is not None:
             instance = f"{prim.id}:{number}"
-    op = _find_op(prim, request.task, request.interval_ms)
+    op = find_op(prim, request.task, request.interval_ms)
     params = dict(prim.params)
     if op is not None:
         params.update(op.params)
@@ -180,15 +164,30 @@ def plan_action(request: ActionRequest, index: DefinitionIndex,
         rsc_id=prim.id, agent=AgentSpec(prim.agent_class, prim.type, prim.provider),
         action=request.task, instance=instance, params=MappingProxyType(params),
         meta=MappingProxyType(meta), interval_ms=request.interval_ms,
-        timeout_ms=_timeout_ms(request.timeout_ms, op, index.op_defaults, default_timeout_ms),
+        timeout_ms=_timeout_ms(request.timeout_ms, prim, request.task, request.interval_ms,
+                               index.op_defaults, default_timeout_ms),
         notify=MappingProxyType(notify))
     return Plan(request=request, hist_id=instance,
                 agent=Agent(prim.agent_class, prim.provider, prim.type),
                 agent_request=agent_request, expected_rc=expected_rc(request),
                 digest=params_digest(params) if request.interval_ms == 0 else None,
-                stop_timeout_ms=_timeout_ms(None, _find_op(prim, "stop", 0), index.op_defaults,
-                                            default_timeout_ms),
+                stop_timeout_ms=_stop_timeout_ms(request, prim, index, default_timeout_ms),
                 start_failure_is_fatal=index.start_failure_is_fatal)
+
+
+def _stop_timeout_ms(request: ActionRequest, prim: Primitive, index: DefinitionIndex,
+                     default_ms: int) -> int:
+    """What stopping the instance may take, for a self-fence that stops it without
+    a request: the controller says so in the requests that activate it (its
+    resolution knows the agent's meta-data), else the definition."""
+    text = request.extra.get(STOP_TIMEOUT_KEY)
+    if text:
+        try:
+            if int(text) > 0:
+                return int(text)
+        except ValueError:
+            pass
+    return effective_timeout_ms(prim, "stop", 0, index.op_defaults, default_ms=default_ms)
 
 
 def plan_without_definition(request: ActionRequest, agent_request: AgentRequest,
@@ -214,7 +213,8 @@ def pending_record(plan: Plan, node: str, call_id: int, now: int) -> OpRecord:
                     call_id=call_id, rc=PENDING_RC, op_status=OP_PENDING,
                     expected_rc=plan.expected_rc, last_run=now, last_rc_change=now,
                     action_id=r.id, migrate_source=r.extra.get("migrate_source"),
-                    migrate_target=r.extra.get("migrate_target"))
+                    migrate_target=r.extra.get("migrate_target"),
+                    timeout_ms=plan.agent_request.effective_timeout_ms)
 
 
 def result_record(plan: Plan, result: ActionResult, node: str, call_id: int, now: int,

@@ -302,6 +302,55 @@ def create_actions(plan: Plan) -> None:
                 for p in inst.primitives():
                     create_role_actions(plan, p)
         create_clone_actions(plan, c)
+    order_after_fencing(plan)
+
+
+def requires(plan: Plan, r: Rsc) -> str:
+    """The resource's `requires` meta attribute, or its default (Pacemaker
+    Explained: quorum for a fence device; otherwise unfencing when a device
+    provides unfencing, fencing when stonith is enabled, else quorum)."""
+    value = r.meta.get("requires", "").lower()
+    if value in ("nothing", "quorum", "fencing", "unfencing"):
+        return value
+    if r.prim is not None and r.prim.agent_class == "stonith":
+        return "quorum"
+    if not plan.opts.stonith_enabled:
+        return "quorum"
+    if any(p.prim is not None and p.prim.agent_class == "stonith"
+           and p.meta.get("provides", "") == "unfencing" for p in plan.rscs.primitives):
+        return "unfencing"
+    return "fencing"
+
+
+def order_after_fencing(plan: Plan) -> None:
+    """A resource that requires fencing starts (or is promoted) only after every
+    node in an unknown state has been fenced: it may still run there, and the
+    scheduler cannot know (a stop that was in flight when the node was lost
+    leaves history that says nothing about whether it finished). One that
+    requires quorum waits only for the fencing of a node it could run on and
+    whose state there is unknown (never probed); `nothing` waits for none.
+    (crm_simulate 2.1.5 orders them so: every start after `stonith-<node>`.)"""
+    if not plan.fences:
+        return
+    for r in plan.rscs.primitives:
+        need = requires(plan, r)
+        if need == "nothing":
+            continue
+        acts = [a for a in (r.actions.get("start"), r.actions.get("promote"))
+                if a is not None and a.node is not None]
+        if not acts:
+            continue
+        for node, fence in plan.fences.items():
+            if need == "quorum":
+                nh = r.history.get(node)
+                if (nh is not None and nh.known) or node not in r.allowed:
+                    continue
+                flags = Edge.OPTIONAL | Edge.RUNNABLE_LEFT
+            else:
+                flags = Edge.OPTIONAL
+            for a in acts:
+                if a.node != node:
+                    order(fence, a, flags)
 
 
 def _group_pseudo_actions(plan: Plan, g: Rsc) -> None:

@@ -69,6 +69,9 @@ class OpRecord:
     id: str = ""
     # The controller's request this result answers (live cluster only).
     action_id: str | None = None
+    # How long the operation may run (live cluster, pending records): a
+    # controller waits that long (plus a grace) for its result, whoever sent it.
+    timeout_ms: int | None = None
 
     @property
     def key(self) -> str:

@@ -17,8 +17,20 @@ class Clock(Protocol):
         ...
 
 
+# CLOCK_BOOTTIME counts the time a machine spent suspended; CLOCK_MONOTONIC
+# does not. A node whose host was suspended for a minute must not wake up
+# believing its lease still has a second left (issue 13, finding 6). Neither
+# clock sees a hypervisor pausing the VM: the node daemon asks etcd before
+# every agent action that could make something run (`LeaseKeeper.confirm_fresh`).
+_CLOCK = getattr(time, "CLOCK_BOOTTIME", None)
+
+
 class MonotonicClock:
+    """The host's clock for deadlines: CLOCK_BOOTTIME where there is one."""
+
     def now(self) -> float:
+        if _CLOCK is not None:
+            return time.clock_gettime(_CLOCK)
         return time.monotonic()
 
 

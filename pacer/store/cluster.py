@@ -31,7 +31,14 @@ from types import MappingProxyType
 from pacer.model.definition import Definition
 from pacer.model.yaml_loader import load_yaml
 from pacer.scheduler.history import is_failure
-from pacer.status.types import FenceEvent, NodeState, OpRecord, ResourceHistory, Status
+from pacer.status.types import (
+    OP_TIMEOUT,
+    FenceEvent,
+    NodeState,
+    OpRecord,
+    ResourceHistory,
+    Status,
+)
 from pacer.store.base import (
     Compare,
     Delete,
@@ -94,6 +101,16 @@ def _name(kind: str, value: str) -> str:
 
 # Permanent node attribute: "true" when the node's daemon feeds a watchdog.
 WATCHDOG_ATTR = "#pacer-watchdog"
+# Permanent node attributes, set at join: the node's effective watchdog timeout
+# (whole seconds; only with a verified watchdog) and its lease TTL (seconds):
+# the controller waits for the target's, not its own.
+WATCHDOG_TIMEOUT_ATTR = "#pacer-watchdog-timeout"
+LEASE_TTL_ATTR = "#pacer-lease-ttl"
+# Permanent node attribute: the lease (hex) of the node's latest membership.
+# The membership key goes with the lease; this stays, so a controller that
+# never saw the node can still ask etcd whether that lease is really gone
+# before it counts the node as fenced by its watchdog.
+LEASE_ATTR = "#pacer-lease"
 
 
 class Keys:
@@ -227,6 +244,12 @@ class Agent:
     type: str = ""
 
 
+# An action request's `extra` entry: how long stopping the instance may take
+# (ms), sent with the requests that make it active, for a self-fence that
+# stops it without a request.
+STOP_TIMEOUT_KEY = "stop_timeout_ms"
+
+
 @dataclass(frozen=True)
 class ActionRequest:
     """An action the controller asks one node daemon to run.
@@ -246,6 +269,10 @@ class ActionRequest:
     transition: int = 0
     timeout_ms: int | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    # The target's membership lease when the controller decided: a node takes
+    # the request only under that lease (a later incarnation knows nothing of
+    # what it was computed from). 0: any (requests of older controllers).
+    lease: int = 0
 
     def to_json(self) -> bytes:
         data = _fields_dict(self)
@@ -278,6 +305,8 @@ class Snapshot:
     status: Status
     controller: ControllerInfo | None
     actions: tuple[ActionRequest, ...] = ()
+    # Member name → the lease its membership key is bound to.
+    members: Mapping[str, int] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- status
@@ -428,7 +457,8 @@ class ClusterStore:
              # watchdog fencing is safe only for a node a watchdog can reset.
              *([] if watchdog is None else
                [Put(self.keys.attr(node, WATCHDOG_ATTR, False),
-                    b"true" if watchdog else b"false")])],
+                    b"true" if watchdog else b"false")]),
+             Put(self.keys.attr(node, LEASE_ATTR, False), f"{lease:x}".encode())],
             [Get(k)])
         if r.succeeded:
             return
@@ -633,7 +663,9 @@ class ClusterStore:
         controller = ControllerInfo.from_kv(ctl_kv) if ctl_kv else None
         actions = tuple(a for kv in r.kvs if kv.key.startswith(self.keys.actions)
                         if (a := ActionRequest.from_json(kv.value)) is not None)
-        return Snapshot(r.revision, stored, status, controller, actions)
+        members = {kv.key[len(self.keys.nodes):]: kv.lease for kv in r.kvs
+                   if kv.key.startswith(self.keys.nodes)}
+        return Snapshot(r.revision, stored, status, controller, actions, members)
 
     async def status(self, now: int | None = None) -> Status:
         return (await self.snapshot(now)).status
@@ -702,33 +734,73 @@ class ControllerSession:
         await self.write([Put(self.keys.fence_event(event.target, event_id),
                               _dumps(dataclasses.asdict(event)))])
 
-    async def node_fenced(self, event: FenceEvent, event_id: str) -> None:
+    async def node_fenced(self, event: FenceEvent, event_id: str, lease: int) -> bool:
         """A confirmed fence of `event.target`: record it and, as Pacemaker does, forget
         the node's membership, transient attributes, history and pending actions
-        and mark it cleanly down, in one txn. Its lease is revoked afterwards."""
+        and mark it cleanly down, in one txn — only if the node's membership is
+        still the one that was fenced (`lease`; 0: it was no member). A node that
+        joined again meanwhile is a new incarnation that knows nothing: wiping
+        it would lose what it has done since (found by review: a retry that
+        re-read the member key's lease did exactly that). False: not recorded,
+        schedule again. The fenced lease is revoked afterwards."""
         t = event.target
-        for _ in range(3):
-            member = await self.cluster.store.get(self.keys.node(t))
-            lease = member.lease if member else 0
-            # Guarded by the membership key too: if the node came back under a new
-            # lease since we looked, its new incarnation must not be wiped.
-            r = await self.write([
-                Put(self.keys.fence_event(t, event_id), _dumps(dataclasses.asdict(event))),
-                Put(self.keys.expected_state(t), b"down"),
-                Delete(self.keys.node(t)),
-                Delete(self.keys.node_attrs(t, True), prefix=True),
-                Delete(self.keys.node_history(t), prefix=True),
-                Delete(self.keys.node_actions(t), prefix=True),
-            ], [Compare(self.keys.node(t), "lease", "==", lease)])
-            if r.succeeded:
-                break
-        else:
-            raise StoreError(f"node {t!r} keeps changing membership; fencing not recorded")
+        r = await self.write([
+            Put(self.keys.fence_event(t, event_id), _dumps(dataclasses.asdict(event))),
+            Put(self.keys.expected_state(t), b"down"),
+            Delete(self.keys.node(t)),
+            Delete(self.keys.node_attrs(t, True), prefix=True),
+            Delete(self.keys.node_history(t), prefix=True),
+            Delete(self.keys.node_actions(t), prefix=True),
+        ], [Compare(self.keys.node(t), "lease", "==", lease)])
+        if not r.succeeded:
+            return False
         if lease:
-            try:
-                await self.cluster.store.revoke(lease)
-            except LeaseNotFound:
-                pass
+            await self.cluster.revoke_quietly(lease)
+        return True
+
+    async def withdraw(self, request: ActionRequest) -> bool:
+        """Delete a request its node has not taken yet; True if it was still
+        there (then it can never run: a node takes a request only in a txn that
+        requires it to exist), False if the node took it (or a fence wiped it)."""
+        k = self.keys.action(request.node, request.id)
+        r = await self.write([Delete(k)], [Compare.exists(k)])
+        return r.succeeded
+
+    async def record_timeout(self, node: str, op: OpRecord, attrs: Mapping[str, str],
+                             lease: int, now: int) -> bool:
+        """An operation `node` took (its pending record `op`) whose result never came
+        within its timeout plus a grace: record it as timed out, as Pacemaker's
+        controller does when an action's timer expires, so the scheduler applies
+        its on-fail (a stop: fence the node, or block). `attrs`: the fail-count
+        and last-failure attributes to set (bound to the node's `lease`). Only
+        if the pending record is still that one and the node still that member;
+        False otherwise (a result came after all: schedule again)."""
+        k = self.keys.op(node, op.rsc, history_slots(op)[0])
+        kv = await self.cluster.store.get(k)
+        if kv is None:
+            return False
+        data = load_record(kv.value)
+        cur = data.get("op") or {}
+        if cur.get("op_status") != op.op_status or cur.get("call_id") != op.call_id \
+                or cur.get("action_id") != op.action_id:
+            return False
+        agent = _from_dict(Agent, data.get("agent") or {})
+        done = dataclasses.replace(op, rc=1, op_status=OP_TIMEOUT,
+                                   exec_time_ms=op.timeout_ms or 0,
+                                   last_rc_change=now)
+        ops = self.cluster._op_puts(node, done, agent)  # type: ignore[arg-type]
+        ops += [Put(self.keys.attr(node, name, True), value.encode(), lease)
+                for name, value in attrs.items()]
+        r = await self.write(ops, [Compare(k, "mod", "==", kv.mod_revision),
+                                   Compare(self.keys.node(node), "lease", "==", lease)])
+        return r.succeeded
+
+    async def revoke(self, lease: int) -> None:
+        """Revoke a node's lease, only while still the controller (a deposed one
+        must not touch the cluster: finding 8 of issue 13). Raises NotController."""
+        if not await self.is_current():
+            raise NotController(self.token)
+        await self.cluster.revoke_quietly(lease)
 
     async def evict(self, node: str, lease: int, journal: Op | None = None) -> bool:
         """End `node`'s membership under `lease` (a suspected member): its key goes
