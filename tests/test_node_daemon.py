@@ -8,6 +8,7 @@ every run identical; waits are bounded in virtual time only.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from node_helpers import EPOCH, FakeRunner, LoopClock, run_virtual
+from node_helpers import EPOCH, FakeDevice, FakeRunner, LoopClock, run_virtual
 
 from pacer.node import NodeConfig, NodeDaemon
 from pacer.node.daemon import JOINING, MEMBER
@@ -527,8 +528,6 @@ async def permanent_attrs(w: World, node: str = "n1") -> dict[str, str]:
 
 
 def test_a_verified_watchdog_is_claimed_with_the_timeout_it_read_back() -> None:
-    from test_node_watchdog import FakeDevice
-
     async def body() -> None:
         dev = FakeDevice(step=3)  # the driver rounds the 4 s asked for up to 6 s
         w = await world(watchdog=DeviceWatchdog("/dev/fake-watchdog", io=dev))
@@ -579,10 +578,6 @@ def test_a_stale_watchdog_timeout_is_deleted_when_the_node_joins_without_one() -
 
 
 def test_a_watchdog_that_cannot_be_armed_stops_the_daemon_before_it_joins() -> None:
-    import errno
-
-    from test_node_watchdog import FakeDevice
-
     async def body() -> None:
         loop = asyncio.get_running_loop()
         mc = MemoryCluster(LoopClock(loop))

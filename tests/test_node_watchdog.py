@@ -11,10 +11,10 @@ import platform
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from node_helpers import FakeDevice
 
 from pacer.node.watchdog import (
     WDIOC_GETTIMEOUT,
@@ -27,53 +27,6 @@ from pacer.node.watchdog import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class FakeDevice:
-    """A watchdog driver: SETTIMEOUT stores the timeout rounded up to `step`
-    (drivers round or clamp), GETTIMEOUT returns it; any call in `fail` raises."""
-
-    step: int = 1
-    fail: dict[str, int] = field(default_factory=dict)  # "open"/"set"/"get"/"write" -> errno
-    get_returns: int | None = None  # what GETTIMEOUT says, if not the stored timeout
-    calls: list[tuple] = field(default_factory=list)
-    open_fds: set[int] = field(default_factory=set)
-    timeout: int = 60  # the driver's default
-    next_fd: int = 100
-
-    def _maybe_fail(self, what: str) -> None:
-        if what in self.fail:
-            raise OSError(self.fail[what], os.strerror(self.fail[what]))
-
-    def open(self, path: str) -> int:
-        self.calls.append(("open", path))
-        self._maybe_fail("open")
-        self.next_fd += 1
-        self.open_fds.add(self.next_fd)
-        return self.next_fd
-
-    def ioctl_int(self, fd: int, request: int, value: int) -> int:
-        assert fd in self.open_fds
-        if request == WDIOC_SETTIMEOUT:
-            self.calls.append(("set", value))
-            self._maybe_fail("set")
-            self.timeout = -(-value // self.step) * self.step
-            return self.timeout
-        if request == WDIOC_GETTIMEOUT:
-            self.calls.append(("get",))
-            self._maybe_fail("get")
-            return self.timeout if self.get_returns is None else self.get_returns
-        raise OSError(errno.ENOTTY, os.strerror(errno.ENOTTY))
-
-    def write(self, fd: int, data: bytes) -> None:
-        assert fd in self.open_fds
-        self.calls.append(("write", data))
-        self._maybe_fail("write")
-
-    def close(self, fd: int) -> None:
-        self.calls.append(("close",))
-        self.open_fds.remove(fd)
 
 
 # --------------------------------------------------------------------------- ioctl numbers
