@@ -1,4 +1,5 @@
-"""Helpers for the node daemon tests: a virtual-time event loop and a fake agent runner.
+"""Helpers for the node daemon tests: a virtual-time event loop, a fake agent runner
+and a fake watchdog device.
 
 `run_virtual(coro_fn)` runs a coroutine on an asyncio loop whose clock jumps to
 the next timer whenever nothing is ready, so lease TTLs, keepalives and
@@ -9,6 +10,8 @@ subprocess) would not wait on it: use the fake runner there.
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import selectors
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,6 +19,7 @@ from typing import Any, TypeVar
 
 from pacer.agents.api import ActionRequest as AgentRequest
 from pacer.agents.api import ActionResult
+from pacer.node.watchdog import WDIOC_GETTIMEOUT, WDIOC_SETTIMEOUT
 
 T = TypeVar("T")
 EPOCH = 1_700_000_000.0
@@ -136,3 +140,53 @@ class FakeRunner:
             state = self.running.get(name)
             return ActionResult(rc={None: 7, "started": 0, "promoted": 8}[state])
         return ActionResult(rc=0)
+
+
+# --------------------------------------------------------------------------- fake watchdog device
+
+
+@dataclass
+class FakeDevice:
+    """A watchdog driver: SETTIMEOUT stores the timeout rounded up to `step`
+    (drivers round or clamp), GETTIMEOUT returns it; any call in `fail` raises."""
+
+    step: int = 1
+    fail: dict[str, int] = field(default_factory=dict)  # "open"/"set"/"get"/"write" -> errno
+    get_returns: int | None = None  # what GETTIMEOUT says, if not the stored timeout
+    calls: list[tuple] = field(default_factory=list)
+    open_fds: set[int] = field(default_factory=set)
+    timeout: int = 60  # the driver's default
+    next_fd: int = 100
+
+    def _maybe_fail(self, what: str) -> None:
+        if what in self.fail:
+            raise OSError(self.fail[what], os.strerror(self.fail[what]))
+
+    def open(self, path: str) -> int:
+        self.calls.append(("open", path))
+        self._maybe_fail("open")
+        self.next_fd += 1
+        self.open_fds.add(self.next_fd)
+        return self.next_fd
+
+    def ioctl_int(self, fd: int, request: int, value: int) -> int:
+        assert fd in self.open_fds
+        if request == WDIOC_SETTIMEOUT:
+            self.calls.append(("set", value))
+            self._maybe_fail("set")
+            self.timeout = -(-value // self.step) * self.step
+            return self.timeout
+        if request == WDIOC_GETTIMEOUT:
+            self.calls.append(("get",))
+            self._maybe_fail("get")
+            return self.timeout if self.get_returns is None else self.get_returns
+        raise OSError(errno.ENOTTY, os.strerror(errno.ENOTTY))
+
+    def write(self, fd: int, data: bytes) -> None:
+        assert fd in self.open_fds
+        self.calls.append(("write", data))
+        self._maybe_fail("write")
+
+    def close(self, fd: int) -> None:
+        self.calls.append(("close",))
+        self.open_fds.remove(fd)

@@ -42,3 +42,22 @@ def test_an_election_shorter_than_five_heartbeats_is_refused(
         tmp_path: Path, heartbeat: int, election: int) -> None:
     with pytest.raises(LabError, match="at least 5 heartbeats"):
         Lab(tmp_path, etcd_heartbeat_ms=heartbeat, etcd_election_ms=election)
+
+
+def test_agents_get_the_lab_watchdog_as_a_file_watchdog(tmp_path: Path) -> None:
+    """The lab's watchdog process plays every host's hardware: each agent runs
+    with --watchdog-file (a plain --watchdog would refuse a file)."""
+    from pacer.cli.agent_cmd import _watchdog
+    from pacer.cli.main import build_parser
+    from pacer.node.watchdog import FileWatchdog
+
+    info = LabInfo(dir=str(tmp_path), nodes=3, hosts=["n1", "n2", "n3"])
+    argv = hosts.agent_argv(info, "n2")
+    assert "--watchdog" not in argv
+    assert _flag(argv, "--watchdog-file") == str(hosts.watchdog_file(tmp_path, "n2"))
+    hosts.host_dir(tmp_path, "n2").mkdir(parents=True)  # hosts.start makes it
+    args = build_parser().parse_args(argv[argv.index("agent"):])
+    wd = _watchdog(args)
+    assert isinstance(wd, FileWatchdog) and wd.path == hosts.watchdog_file(tmp_path, "n2")
+    wd.arm(4)
+    assert wd.effective_timeout_s == 4  # verified: the node claims it

@@ -8,19 +8,29 @@ every run identical; waits are bounded in virtual time only.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from node_helpers import EPOCH, FakeRunner, LoopClock, run_virtual
+import pytest
+from node_helpers import EPOCH, FakeDevice, FakeRunner, LoopClock, run_virtual
 
 from pacer.node import NodeConfig, NodeDaemon
 from pacer.node.daemon import JOINING, MEMBER
-from pacer.node.watchdog import FileWatchdog
+from pacer.node.watchdog import DeviceWatchdog, FileWatchdog, WatchdogError
 from pacer.scheduler.history import params_digest
-from pacer.status.types import OP_PENDING
-from pacer.store.cluster import ActionRequest, ClusterStore, ControllerSession
+from pacer.status.types import OP_PENDING, FenceEvent
+from pacer.store.cluster import (
+    LEASE_TTL_ATTR,
+    WATCHDOG_ATTR,
+    WATCHDOG_TIMEOUT_ATTR,
+    ActionRequest,
+    ClusterStore,
+    ControllerSession,
+)
 from pacer.store.memory import MemoryCluster
 
 DEFINITION = """\
@@ -508,3 +518,120 @@ def test_the_watchdog_starves_while_a_self_stop_hangs(tmp_path: Path) -> None:
         assert json.loads(path.read_text())["feeds"] == feeds  # the hardware would reset
         await stop_daemon(w)
     run_virtual(body)
+
+
+# --------------------------------------------------------------------------- the watchdog it claims
+
+
+async def permanent_attrs(w: World, node: str = "n1") -> dict[str, str]:
+    """What the node published at join, but the lease id (test_store_cluster)."""
+    rng = await w.admin.store.get_prefix(w.admin.keys.node_attrs(node, False))
+    return {name: kv.value.decode() for kv in rng.kvs
+            if (name := kv.key.rsplit("/", 1)[1]) != "#pacer-lease"}
+
+
+def test_a_verified_watchdog_is_claimed_with_the_timeout_it_read_back() -> None:
+    async def body() -> None:
+        dev = FakeDevice(step=3)  # the driver rounds the 4 s asked for up to 6 s
+        w = await world(watchdog=DeviceWatchdog("/dev/fake-watchdog", io=dev))
+        assert ("set", 4) in dev.calls and ("get",) in dev.calls
+        assert await permanent_attrs(w) == {WATCHDOG_ATTR: "true", WATCHDOG_TIMEOUT_ATTR: "6",
+                                            LEASE_TTL_ATTR: "2"}
+        assert w.daemon.watchdog_timeout == 6
+        await asyncio.sleep(5)
+        assert dev.calls.count(("write", b"\0")) >= 8  # fed at every keepalive (0.5 s)
+        w.daemon.request_shutdown()
+        await asyncio.wait_for(w.task, 30)
+        assert dev.calls[-2:] == [("write", b"V"), ("close",)] and not dev.open_fds
+    run_virtual(body)
+
+
+def test_no_watchdog_or_an_unverified_one_is_not_claimed(tmp_path: Path) -> None:
+    async def body(watchdog: object) -> dict[str, str]:
+        w = await world(watchdog=watchdog, lease_ttl=3)
+        # a stale claim from an earlier run of this node must not survive the join
+        attrs = await permanent_attrs(w)
+        await stop_daemon(w)
+        return attrs
+
+    for wd in (None, FileWatchdog(tmp_path / "wd", lambda: EPOCH)):
+        attrs = run_virtual(lambda wd=wd: body(wd))  # type: ignore[misc]
+        assert attrs == {WATCHDOG_ATTR: "false", LEASE_TTL_ATTR: "3"}, wd
+    assert json.loads((tmp_path / "wd").read_text())["state"] == "armed"  # armed all the same
+
+
+def test_a_stale_watchdog_timeout_is_deleted_when_the_node_joins_without_one() -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        mc = MemoryCluster(LoopClock(loop))
+        admin = ClusterStore(mc.client("admin"), cluster=CLUSTER)
+        lease = (await admin.store.grant(1)).id
+        await admin.join("n1", lease, watchdog=True, watchdog_timeout=9, lease_ttl=1)
+        assert (await admin.attributes("n1"))[WATCHDOG_TIMEOUT_ATTR] == "9"
+        await admin.store.revoke(lease)
+        daemon = make_daemon(mc, FakeRunner())
+        task = asyncio.create_task(daemon.run())
+        await asyncio.wait_for(daemon.wait_member(), 30)
+        attrs = await admin.attributes("n1")
+        assert attrs[WATCHDOG_ATTR] == "false" and WATCHDOG_TIMEOUT_ATTR not in attrs
+        assert attrs[LEASE_TTL_ATTR] == "2"
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    run_virtual(body)
+
+
+def test_a_watchdog_that_cannot_be_armed_stops_the_daemon_before_it_joins() -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        mc = MemoryCluster(LoopClock(loop))
+        dev = FakeDevice(fail={"set": errno.EINVAL})
+        daemon = make_daemon(mc, FakeRunner(), watchdog=DeviceWatchdog("/dev/fake", io=dev))
+        try:
+            await asyncio.wait_for(daemon.run(), 30)
+        except WatchdogError as exc:
+            assert "/dev/fake" in str(exc) and "WDIOC_SETTIMEOUT" in str(exc)
+        else:
+            raise AssertionError("the daemon ran without the watchdog asked for")
+        assert not dev.open_fds and daemon.incarnation == 0
+        admin = ClusterStore(mc.client("admin"), cluster=CLUSTER)
+        assert await admin.members() == {}
+        assert await admin.attributes("n1") == {}
+    run_virtual(body)
+
+
+def test_a_watchdog_that_did_not_reset_the_host_is_no_longer_claimed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "wd"
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        # verified, but nothing plays the hardware here: the reset never comes
+        wd = FileWatchdog(path, lambda: EPOCH + loop.time(), verified=True)
+        runner = FakeRunner(fail={("vip", "stop"): 1})
+        w = await world(runner, watchdog=wd)
+        assert (await permanent_attrs(w))[WATCHDOG_TIMEOUT_ATTR] == "4"
+        await w.result(await w.send("start", "vip"), "vip")
+        assert await w.session.node_fenced(FenceEvent("n1", "off", "success"), "e1",
+                                           w.daemon.lease_id)
+        await until(lambda: w.daemon.membership_lost.is_set(), "membership lost")
+        # it waits twice the watchdog's timeout (2 x 4 s) for the reset, still claiming it
+        await asyncio.sleep(7.5)
+        assert w.daemon.incarnation == 1 and not w.daemon.member.is_set()
+        assert w.daemon.watchdog_timeout == 4
+        await until(lambda: w.daemon.incarnation == 2 and w.daemon.member.is_set(),
+                    "joined again", limit=2)
+        assert w.daemon.watchdog_timeout is None
+        attrs = await permanent_attrs(w)
+        assert attrs[WATCHDOG_ATTR] == "false" and WATCHDOG_TIMEOUT_ATTR not in attrs
+        assert attrs[LEASE_TTL_ATTR] == "2"
+        # a later failed self-fence does not wait for it again
+        assert await w.session.node_fenced(FenceEvent("n1", "off", "success"), "e2",
+                                           w.daemon.lease_id)
+        await until(lambda: w.daemon.self_fences == 2 and w.daemon.incarnation == 3
+                    and w.daemon.member.is_set(), "fenced and joined a third time", limit=4)
+        await stop_daemon(w)
+
+    with caplog.at_level(logging.CRITICAL, logger="pacer.node"):
+        run_virtual(body)
+    assert any("did not reset this host within 8 s" in r.getMessage()
+               and "WITHOUT claiming a watchdog" in r.getMessage() for r in caplog.records)

@@ -10,7 +10,13 @@ from pacer.model.yaml_loader import load_yaml
 from pacer.node.config import NodeConfig
 from pacer.node.mapping import UnknownResource, index_definition, plan_action
 from pacer.node.rules import Activity, failure_attributes, next_activity
-from pacer.node.watchdog import DeviceWatchdog, FileWatchdog, NoWatchdog, open_watchdog
+from pacer.node.watchdog import (
+    DeviceWatchdog,
+    FileWatchdog,
+    NoWatchdog,
+    WatchdogError,
+    open_watchdog,
+)
 from pacer.status.types import OP_DONE, OP_NOT_INSTALLED, OP_TIMEOUT, OpRecord
 from pacer.store.cluster import ActionRequest
 
@@ -149,19 +155,11 @@ def test_config_numbers() -> None:
                    "PACER_ENDPOINTS": "http://127.0.0.1:2379,x:1", "PACER_ETCD_CA": "/ca"}
 
 
-def test_device_watchdog_protocol_on_a_plain_file(tmp_path: Path) -> None:
-    # A regular file stands in for the device (never /dev/watchdog in tests):
-    # open arms, each feed writes, 'V' before close disarms.
-    dev = tmp_path / "fake-watchdog"
-    dev.write_bytes(b"")
-    wd = DeviceWatchdog(dev)
-    wd.arm(4)
-    wd.feed()
-    wd.feed()
-    wd.disarm()
-    assert dev.read_bytes() == b"\0\0V"
-
-
 def test_open_watchdog_chooses_by_path(tmp_path: Path) -> None:
+    # More in tests/test_node_watchdog.py (the device through a fake, the refusals).
     assert isinstance(open_watchdog(None, lambda: 0.0), NoWatchdog)
-    assert isinstance(open_watchdog(tmp_path / "wd", lambda: 0.0), FileWatchdog)
+    assert isinstance(open_watchdog("/dev/null", lambda: 0.0), DeviceWatchdog)  # not armed
+    assert isinstance(open_watchdog(tmp_path / "wd", lambda: 0.0, allow_file=True),
+                      FileWatchdog)
+    with pytest.raises(WatchdogError):
+        open_watchdog(tmp_path / "wd", lambda: 0.0)

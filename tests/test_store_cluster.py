@@ -24,6 +24,10 @@ from pacer.scheduler.options import ClusterOptions
 from pacer.status.types import OCF_NOT_RUNNING, OCF_SUCCESS, OP_PENDING, FenceEvent, OpRecord
 from pacer.store.base import LeaseNotFound
 from pacer.store.cluster import (
+    LEASE_ATTR,
+    LEASE_TTL_ATTR,
+    WATCHDOG_ATTR,
+    WATCHDOG_TIMEOUT_ATTR,
     ActionRequest,
     Agent,
     ClusterStore,
@@ -177,6 +181,36 @@ def test_membership_attributes_and_history_make_the_status(backend: Backend) -> 
         await c.leave("n1", l3.id)
         ns = (await c.snapshot()).status.node_states["n1"]
         assert (ns.crmd, ns.expected) == ("offline", "down")
+    backend.run(body)
+
+
+def test_join_publishes_the_watchdog_and_lease_ttl_as_permanent_attributes(
+        backend: Backend) -> None:
+    async def body(h: Harness) -> None:
+        c = cluster_of(h)
+
+        async def permanent() -> dict[str, str]:
+            rng = await c.store.get_prefix(c.keys.node_attrs("n1", False))
+            return {kv.key.rsplit("/", 1)[1]: kv.value.decode() for kv in rng.kvs}
+
+        lease = await c.store.grant(60)
+        await c.join("n1", lease.id, watchdog=True, watchdog_timeout=11, lease_ttl=5)
+        said = {WATCHDOG_ATTR: "true", WATCHDOG_TIMEOUT_ATTR: "11", LEASE_TTL_ATTR: "5",
+                LEASE_ATTR: f"{lease.id:x}"}
+        assert await permanent() == said
+        await c.store.revoke(lease.id)  # the node is lost: what it said stays
+        assert await c.members() == {}
+        assert await permanent() == said
+
+        lease = await c.store.grant(60)
+        with pytest.raises(ValueError, match="without its timeout"):
+            await c.join("n1", lease.id, watchdog=True, lease_ttl=5)
+        assert await c.members() == {}  # nothing written
+        await c.join("n1", lease.id, watchdog=False, lease_ttl=3)
+        assert await permanent() == {WATCHDOG_ATTR: "false", LEASE_TTL_ATTR: "3",
+                                     LEASE_ATTR: f"{lease.id:x}"}
+        await c.join("n1", lease.id, watchdog=False, lease_ttl=3)  # idempotent
+        assert await c.members() == {"n1": lease.id}
     backend.run(body)
 
 

@@ -25,6 +25,7 @@ from pacer.cli.live import (
     unreachable_message,
 )
 from pacer.node.config import NodeConfig
+from pacer.node.watchdog import Watchdog, WatchdogError, open_watchdog
 
 FORMATTER = argparse.RawDescriptionHelpFormatter
 
@@ -37,7 +38,10 @@ If the lease cannot be renewed in time (etcd unreachable, this node cut off
 from its quorum), the node fences itself: it stops every resource it runs
 before its lease can expire, so the cluster may safely start them elsewhere,
 then joins again as a fresh node. With --watchdog, a hardware watchdog resets
-the machine if the daemon itself hangs.
+the machine if the daemon itself hangs. The node tells the cluster it has a
+watchdog (so the controller may count it fenced by waiting) only when the
+device was armed and reported the timeout it runs with; if it cannot be armed,
+pacer agent does not start.
 
 On SIGTERM (systemctl stop) the node sets its `shutdown` attribute so the
 controller moves its resources away, waits until nothing runs here (at most
@@ -51,9 +55,10 @@ timing (with the default --lease-ttl 5):
   without a confirmed keepalive. That rides out an etcd leader election when
   the leader's host is the one lost (usually under 1.5 s, but split votes
   make some take 2-3 s) without every survivor fencing itself; a watchdog
-  resets the machine 2 x TTL (10 s) after its last feed. Failure detection
-  does not depend on the TTL when --heartbeat is used; without it a lost node
-  is noticed when its lease expires.
+  resets the machine 2 x TTL (10 s) after its last feed (or after the timeout
+  its driver reports, if it rounds or clamps that). Failure detection does
+  not depend on the TTL when --heartbeat is used; without it a lost node is
+  noticed when its lease expires.
 
 peer heartbeats (--heartbeat):
   every node that has one sends a small UDP datagram to every other member
@@ -74,6 +79,18 @@ files:
                        STATE_DIR/rsctmp and STATE_DIR/run; STATE_DIR/shims holds
                        crm_attribute, crm_master, crm_node, crm_resource, crm_mon
                        and attrd_updater for the agents (first on their PATH)
+
+watchdog:
+  --watchdog DEVICE     a hardware watchdog device. pacer sets its timeout
+                        (WDIOC_SETTIMEOUT), reads back the one the driver uses
+                        (WDIOC_GETTIMEOUT) and publishes it with the lease TTL
+                        as the node attributes #pacer-watchdog-timeout and
+                        #pacer-lease-ttl. A path that is not a character device,
+                        or a device that cannot be armed, is a startup error.
+  --watchdog-file PATH  for the lab and tests only: a JSON file rewritten at each
+                        feed. It resets nothing by itself: an external process
+                        must play the hardware (pacer lab runs one), or the node
+                        claims a watchdog it does not have.
 
 exit status: 0 after a clean shutdown, 1 on a startup error (bad options,
 unusable state directory or watchdog), 2 on a usage error.
@@ -107,10 +124,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shutdown-timeout", metavar="SECONDS", type=float, default=120.0,
                    help="on SIGTERM, how long to wait for the controller to move this "
                         "node's resources away before stopping them here (default 120)")
-    p.add_argument("--watchdog", metavar="PATH", default=None,
-                   help="a watchdog device (/dev/watchdog: arming it means the machine "
-                        "is RESET if the daemon stops feeding it) or a file the lab's "
-                        "watchdog reads; default: none")
+    wd = p.add_mutually_exclusive_group()
+    wd.add_argument("--watchdog", metavar="DEVICE", default=None,
+                    help="a hardware watchdog device (/dev/watchdog: arming it means the "
+                         "machine is RESET if the daemon stops feeding it); pacer refuses "
+                         "to start if it is not a character device or cannot be armed; "
+                         "default: none")
+    wd.add_argument("--watchdog-file", metavar="PATH", default=None,
+                    help="FOR THE LAB AND TESTS ONLY: a file watchdog (JSON rewritten at "
+                         "each feed); an external process must play the hardware and "
+                         "reset this host when it is not fed in time (pacer lab runs one)")
     p.add_argument("--fence-dir", metavar="DIR", type=Path, action="append", default=[],
                    help="also look for fence agents (fence_*) in DIR, before /usr/sbin "
                         "(repeatable)")
@@ -146,23 +169,35 @@ def run(args: argparse.Namespace) -> int:
                             heartbeat=args.heartbeat,
                             heartbeat_interval=args.heartbeat_interval,
                             heartbeat_timeout=args.heartbeat_timeout)
-    except (LiveError, ValueError) as exc:
+        watchdog = _watchdog(args)
+    except (LiveError, ValueError, WatchdogError) as exc:
         print(f"pacer agent: error: {exc}", file=sys.stderr)
         return 1
     try:
-        return asyncio.run(_main(config, conn, args.watchdog, args.fence_dir,
+        return asyncio.run(_main(config, conn, watchdog, args.fence_dir,
                                  not args.no_controller))
     except KeyboardInterrupt:
         return 130
 
 
-async def _main(config: NodeConfig, conn: Connection, watchdog_path: str | None,
+def _watchdog(args: argparse.Namespace) -> Watchdog:
+    """The watchdog asked for, not armed yet (the daemon arms it once it has
+    stopped what an earlier daemon left running). Raises WatchdogError."""
+    if args.watchdog_file is not None:
+        if Path(args.watchdog_file).is_char_device():
+            raise WatchdogError(f"--watchdog-file {args.watchdog_file} is a device: a "
+                                "hardware watchdog is --watchdog DEVICE")
+        return open_watchdog(args.watchdog_file, time.time, allow_file=True)
+    return open_watchdog(args.watchdog, time.time)
+
+
+async def _main(config: NodeConfig, conn: Connection, watchdog: Watchdog,
                 fence_dirs: list[Path], controller: bool) -> int:
     from pacer.agents.fence import DEFAULT_FENCE_DIRS
     from pacer.agents.registry import AgentRegistry
     from pacer.controller import Controller, ControllerConfig
     from pacer.controller.sessions import run_node
-    from pacer.node import NodeDaemon, open_watchdog
+    from pacer.node import NodeDaemon
     from pacer.node.heartbeat import HeartbeatService, UdpLink
     from pacer.store.base import StoreUnavailable
     from pacer.store.clock import MonotonicClock
@@ -171,12 +206,6 @@ async def _main(config: NodeConfig, conn: Connection, watchdog_path: str | None,
 
     store = EtcdStore(conn.config)
     try:
-        try:
-            watchdog = open_watchdog(watchdog_path, time.time)
-        except OSError as exc:
-            print(f"pacer agent: error: cannot use watchdog {watchdog_path}: {exc}",
-                  file=sys.stderr)
-            return 1
         runner = AgentRegistry(config.environment(),
                                fence_dirs=[*fence_dirs, *DEFAULT_FENCE_DIRS])
         daemon = NodeDaemon(store, MonotonicClock(), runner, config, time.time,
@@ -213,7 +242,10 @@ async def _main(config: NodeConfig, conn: Connection, watchdog_path: str | None,
 
         try:
             await run_node(daemon, make_controller if controller else None, heartbeats)
-        except OSError as exc:  # the state directory or the watchdog device
+        except WatchdogError as exc:  # the watchdog asked for cannot be armed
+            print(f"pacer agent: error: cannot start: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:  # the state directory
             print(f"pacer agent: error: cannot start: {exc}", file=sys.stderr)
             return 1
         return 0

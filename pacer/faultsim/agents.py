@@ -282,6 +282,11 @@ class SimWatchdog:
         # goes back to sleep until the deadline.
         self._timer: asyncio.TimerHandle | None = None
 
+    @property
+    def effective_timeout_s(self) -> int | None:
+        """What it was armed with (a simulated device sets any timeout asked for)."""
+        return int(self.timeout) if self.armed else None
+
     def arm(self, timeout_s: int) -> None:
         self.timeout = float(timeout_s)
         self.armed = True

@@ -181,7 +181,7 @@ def agent_argv(info: LabInfo, host: str) -> list[str]:
             "--state-dir", str(host_dir(d, host) / "state"),
             "--endpoints", ",".join(info.endpoints_for(host)),
             "--lease-ttl", str(info.lease_ttl),
-            "--watchdog", str(watchdog_file(d, host)),
+            "--watchdog-file", str(watchdog_file(d, host)),
             "--fence-dir", str(d / "bin"), "--log-level", "info"]
     if info.heartbeat:
         argv += ["--heartbeat", f"{net.host_ip(host)}:{HEARTBEAT_PORT}"]

@@ -2,7 +2,7 @@
 the root network namespace (`python -m pacer.lab.watchdog DIR`, started by
 `pacer lab up`). It never touches /dev/watchdog.
 
-Each host's `pacer agent` runs with `--watchdog <dir>/nX/watchdog.json`, a
+Each host's `pacer agent` runs with `--watchdog-file <dir>/nX/watchdog.json`, a
 `FileWatchdog` (pacer/node/watchdog.py): `{"state": "armed", "timeout": 4,
 "fed": <epoch>, "feeds": N}`, rewritten at every feed. Every 50 ms this
 process reads every host's file; when one is armed and was not fed for

@@ -36,7 +36,7 @@ from pacer.node.config import SHIM_NAMES, NodeConfig
 from pacer.node.definitions import DefinitionCache
 from pacer.node.lease import LeaseKeeper
 from pacer.node.selffence import stop_entries, stop_everything
-from pacer.node.watchdog import NoWatchdog, Watchdog
+from pacer.node.watchdog import NoWatchdog, Watchdog, WatchdogError
 from pacer.store.base import (
     Compacted,
     EventType,
@@ -86,6 +86,10 @@ class NodeDaemon:
         self.lease_id = 0  # the current membership's lease; 0 while not a member
         self.incarnation = 0  # memberships so far
         self.self_fences = 0
+        # The watchdog this node claims (advertises at join): its effective
+        # timeout in seconds, read back when it was armed; None: no claim (none,
+        # a test stand-in, or one that failed to reset the host when it had to).
+        self.watchdog_timeout: int | None = None
         self.member = asyncio.Event()  # set while a member
         self.membership_lost = asyncio.Event()  # set when a membership ends, cleared on joining
         self.keeper: LeaseKeeper | None = None
@@ -154,7 +158,30 @@ class NodeDaemon:
                                       ", ".join(failed))
             statedir.prepare(self.config.environment(), self.config.python, SHIM_NAMES,
                              empty=not failed)
-        self.watchdog.arm(self.config.watchdog_timeout_s)
+        self._arm_watchdog()
+
+    def _arm_watchdog(self) -> None:
+        """Arm the watchdog; claim it only if it says which timeout it runs
+        with. A watchdog that cannot be armed stops the daemon (WatchdogError):
+        the operator asked for one, and running without it would be a lie."""
+        want = self.config.watchdog_timeout_s
+        try:
+            self.watchdog.arm(want)
+        except WatchdogError as exc:
+            self.log.critical("cannot arm the watchdog: %s", exc)
+            raise
+        got = self.watchdog.effective_timeout_s
+        self.watchdog_timeout = got
+        if got is None:
+            if not isinstance(self.watchdog, NoWatchdog):
+                self.log.warning("the watchdog is not a verified one: this node does not "
+                                 "claim a watchdog")
+            return
+        if got != want:
+            self.log.warning("the watchdog runs with a timeout of %d s, not the %d s asked "
+                             "for (its driver rounds or clamps it): this node advertises %d s",
+                             got, want, got)
+        self.log.info("watchdog armed: it resets this host %d s after its last feed", got)
 
     async def _pause(self, seconds: float) -> None:
         """Wait (shutdown cuts it short). A node that runs nothing is safe whatever
@@ -202,7 +229,9 @@ class NodeDaemon:
             try:
                 async with asyncio.timeout(keeper.remaining()):
                     await self.cluster.join(self.config.node, lease,
-                                            watchdog=not isinstance(self.watchdog, NoWatchdog),
+                                            watchdog=self.watchdog_timeout is not None,
+                                            watchdog_timeout=self.watchdog_timeout,
+                                            lease_ttl=self.config.lease_ttl,
                                             heartbeat=self.config.heartbeat)
             except NodeAlreadyMember as exc:
                 self.log.warning("%s", exc)
@@ -356,16 +385,24 @@ class NodeDaemon:
             async with asyncio.timeout(self.config.keepalive_s):
                 await self.store.revoke(old)
         self.keeper = None
-        if failed and not isinstance(self.watchdog, NoWatchdog):
+        if failed and self.watchdog_timeout is not None:
             # Joining again would feed the watchdog (every keepalive does) and
             # keep running what could not be stopped on a host the cluster
             # counts as fenced once its watchdog time passed (found by faultsim,
             # seed 1152). Let the watchdog reset the host; if it has not after
-            # twice its timeout, it does not work: join, and the probes tell the
-            # cluster what still runs here.
-            wait = 2 * self.config.watchdog_timeout_s
+            # twice its timeout, it does not work: join without claiming it (so
+            # the cluster never fences this node by waiting for it), and the
+            # probes tell the cluster what still runs here.
+            wait = 2 * self.watchdog_timeout
             self.log.critical("waiting for the watchdog to reset this host (up to %d s)", wait)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._shutdown.wait()
+            if not self._shutdown.is_set():
+                self.log.critical("the watchdog did not reset this host within %d s: it does "
+                                  "not work. Joining again WITHOUT claiming a watchdog "
+                                  "(#pacer-watchdog=false: the cluster will not fence this "
+                                  "node by waiting); fix the watchdog, then restart pacer",
+                                  wait)
+                self.watchdog_timeout = None
 

@@ -99,17 +99,19 @@ def _name(kind: str, value: str) -> str:
     return value
 
 
-# Permanent node attribute: "true" when the node's daemon feeds a watchdog.
+# Permanent node attributes a node's daemon writes at join (permanent, so the
+# controller still reads them once the node is lost):
+# "true" when the node's daemon feeds a verified watchdog, else "false";
 WATCHDOG_ATTR = "#pacer-watchdog"
-# Permanent node attributes, set at join: the node's effective watchdog timeout
-# (whole seconds; only with a verified watchdog) and its lease TTL (seconds):
-# the controller waits for the target's, not its own.
+# that watchdog's effective timeout in whole seconds (only while "true");
 WATCHDOG_TIMEOUT_ATTR = "#pacer-watchdog-timeout"
+# the node's lease TTL in whole seconds (the controller waits for the
+# target's, not its own);
 LEASE_TTL_ATTR = "#pacer-lease-ttl"
-# Permanent node attribute: the lease (hex) of the node's latest membership.
-# The membership key goes with the lease; this stays, so a controller that
-# never saw the node can still ask etcd whether that lease is really gone
-# before it counts the node as fenced by its watchdog.
+# the lease (hex) of the node's latest membership: the membership key goes
+# with the lease, this stays, so a controller that never saw the node can
+# still ask etcd whether that lease is really gone before it counts the node
+# as fenced by its watchdog.
 LEASE_ATTR = "#pacer-lease"
 
 
@@ -434,7 +436,9 @@ class ClusterStore:
         return Compare(self.keys.node(node), "lease", "==", lease)
 
     async def join(self, node: str, lease: int, node_id: str | None = None,
-                   watchdog: bool | None = None, heartbeat: str | None = None) -> None:
+                   watchdog: bool | None = None, heartbeat: str | None = None,
+                   watchdog_timeout: int | None = None,
+                   lease_ttl: int | None = None) -> None:
         """Become a member: `nodes/<node>` bound to `lease`, `expected/<node>` = member.
 
         A joining node knows nothing of what runs on it (it booted, or it
@@ -442,23 +446,42 @@ class ClusterStore:
         so the controller probes everything there before using it.
         Idempotent for the same lease (safe to repeat after OutcomeUnknown).
         `heartbeat`: where this node listens for its peers' heartbeats (HOST:PORT).
+        `watchdog` (None: say nothing): whether a verified watchdog guards the
+        node, with its effective `watchdog_timeout` (seconds, required when
+        True); `lease_ttl` (None: say nothing): the node's lease TTL (seconds).
+        Both go into permanent attributes in the same txn.
         """
+        if watchdog and (watchdog_timeout is None or watchdog_timeout <= 0):
+            raise ValueError(f"node {node} claims a watchdog without its timeout "
+                             f"({watchdog_timeout!r})")
         k = self.keys.node(node)
         record: dict[str, str] = {"id": node_id or node}
         if heartbeat:
             record["heartbeat"] = heartbeat
+        attrs: list[Op] = []
+        # Permanent, so the controller still knows them once the node is lost:
+        # watchdog fencing is safe only for a node a watchdog can reset, and
+        # only after that watchdog's time (and the lease's) has passed.
+        if watchdog is not None:
+            attrs.append(Put(self.keys.attr(node, WATCHDOG_ATTR, False),
+                             b"true" if watchdog else b"false"))
+            timeout_key = self.keys.attr(node, WATCHDOG_TIMEOUT_ATTR, False)
+            if watchdog:
+                assert watchdog_timeout is not None  # checked above
+                attrs.append(Put(timeout_key, str(int(watchdog_timeout)).encode()))
+            else:
+                attrs.append(Delete(timeout_key))
+        if lease_ttl is not None:
+            attrs.append(Put(self.keys.attr(node, LEASE_TTL_ATTR, False),
+                             str(int(lease_ttl)).encode()))
         r = await self.store.txn(
             [Compare.absent(k)],
             [Put(k, _dumps(record), lease),
              Put(self.keys.expected_state(node), b"member"),
              Delete(self.keys.node_history(node), prefix=True),
              Delete(self.keys.node_actions(node), prefix=True),
-             # Permanent, so the controller still knows it once the node is lost:
-             # watchdog fencing is safe only for a node a watchdog can reset.
-             *([] if watchdog is None else
-               [Put(self.keys.attr(node, WATCHDOG_ATTR, False),
-                    b"true" if watchdog else b"false")]),
-             Put(self.keys.attr(node, LEASE_ATTR, False), f"{lease:x}".encode())],
+             Put(self.keys.attr(node, LEASE_ATTR, False), f"{lease:x}".encode()),
+             *attrs],
             [Get(k)])
         if r.succeeded:
             return
