@@ -237,8 +237,10 @@ async def _main(config: NodeConfig, conn: Connection, watchdog: Watchdog,
                                           timeout=config.heartbeat_timeout)
 
         def make_controller() -> Controller:
+            # (the registry answers meta-data: requests carry agents' own
+            # timeouts where the definition sets none)
             return Controller(cluster, daemon, runner.fencer, MonotonicClock(), time.time,
-                              ctl_config, liveness=heartbeats)
+                              ctl_config, liveness=heartbeats, catalog=runner)
 
         try:
             await run_node(daemon, make_controller if controller else None, heartbeats)

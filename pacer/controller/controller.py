@@ -28,6 +28,7 @@ from pacer.agents.api import Fencer
 from pacer.controller.changes import Change, Result, classify
 from pacer.controller.config import ControllerConfig
 from pacer.controller.fencing import (
+    FenceDevice,
     dc_deadtime,
     devices_for,
     fence_action,
@@ -228,6 +229,9 @@ class Controller:
         # A device said it fenced the node (fence-confirm "device-and-lease": the
         # lease must also be gone before it counts).
         self._device_done: set[str] = set()
+        # Fence device runs in progress, by target.
+        self._device_tasks: dict[str, asyncio.Future[str | None]] = {}
+        self._feed: _Feed | None = None
 
     # ------------------------------------------------------------- election
 
@@ -311,7 +315,7 @@ class Controller:
         await self._journal(session, "elected", f"{self.node} is the controller"
                             + (f"; discarded {stale} stale requests" if stale else ""))
         snap = await self.cluster.snapshot(now=int(self.wall()))
-        feed = _Feed(self.cluster, snap.revision + 1, self.liveness)
+        feed = self._feed = _Feed(self.cluster, snap.revision + 1, self.liveness)
         fresh = True  # the read the feed starts from serves the first round
         try:
             while True:
@@ -387,6 +391,8 @@ class Controller:
                     continue
                 await self._wait_change(feed, snap.revision, attrs, RECHECK_S)
         finally:
+            self._feed = None
+            await self._stop_devices()
             await feed.close()
 
     async def _pace(self, t: Transition) -> None:
@@ -632,34 +638,34 @@ class Controller:
             # the snapshot: schedule again rather than shoot a healthy node.
             return 0.0
         devices = devices_for(defn, target, self.node)
-        failed_at = self._fence_failed_at.get(target)
-        if target not in self._device_done and devices and (
-                failed_at is None or self.clock.now() - failed_at >= 1.0):
-            for dev in devices:
-                # A deposed controller must not shoot anyone (finding 8).
-                if not await session.is_current():
-                    raise NotController(session.token)
-                res = await self.fencer.fence(dev.request(target, action, fence_timeout_ms(defn)))
-                if res.ok:
-                    if not verify_device_fence(defn):
-                        # Every incarnation there when the device returned is
-                        # gone with the host (a node that rejoined while the
-                        # device ran was cut too); read which one that is once,
-                        # never again on a retry: a later one is alive (finding 7).
-                        kv = await self.cluster.store.get(self.keys.node(target))
-                        return await self._confirm(session, target, action,
-                                                   f"device {dev.prim.id}",
-                                                   kv.lease if kv is not None else 0)
-                    self._device_done.add(target)
-                    await self._journal(session, "fence", f"device {dev.prim.id} says {target} "
-                                        "is fenced; waiting for its lease to be gone "
-                                        "(fence-confirm: device-and-lease)", node=target)
-                    break
-                await self._journal(session, "fence-failed",
-                                    f"{dev.prim.id} could not {action} {target}: "
-                                    f"{res.error or res.stderr or res.rc}", node=target)
+        task = self._device_tasks.get(target)
+        if task is not None and task.done():
+            del self._device_tasks[target]
+            done = task.result()  # (NotController propagates)
+            if done is not None:
+                if not verify_device_fence(defn):
+                    # Every incarnation there when the device returned is gone
+                    # with the host (one that rejoined while the device ran was
+                    # cut too); read which one that is once, never again on a
+                    # retry: a later one is alive (finding 7).
+                    kv = await self.cluster.store.get(self.keys.node(target))
+                    return await self._confirm(session, target, action, f"device {done}",
+                                               kv.lease if kv is not None else 0)
+                self._device_done.add(target)
+                await self._journal(session, "fence", f"device {done} says {target} is "
+                                    "fenced; waiting for its lease to be gone "
+                                    "(fence-confirm: device-and-lease)", node=target)
             else:
                 self._fence_failed_at[target] = self.clock.now()
+        failed_at = self._fence_failed_at.get(target)
+        if target not in self._device_tasks and target not in self._device_done and devices \
+                and (failed_at is None or self.clock.now() - failed_at >= 1.0):
+            # In the background: a device may take stonith-timeout (60 s) to
+            # fail, and the controller must meanwhile go on with the watchdog
+            # wait and everything that does not depend on this fence.
+            self._device_tasks[target] = asyncio.ensure_future(
+                self._run_devices(session, defn, target, action, devices))
+            self._device_tasks[target].add_done_callback(self._poke)
         if member_lease:
             # Still holds its lease (a failed stop, say): end its membership;
             # the node sees it and fences itself. Guarded by the token.
@@ -695,6 +701,39 @@ class Controller:
             return await self._confirm(session, target, action, how, 0)
         return left
 
+    def _poke(self, _task: asyncio.Future) -> None:
+        if self._feed is not None:
+            self._feed.poke()
+
+    async def _run_devices(self, session: ControllerSession, defn: Definition, target: str,
+                           action: str, devices: list[FenceDevice]) -> str | None:
+        """Try each device in turn: the id of the one that fenced `target`, or None."""
+        for dev in devices:
+            # A deposed controller must not shoot anyone (finding 8).
+            if not await session.is_current():
+                raise NotController(session.token)
+            res = await self.fencer.fence(dev.request(target, action, fence_timeout_ms(defn)))
+            if res.ok:
+                return dev.prim.id
+            await self._journal(session, "fence-failed",
+                                f"{dev.prim.id} could not {action} {target}: "
+                                f"{res.error or res.stderr or res.rc}", node=target)
+        return None
+
+    async def _stop_devices(self, target: str | None = None) -> None:
+        """Cancel device runs still going (of `target`, or all): fencing was
+        confirmed another way, or this controller stepped down."""
+        tasks = [t for n, t in self._device_tasks.items() if target is None or n == target]
+        for n in [n for n in self._device_tasks if target is None or n == target]:
+            del self._device_tasks[n]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=CLOSE_WAIT_S * CLOSE_ATTEMPTS)
+            for t in tasks:
+                if t.done() and not t.cancelled():
+                    t.exception()  # (retrieved: a failed run of a finished fence)
+
     async def _lease_gone(self, session: ControllerSession, lease: int) -> bool:
         """Whether etcd says `lease` no longer exists; if it does, revoke it again
         (the earlier revoke may have been lost)."""
@@ -722,6 +761,7 @@ class Controller:
         self._fence_failed_at.pop(target, None)
         self._unfenceable.discard(target)
         self._device_done.discard(target)
+        await self._stop_devices(target)
         await self._journal(session, "fenced", f"{target} fenced ({action}, {how})", node=target)
         log.info("%s: %s fenced (%s)", self.node, target, how)
         return True

@@ -573,6 +573,17 @@ class World:
         self._lost_at[node] = now
         self.checker.host_lost(node)
         self.emit("store", f"{node} is no longer a member")
+        self._lease_gone_check(node, lease)
+
+    def _lease_gone_check(self, node: str, lease: int) -> None:
+        """The self-fence bound counts from the end of the node's lease, not from
+        its key's deletion: an evicted node whose revoke was lost and whose
+        watch of its own key stalls still holds a live lease and cannot know
+        (issue 13, finding 4: key gone is not lease gone)."""
+        if lease in self.cluster._leases:
+            self.loop.call_sim_at(self.loop.now + 0.1, self._lease_gone_check, node, lease)
+            return
+        now = self.loop.now
         bound = self.config.stonith_watchdog_timeout
         self.loop.call_sim_at(now + bound, self._check_self_fence, node, now)
 
