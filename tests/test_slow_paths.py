@@ -68,22 +68,24 @@ def _t(line: str) -> float:
     return float(line.split()[0])
 
 
-def _standby_at(node: str, when: float):
+def _standby_at(*moves: tuple[str, float], factory=pacer_process):
     """A daemon factory that also plays an operator running `pacer node standby
-    NODE` at `when` (from n1's process: it writes the attribute, as the CLI does)."""
-    async def factory(env: HostEnv) -> None:
+    NODE` at each (NODE, when) (from n1's process: it writes the attribute, as
+    the CLI does)."""
+    async def with_operator(env: HostEnv) -> None:
         if env.name == "n1" and env.incarnation == 1:
             async def operator() -> None:
-                await asyncio.sleep(when)
-                await ClusterStore(env.store).set_attribute(node, "standby", "on")
+                for node, when in moves:
+                    await asyncio.sleep(when - asyncio.get_running_loop().time())
+                    await ClusterStore(env.store).set_attribute(node, "standby", "on")
             task = asyncio.ensure_future(operator())
             try:
-                await pacer_process(env)
+                await factory(env)
             finally:
                 task.cancel()
         else:
-            await pacer_process(env)
-    return factory
+            await factory(env)
+    return with_operator
 
 
 def test_a_long_stop_is_waited_for_before_the_start_elsewhere() -> None:
@@ -94,7 +96,7 @@ def test_a_long_stop_is_waited_for_before_the_start_elsewhere() -> None:
     the start in history) and started vip elsewhere while the stop still ran:
     [single-active] vip is active on 2 hosts."""
     # (a fault that does nothing: the run lasts past the operator's move)
-    r = _run(_config(stop=60.0), ["drift@30+1:n2=0.0"], _standby_at("n3", 30.0))
+    r = _run(_config(stop=60.0), ["drift@30+1:n2=0.0"], _standby_at(("n3", 30.0)))
     assert r.ok, r.violations
     stops = _lines(r, "n3", "stop vip: rc=0")
     starts = [line for line in _lines(r, "start vip: rc=0") if " n3 " not in line]
@@ -237,6 +239,55 @@ class _StalledOwnKeyWatch:
     async def _silent(self) -> AsyncIterator[Event]:
         await asyncio.Event().wait()
         yield  # pragma: no cover (never reached; makes this an async generator)
+
+
+class _LateActions:
+    """A store client whose watch of the node's action requests delivers every
+    event that comes before `until` only at `until` (a stalled watch stream
+    that catches up later)."""
+
+    def __init__(self, inner, prefix: str, loop, until: float) -> None:
+        self._inner = inner
+        self._prefix = prefix
+        self._loop = loop
+        self._until = until
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    def watch_prefix(self, prefix: str, start_revision: int | None = None
+                     ) -> AsyncIterator[Event]:
+        events = self._inner.watch_prefix(prefix, start_revision)
+        return self._late(events) if prefix == self._prefix else events
+
+    async def _late(self, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+        async for ev in events:
+            if self._loop.time() < self._until:
+                await asyncio.sleep(self._until - self._loop.time())
+            yield ev
+
+
+def test_a_request_written_off_is_never_run_later() -> None:
+    """Finding 5. vip moves to n2 (n3 in standby at t=30), but n2's watch of
+    its requests stalls until t=90; at t=45 n2 goes in standby too and vip
+    is placed on n1. On 0e2c3b3 the start sent to n2 stayed in the store
+    after it was written off, and n2 ran it when its watch caught up:
+    [single-active] vip active on n1 and n2."""
+    async def late_n2(env: HostEnv) -> None:
+        if env.name == "n2":
+            env = dataclasses.replace(env, store=_LateActions(
+                env.store, "/pacer/default/actions/n2/", asyncio.get_running_loop(), 90.0))
+        await pacer_process(env)
+
+    factory = _standby_at(("n3", 30.0), ("n2", 45.0), factory=late_n2)
+
+    text = _config().definition.replace("  - location: {rsc: vip, node: n3, score: 50}",
+                                        "  - location: {rsc: vip, node: n3, score: 50}\n"
+                                        "  - location: {rsc: vip, node: n2, score: 20}")
+    r = _run(dataclasses.replace(_config(), definition=text), ["drift@30+70:n2=0.0"],
+             factory)
+    assert r.ok, r.violations
+    assert [line for line in _lines(r, "n1", "start vip: rc=0")], r.trace.text()
 
 
 class _Mute:

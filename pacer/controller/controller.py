@@ -440,6 +440,7 @@ class Controller:
         """Send what is ready, complete what reports, until the run is finished."""
         inflight: dict[str, int] = {}
         requests: dict[str, ActionRequest] = {}
+        withdrew = False
         deadlines: dict[str, float] = {}  # when to stop waiting for a report
         while True:
             ready = run.ready()
@@ -461,6 +462,22 @@ class Controller:
                 await session.request_actions(reqs)
             if run.finished:
                 return
+            if run.aborted is not None and not withdrew:
+                # Nothing more is sent; what no node has taken yet is taken
+                # back at once rather than waited for: it was computed from a
+                # cluster that is gone, and left in the store it could run
+                # later, after its resource was placed elsewhere (finding 5).
+                withdrew = True
+                for aid in list(inflight):
+                    try:
+                        gone = await session.withdraw(requests[aid])
+                    except OutcomeUnknown:
+                        gone = False
+                    if gone:
+                        run.complete(inflight.pop(aid), False)
+                        requests.pop(aid)
+                        self._inflight.done(aid)
+                continue
             overdue = [aid for aid in inflight if deadlines[aid] <= self.clock.now()]
             if overdue:
                 for aid in overdue:
