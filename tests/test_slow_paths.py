@@ -334,3 +334,43 @@ def test_a_node_whose_revoke_was_lost_is_not_counted_as_fenced() -> None:
     # n3 ran vip until a revoke got through and it noticed; nothing else did
     stop = _lines(r, "n3", "stop vip: rc=0")
     assert stop and _t(stop[0]) >= 50.0, r.trace.text()
+
+
+class _LyingDevice:
+    """A fence device that reports success without doing anything."""
+
+    async def fence(self, request: FenceRequest) -> FenceResult:
+        await asyncio.sleep(0.5)
+        return FenceResult(rc=0, ok=True)
+
+
+def _frozen_with_a_liar(fence_confirm: str | None) -> RunResult:
+    async def factory(env: HostEnv) -> None:
+        await pacer_process(dataclasses.replace(env, fencer=_LyingDevice()))
+
+    cfg = _config()
+    text = cfg.definition
+    if fence_confirm:
+        text = text.replace("  no-quorum-policy: stop",
+                            f"  no-quorum-policy: stop\n  fence-confirm: {fence_confirm}")
+    return _run(dataclasses.replace(cfg, definition=text), ["freeze@30+20:n3"], factory)
+
+
+def test_a_lying_fence_device_defeats_a_manager_that_trusts_it() -> None:
+    """What a device that says "done" without acting breaks: n3 (running vip)
+    freezes, the device lies, vip starts on another node while the frozen n3
+    still holds it (any manager that trusts its device does the same)."""
+    r = _frozen_with_a_liar(None)
+    assert [v.invariant for v in r.violations] == ["fenced-before-takeover"], r.violations
+
+
+def test_fence_confirm_device_and_lease_waits_for_the_lease_and_the_watchdog() -> None:
+    """The opt-in: a device's word counts only once the target's lease is gone
+    and its watchdog time has passed; the frozen n3 is reset by its watchdog
+    before vip could start elsewhere (here it comes back first and keeps it)."""
+    r = _frozen_with_a_liar("device-and-lease")
+    assert r.ok, r.violations
+    reset = _lines(r, "n3", "watchdog expired")
+    starts = [line for line in _lines(r, "start vip: rc=0") if " n3 " not in line]
+    assert reset, r.trace.text()
+    assert all(_t(line) > _t(reset[0]) for line in starts)
