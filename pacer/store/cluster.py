@@ -314,8 +314,30 @@ class Snapshot:
 # --------------------------------------------------------------------------- status
 
 
+# Parsed history records by key: (mod_revision, record, agent). A cache, so the
+# result is the same with or without it; a controller reads every record on
+# every change and most have not changed since its last read.
+ParseCache = dict[str, tuple[int, "OpRecord | None", "Agent"]]
+
+
+def _history_record(kv: KeyValue, node: str, rsc: str,
+                    cache: ParseCache | None) -> tuple[OpRecord | None, Agent]:
+    if cache is not None:
+        hit = cache.get(kv.key)
+        if hit is not None and hit[0] == kv.mod_revision:
+            return hit[1], hit[2]
+    data = load_record(kv.value)
+    op = data.get("op")
+    rec = _from_dict(OpRecord, {**op, "rsc": rsc, "node": node}) \
+        if isinstance(op, dict) else None
+    agent = _from_dict(Agent, data.get("agent") or {})
+    if cache is not None:
+        cache[kv.key] = (kv.mod_revision, rec, agent)  # type: ignore[assignment]
+    return rec, agent  # type: ignore[return-value]
+
+
 def build_status(kvs: Iterable[KeyValue], keys: Keys, definition: Definition | None = None,
-                 now: int | None = None) -> Status:
+                 now: int | None = None, cache: ParseCache | None = None) -> Status:
     """The scheduler's Status from the cluster's keys (one consistent read).
 
     A node gets a NodeState once it has joined at least once (`nodes/` or
@@ -349,13 +371,11 @@ def build_status(kvs: Iterable[KeyValue], keys: Keys, definition: Definition | N
             transient.setdefault(parts[1], {})[parts[2]] = kv.value.decode()
         elif kind == "history" and len(parts) == 4:
             node, rsc = parts[1], parts[2]
-            data = load_record(kv.value)
-            op = data.get("op")
-            if not isinstance(op, dict):
+            rec, agent = _history_record(kv, node, rsc, cache)
+            if rec is None:
                 continue
-            ops.setdefault(node, {}).setdefault(rsc, []).append(
-                _from_dict(OpRecord, {**op, "rsc": rsc, "node": node}))  # type: ignore[arg-type]
-            agents[(node, rsc)] = _from_dict(Agent, data.get("agent") or {})  # type: ignore[assignment]
+            ops.setdefault(node, {}).setdefault(rsc, []).append(rec)
+            agents[(node, rsc)] = agent
         elif kind == "fencing" and len(parts) == 3:
             fences.append((kv.key, _from_dict(FenceEvent, load_record(kv.value))))  # type: ignore[arg-type]
         elif kind == "controller" and len(parts) == 1:
@@ -394,6 +414,8 @@ class ClusterStore:
         self.cluster = cluster
         self.keys = Keys(cluster, root)
         self._defn_cache: StoredDefinition | None = None
+        self._parsed: ParseCache = {}
+        self._addrs: dict[str, tuple[int, str | None]] = {}
 
     # ------------------------------------------------------------- definition
 
@@ -511,10 +533,17 @@ class ClusterStore:
         """Current members: name → (lease, heartbeat address or None)."""
         r = await self.store.get_prefix(self.keys.nodes)
         out: dict[str, tuple[int, str | None]] = {}
+        seen = self._addrs
+        self._addrs = {}
         for kv in r.kvs:
-            addr = load_record(kv.value).get("heartbeat")
-            out[kv.key[len(self.keys.nodes):]] = (kv.lease, addr if isinstance(addr, str)
-                                                  else None)
+            hit = seen.get(kv.key)
+            if hit is not None and hit[0] == kv.mod_revision:
+                addr = hit[1]
+            else:  # (every node polls this each second: parse what changed only)
+                value = load_record(kv.value).get("heartbeat")
+                addr = value if isinstance(value, str) else None
+            self._addrs[kv.key] = (kv.mod_revision, addr)
+            out[kv.key[len(self.keys.nodes):]] = (kv.lease, addr)
         return out
 
     async def depose(self, node: str, lease: int, controller: ControllerInfo,
@@ -681,7 +710,10 @@ class ClusterStore:
         r = await self.store.get_prefix(self.keys.prefix)
         defn_kv = next((kv for kv in r.kvs if kv.key == self.keys.definition), None)
         stored = self._definition(defn_kv)
-        status = build_status(r.kvs, self.keys, stored.definition if stored else None, now)
+        if len(self._parsed) > 2 * len(r.kvs) + 64:
+            self._parsed.clear()  # (records deleted since: start again)
+        status = build_status(r.kvs, self.keys, stored.definition if stored else None, now,
+                              self._parsed)
         ctl_kv = next((kv for kv in r.kvs if kv.key == self.keys.controller), None)
         controller = ControllerInfo.from_kv(ctl_kv) if ctl_kv else None
         actions = tuple(a for kv in r.kvs if kv.key.startswith(self.keys.actions)
