@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from lab_fixtures import frozen_cgroup, proc_state
 
 from pacer.lab import hosts, net
 from pacer.lab.lab import Lab, http_get
@@ -200,3 +202,42 @@ def test_a_killed_service_moves_the_vip_and_cleanup_brings_it_back(lab: Lab) -> 
     lab.pacer("resource", "cleanup", "web-clone")
     _wait(lab, lambda: http_get(net.CLIENT, net.host_ip(holder), timeout=0.5) == holder,
           f"the web service on {holder} answering again after the cleanup")
+
+
+def test_a_power_cut_does_not_fail_on_a_process_already_dying(lab: Lab) -> None:
+    """Issue 13, finding 9: the fence agent's `off` said `FAILED: processes of
+    n2 survive SIGKILL` while every process of n2 had been SIGKILLed and was
+    only still exiting. A process of the host frozen in a freezer cgroup
+    keeps being listed after SIGKILL (state D, SIGKILL pending) until thawed:
+    it can never run again, so the power cut has succeeded."""
+    # Not the VIP holder nor the etcd leader: the rest of the cluster stays calm.
+    busy = {*lab.where("vip"), lab.etcd_leader()}
+    victim = next((h for h in lab.hosts if h not in busy), lab.hosts[-1])
+    fence_log = lab.dir / "fence.log"
+    offset = fence_log.stat().st_size if fence_log.exists() else 0
+    with frozen_cgroup() as cg:
+        doomed = net.exec_in(victim, ["sleep", "600"])
+        try:
+            _wait(lab, lambda: doomed.pid in net.ns_pids(victim)
+                  and Path(f"/proc/{doomed.pid}/comm").read_text().strip() == "sleep",
+                  f"sleep running in {victim}")
+            cg.add(doomed.pid)
+            cg.freeze()
+            done = subprocess.run([str(lab.dir / "bin" / "fence_pacer_lab")],
+                                  input=f"action=off\nplug={victim}\n", capture_output=True,
+                                  text=True, timeout=DEADLINE,
+                                  env={**os.environ, "PACER_NODE": "test"})
+            logged = fence_log.read_text()[offset:]
+            assert done.returncode == 0, f"fence off {victim}: {done.stderr}\n{logged}"
+            assert f"power off {victim}" in logged and "FAILED" not in logged, logged
+            assert f"still exiting, none can run: {doomed.pid} (sleep, state D)" in logged, logged
+            # The case was exercised: the process is still there, doomed.
+            assert proc_state(doomed.pid) == ("D", True), proc_state(doomed.pid)
+            assert hosts.power_state(victim) == "off"
+            cg.thaw()
+            assert doomed.wait(timeout=DEADLINE) == -9
+        finally:
+            if doomed.poll() is None:
+                doomed.kill()
+                cg.thaw()
+                doomed.wait(timeout=DEADLINE)
