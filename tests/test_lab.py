@@ -11,7 +11,6 @@ times): waits have generous deadlines and fail with the lab's logs.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -19,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from lab_fixtures import frozen_cgroup, proc_state
+from lab_fixtures import frozen_cgroup, lab_logs, proc_state, require_lab_tools
 
 from pacer.lab import hosts, net
 from pacer.lab.lab import Lab, http_get
@@ -30,20 +29,9 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0,
 DEADLINE = 60.0
 
 
-def _require_tools() -> None:
-    missing = [p for p in (hosts.ETCD, "/usr/lib/ocf/resource.d/heartbeat/IPaddr2",
-                           "/usr/lib/ocf/resource.d/heartbeat/anything")
-               if not os.path.exists(p)]
-    if shutil.which("ip") is None:
-        missing.append("ip")
-    if missing:
-        pytest.fail(f"the lab tests need {', '.join(missing)} "
-                    "(scripts/install-debs.sh installs them)")
-
-
 @pytest.fixture(scope="module")
 def lab(request: pytest.FixtureRequest):
-    _require_tools()
+    require_lab_tools()
     lab = Lab(Path("/run/pacer-lab-test"), nodes=3)
     failed_before = request.session.testsfailed
     lab.up(timeout=120)  # on failure it removes what it made, and keeps the logs
@@ -59,15 +47,6 @@ def _restore(lab: Lab):
     lab.restore(120)
 
 
-def _logs(lab: Lab) -> str:
-    out = []
-    for f in [*lab.logs(None), *(p for h in lab.hosts for p in lab.logs(h)
-                                 if p.name == "pacer.log")]:
-        text = f.read_text(errors="replace").splitlines()[-30:]
-        out.append(f"--- {f}\n" + "\n".join(text))
-    return "\n".join(out)
-
-
 def _wait(lab: Lab, cond: Callable[[], object], what: str, timeout: float = DEADLINE
           ) -> object:
     deadline = time.monotonic() + timeout
@@ -77,7 +56,7 @@ def _wait(lab: Lab, cond: Callable[[], object], what: str, timeout: float = DEAD
         if last:
             return last
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})\n{_logs(lab)}")
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})\n{lab_logs(lab)}")
 
 
 def _holder(lab: Lab) -> str:

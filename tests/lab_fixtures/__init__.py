@@ -1,5 +1,8 @@
 """Helpers of the lab tests (`tests/test_lab*.py`).
 
+`require_lab_tools()` fails the test when what the lab needs is missing;
+`lab_logs(lab)` is the tail of the lab's logs, for an assertion's message.
+
 `frozen_cgroup()`: a cgroup of the v1 freezer. A process frozen there and
 then sent SIGKILL stays in its namespace (state D, SIGKILL pending) until the
 cgroup is thawed, and then dies: a deterministic stand-in for a process that
@@ -12,14 +15,43 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+from pacer.lab import hosts
+
+if TYPE_CHECKING:
+    from pacer.lab.lab import Lab
+
+
+def require_lab_tools() -> None:
+    """Fail (not skip: CI has them) when the lab's programs are missing."""
+    missing = [p for p in (hosts.ETCD, "/usr/lib/ocf/resource.d/heartbeat/IPaddr2",
+                           "/usr/lib/ocf/resource.d/heartbeat/anything")
+               if not os.path.exists(p)]
+    if shutil.which("ip") is None:
+        missing.append("ip")
+    if missing:
+        pytest.fail(f"the lab tests need {', '.join(missing)} "
+                    "(scripts/install-debs.sh installs them)")
+
+
+def lab_logs(lab: Lab) -> str:
+    """The last 30 lines of the lab's logs and of every host's pacer.log."""
+    out = []
+    for f in [*lab.logs(None), *(p for h in lab.hosts for p in lab.logs(h)
+                                 if p.name == "pacer.log")]:
+        text = f.read_text(errors="replace").splitlines()[-30:]
+        out.append(f"--- {f}\n" + "\n".join(text))
+    return "\n".join(out)
 
 
 def _freezer_mount() -> Path | None:
