@@ -11,13 +11,14 @@ times): waits have generous deadlines and fail with the lab's logs.
 from __future__ import annotations
 
 import os
-import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from lab_fixtures import frozen_cgroup, lab_logs, proc_state, require_lab_tools
 
 from pacer.lab import hosts, net
 from pacer.lab.lab import Lab, http_get
@@ -28,20 +29,9 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0,
 DEADLINE = 60.0
 
 
-def _require_tools() -> None:
-    missing = [p for p in (hosts.ETCD, "/usr/lib/ocf/resource.d/heartbeat/IPaddr2",
-                           "/usr/lib/ocf/resource.d/heartbeat/anything")
-               if not os.path.exists(p)]
-    if shutil.which("ip") is None:
-        missing.append("ip")
-    if missing:
-        pytest.fail(f"the lab tests need {', '.join(missing)} "
-                    "(scripts/install-debs.sh installs them)")
-
-
 @pytest.fixture(scope="module")
 def lab(request: pytest.FixtureRequest):
-    _require_tools()
+    require_lab_tools()
     lab = Lab(Path("/run/pacer-lab-test"), nodes=3)
     failed_before = request.session.testsfailed
     lab.up(timeout=120)  # on failure it removes what it made, and keeps the logs
@@ -57,15 +47,6 @@ def _restore(lab: Lab):
     lab.restore(120)
 
 
-def _logs(lab: Lab) -> str:
-    out = []
-    for f in [*lab.logs(None), *(p for h in lab.hosts for p in lab.logs(h)
-                                 if p.name == "pacer.log")]:
-        text = f.read_text(errors="replace").splitlines()[-30:]
-        out.append(f"--- {f}\n" + "\n".join(text))
-    return "\n".join(out)
-
-
 def _wait(lab: Lab, cond: Callable[[], object], what: str, timeout: float = DEADLINE
           ) -> object:
     deadline = time.monotonic() + timeout
@@ -75,7 +56,7 @@ def _wait(lab: Lab, cond: Callable[[], object], what: str, timeout: float = DEAD
         if last:
             return last
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})\n{_logs(lab)}")
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})\n{lab_logs(lab)}")
 
 
 def _holder(lab: Lab) -> str:
@@ -200,3 +181,42 @@ def test_a_killed_service_moves_the_vip_and_cleanup_brings_it_back(lab: Lab) -> 
     lab.pacer("resource", "cleanup", "web-clone")
     _wait(lab, lambda: http_get(net.CLIENT, net.host_ip(holder), timeout=0.5) == holder,
           f"the web service on {holder} answering again after the cleanup")
+
+
+def test_a_power_cut_does_not_fail_on_a_process_already_dying(lab: Lab) -> None:
+    """Issue 13, finding 9: the fence agent's `off` said `FAILED: processes of
+    n2 survive SIGKILL` while every process of n2 had been SIGKILLed and was
+    only still exiting. A process of the host frozen in a freezer cgroup
+    keeps being listed after SIGKILL (state D, SIGKILL pending) until thawed:
+    it can never run again, so the power cut has succeeded."""
+    # Not the VIP holder nor the etcd leader: the rest of the cluster stays calm.
+    busy = {*lab.where("vip"), lab.etcd_leader()}
+    victim = next((h for h in lab.hosts if h not in busy), lab.hosts[-1])
+    fence_log = lab.dir / "fence.log"
+    offset = fence_log.stat().st_size if fence_log.exists() else 0
+    with frozen_cgroup() as cg:
+        doomed = net.exec_in(victim, ["sleep", "600"])
+        try:
+            _wait(lab, lambda: doomed.pid in net.ns_pids(victim)
+                  and Path(f"/proc/{doomed.pid}/comm").read_text().strip() == "sleep",
+                  f"sleep running in {victim}")
+            cg.add(doomed.pid)
+            cg.freeze()
+            done = subprocess.run([str(lab.dir / "bin" / "fence_pacer_lab")],
+                                  input=f"action=off\nplug={victim}\n", capture_output=True,
+                                  text=True, timeout=DEADLINE,
+                                  env={**os.environ, "PACER_NODE": "test"})
+            logged = fence_log.read_text()[offset:]
+            assert done.returncode == 0, f"fence off {victim}: {done.stderr}\n{logged}"
+            assert f"power off {victim}" in logged and "FAILED" not in logged, logged
+            assert f"still exiting, none can run: {doomed.pid} (sleep, state D)" in logged, logged
+            # The case was exercised: the process is still there, doomed.
+            assert proc_state(doomed.pid) == ("D", True), proc_state(doomed.pid)
+            assert hosts.power_state(victim) == "off"
+            cg.thaw()
+            assert doomed.wait(timeout=DEADLINE) == -9
+        finally:
+            if doomed.poll() is None:
+                doomed.kill()
+                cg.thaw()
+                doomed.wait(timeout=DEADLINE)

@@ -225,8 +225,9 @@ def start(info: LabInfo, host: str, what: str) -> int:
 # ------------------------------------------------------------------ power
 
 def power_state(host: str) -> str:
-    """"on" when anything runs in the host or its cable is in, else "off"."""
-    if net.ns_pids(host) or net.link_is_up(host):
+    """"on" when anything can run in the host or its cable is in, else "off"
+    (a process a power cut killed that is still exiting is no sign of power)."""
+    if any(p.can_run for p in net.ns_processes(host)) or net.link_is_up(host):
         return "on"
     return "off"
 
@@ -234,7 +235,7 @@ def power_state(host: str) -> str:
 def power_off(d: Path, host: str, why: str, log: Path | None = None) -> list[int]:
     """Cut the host's power: cable out, every process SIGKILLed, the addresses
     a running host added forgotten, the watchdog's countdown stopped."""
-    killed = net.kill_host(host)
+    cut = net.kill_host(host)
     clear_stale_rehash_lock()
     wd = watchdog_file(d, host)
     if wd.exists():
@@ -245,8 +246,11 @@ def power_off(d: Path, host: str, why: str, log: Path | None = None) -> list[int
     for what in ("etcd", "pacer"):
         pid_file(d, host, what).unlink(missing_ok=True)
     if log is not None:
-        log_line(log, f"power off {host} ({why}): {len(killed)} processes killed, link down")
-    return killed
+        exiting = (f" ({len(cut.exiting)} still exiting, none can run: "
+                   + ", ".join(map(str, cut.exiting)) + ")") if cut.exiting else ""
+        log_line(log, f"power off {host} ({why}): {len(cut.killed)} processes killed{exiting}, "
+                      "link down")
+    return cut.killed
 
 
 # root's login shell on machines with pyenv runs `pyenv rehash`, which holds this
@@ -271,6 +275,10 @@ def clear_stale_rehash_lock() -> bool:
     return False
 
 
+# How long booting a host waits for what its power cut left exiting.
+BOOT_WAIT_S = 10.0
+
+
 def power_on(d: Path, host: str, why: str, log: Path | None = None) -> dict[str, int]:
     """Put the cable back and boot the host: etcd, then the pacer agent (only
     what is not running: after `kill-daemon` this restarts the agent alone)."""
@@ -279,7 +287,14 @@ def power_on(d: Path, host: str, why: str, log: Path | None = None) -> dict[str,
         raise net.NetError(f"no lab in {d} (no lab.json): run `pacer lab up`")
     if net.host_of(host) not in info.hosts:
         raise net.NetError(f"{host} is not a host of this lab (hosts: {' '.join(info.hosts)})")
-    if not net.ns_pids(host):
+    if not any(p.can_run for p in net.ns_processes(host)):
+        # A fresh boot. A machine boots once it is off: what the power cut left
+        # exiting (an etcd still closing its files and ports) must be gone first.
+        left = net.wait_gone(host, BOOT_WAIT_S)
+        if left:
+            raise net.NetError(f"{host} cannot boot: processes killed by its power cut are still "
+                               f"exiting {BOOT_WAIT_S:g} s later: "
+                               + ", ".join(map(str, left)))
         net.flush_extra_addresses(host)  # a fresh boot: nothing left of before
     net.link_up(host)
     fresh_etcd = "etcd" in missing(d, host)

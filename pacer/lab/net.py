@@ -19,8 +19,9 @@ A *host* is named `n1`..`nN` or `c` (the client); every function here also
 takes the namespace name (`pacer-n1`). Faults:
 
 - `kill_host`: the power cut — link down, then SIGKILL every process in the
-  namespace (again until none is left), then the addresses a running host
-  adds (the VIP) are flushed: a machine without power answers for nothing.
+  namespace (again until none can run: one SIGKILL reached that is still
+  exiting cannot, see `can_run`), then the addresses a running host adds
+  (the VIP) are flushed: a machine without power answers for nothing.
 - `freeze_host` / `thaw_host`: SIGSTOP / SIGCONT every process in it (the
   kernel keeps answering ARP and TCP handshakes, as a hung host's does).
 - `link_down` / `link_up`: the cable (the root side of the veth pair, so the
@@ -44,6 +45,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -266,7 +268,7 @@ def down_network(force: bool = False) -> None:
     if not force:
         check_network_free()
     for ns in namespaces():
-        _kill_pids(ns, signal.SIGKILL)
+        kill_namespace(ns)
         run(["ip", "netns", "del", ns], check=False)
     for link in lab_links():
         if link != BRIDGE:
@@ -291,45 +293,180 @@ def hosts_up() -> list[str]:
 
 def ns_pids(host: str) -> list[int]:
     """Every process in the host's network namespace (`ip netns pids`)."""
-    out = run(["ip", "netns", "pids", ns_name(host)], check=False).stdout
+    return _ns_pids(ns_name(host))
+
+
+def _ns_pids(ns: str) -> list[int]:
+    out = run(["ip", "netns", "pids", ns], check=False).stdout
     return [int(p) for p in out.split() if p.isdigit() and int(p) != os.getpid()]
 
 
-def _kill_pids(ns: str, sig: int, rounds: int = 100) -> list[int]:
-    """Signal every process in `ns` until none is left (SIGKILL) or once (others)."""
-    seen: list[int] = []
-    for _ in range(rounds if sig == signal.SIGKILL else 1):
-        pids = ns_pids(ns)
-        if not pids:
-            break
-        for pid in pids:
+# /proc/PID/stat's flags: the task is in do_exit (it never returns to user space).
+PF_EXITING = 0x4
+_SIGKILL_BIT = 1 << (signal.SIGKILL - 1)
+# How long a power cut waits for every process of the host to be unable to
+# run: SIGKILL makes that true at once, so this is only reached when
+# something in the namespace survives it (which a power switch never sees).
+KILL_WAIT_S = 5.0
+
+
+def can_run(stat: str, status: str) -> bool:
+    """Whether a process may still run code, from its /proc/PID/stat and
+    /proc/PID/status texts. Not a zombie (Z) or dead (X) one, not one already
+    in do_exit (PF_EXITING), not one with SIGKILL pending (SigPnd or ShdPnd:
+    it dies as soon as it leaves the kernel, e.g. when an uninterruptible
+    wait ends, and SIGKILL cannot be blocked or caught). A stopped (T)
+    process can: SIGCONT wakes it."""
+    fields = stat.rsplit(")", 1)[-1].split()
+    if not fields or fields[0] in ("Z", "X", "x"):
+        return False
+    try:
+        if int(fields[6]) & PF_EXITING:
+            return False
+    except (IndexError, ValueError):
+        pass  # no flags to read: decide on the signals
+    for line in status.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("SigPnd", "ShdPnd"):
             try:
-                os.kill(pid, sig)
+                if int(value.strip(), 16) & _SIGKILL_BIT:
+                    return False
+            except ValueError:
+                continue
+    return True
+
+
+@dataclass(frozen=True)
+class Proc:
+    """A process of a namespace as /proc showed it at one moment."""
+
+    pid: int
+    name: str
+    state: str       # R S D T Z ... (stat's third field)
+    can_run: bool    # see can_run()
+
+    def __str__(self) -> str:
+        return f"{self.pid} ({self.name}, state {self.state})"
+
+
+def _read_proc(pid: int, ns_inode: tuple[int, int] | None) -> Proc | None:
+    """The process `pid` if it is (still) in the namespace whose /run/netns
+    file has (st_dev, st_ino) `ns_inode`; None when it is gone or the pid
+    now belongs to another process (reused since the namespace was listed)."""
+    try:
+        if ns_inode is not None:
+            st = os.stat(f"/proc/{pid}/ns/net")
+            if (st.st_dev, st.st_ino) != ns_inode:
+                return None
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+        with open(f"/proc/{pid}/status") as f:
+            status = f.read()
+    except OSError:
+        return None
+    head, _, tail = stat.rpartition(")")
+    name = head.partition("(")[2]
+    state = (tail.split() or ["?"])[0]
+    return Proc(pid, name, state, can_run(stat, status))
+
+
+def _ns_inode(ns: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(f"/run/netns/{ns}")
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _ns_processes(ns: str) -> list[Proc]:
+    inode = _ns_inode(ns)
+    return [p for pid in _ns_pids(ns) if (p := _read_proc(pid, inode)) is not None]
+
+
+def ns_processes(host: str) -> list[Proc]:
+    """Every process in the host's namespace, with its state and whether it can
+    still run. A zombie is not listed (it has left every namespace); a
+    process killed but not done exiting is, with can_run False."""
+    return _ns_processes(ns_name(host))
+
+
+@dataclass
+class KillResult:
+    """What SIGKILLing a namespace's processes left."""
+
+    killed: list[int] = field(default_factory=list)   # every pid SIGKILLed
+    exiting: list[Proc] = field(default_factory=list)  # still listed, cannot run
+    alive: list[Proc] = field(default_factory=list)    # can run: the kill failed
+
+
+def kill_namespace(ns: str, timeout: float = KILL_WAIT_S) -> KillResult:
+    """SIGKILL every process of network namespace `ns` (its full name) that can
+    still run, again for anything that appears, until none can (or `timeout`).
+    A process that SIGKILL reached but that has not finished exiting (in an
+    uninterruptible wait, unmapping its memory on a loaded machine) stays
+    listed a while: it cannot run again, and is reported in `exiting`."""
+    result = KillResult()
+    deadline = time.monotonic() + timeout
+    while True:
+        # One reading decides both whether we are done and what is reported.
+        procs = _ns_processes(ns)
+        runnable = [p for p in procs if p.can_run]
+        if not runnable or time.monotonic() >= deadline:
+            result.exiting = [p for p in procs if not p.can_run]
+            result.alive = runnable
+            return result
+        for p in runnable:
+            try:
+                os.kill(p.pid, signal.SIGKILL)
             except ProcessLookupError:
                 continue
-            if pid not in seen:
-                seen.append(pid)
-        if sig != signal.SIGKILL:
-            break
-        time.sleep(0.01)
-    return seen
+            if p.pid not in result.killed:
+                result.killed.append(p.pid)
+        time.sleep(0.01)  # the next reading: what was killed now has SIGKILL pending
 
 
-def kill_host(host: str) -> list[int]:
-    """Power cut: link down, SIGKILL every process in the namespace (until none
-    is left), drop every address but the host's own. Returns the pids killed."""
+def _signal_all(ns: str, sig: int) -> list[int]:
+    """Send `sig` once to every process in network namespace `ns`."""
+    sent = []
+    for pid in _ns_pids(ns):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            continue
+        sent.append(pid)
+    return sent
+
+
+def kill_host(host: str) -> KillResult:
+    """Power cut: link down, SIGKILL every process in the namespace until none
+    can run any more, drop every address but the host's own. Fails (NetError)
+    only when a process can still run `KILL_WAIT_S` after SIGKILL: processes
+    SIGKILL reached that are still exiting are not a failure (a power switch
+    never waits for them), they are in the result's `exiting`."""
     link_down(host)
-    killed = _kill_pids(ns_name(host), signal.SIGKILL)
-    if ns_pids(host):
-        raise NetError(f"processes of {host} survive SIGKILL: {ns_pids(host)}")
+    result = kill_namespace(ns_name(host), KILL_WAIT_S)
+    if result.alive:
+        raise NetError(f"processes of {host} can still run {KILL_WAIT_S:g} s after SIGKILL: "
+                       + ", ".join(map(str, result.alive)))
     flush_extra_addresses(host)
-    return killed
+    return result
+
+
+def wait_gone(host: str, timeout: float) -> list[Proc]:
+    """Wait until no process is left in the host's namespace (those a power cut
+    left exiting are gone); returns what is still there at `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = ns_processes(host)
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.02)
 
 
 def freeze_host(host: str) -> list[int]:
     """SIGSTOP every process in the namespace (twice, for anything forked meanwhile)."""
-    stopped = _kill_pids(ns_name(host), signal.SIGSTOP)
-    for pid in _kill_pids(ns_name(host), signal.SIGSTOP):
+    stopped = _signal_all(ns_name(host), signal.SIGSTOP)
+    for pid in _signal_all(ns_name(host), signal.SIGSTOP):
         if pid not in stopped:
             stopped.append(pid)
     return stopped
@@ -337,7 +474,7 @@ def freeze_host(host: str) -> list[int]:
 
 def thaw_host(host: str) -> list[int]:
     """SIGCONT every process in the namespace."""
-    return _kill_pids(ns_name(host), signal.SIGCONT)
+    return _signal_all(ns_name(host), signal.SIGCONT)
 
 
 def exec_in(host: str, argv: Sequence[str], **popen_kw: Any) -> subprocess.Popen:
