@@ -30,6 +30,9 @@ Rows (20+ runs each for the record: `--runs 20`):
                  host (a peer deposes the controller, then fences the host)
   freeze         pacer: `freeze-host` (SIGSTOP every process of the holder);
                  thawed once another host answers; 3 s more are watched
+  partition      pacer: the holder cut off from the other hosts (blackhole routes
+                 both ways; the client still reaches everyone), healed once
+                 another host answers; 3 s more are watched
   daemon-crash   pacer: SIGKILL of the holder's `pacer agent` only
   service-crash  pacer: SIGKILL of the HTTP server (the `web` clone instance)
                  on the holder; whatever pacer does (restart in place or move)
@@ -72,7 +75,8 @@ if str(REPO_ROOT) not in sys.path:
 from pacer.lab import gaps, hosts, keepalived, net  # noqa: E402
 from pacer.lab.probe import TrialResult, back_after_outage, moved_from, run_trial  # noqa: E402
 
-PACER_ROWS = ("host-lost", "host-lost-ctl", "freeze", "daemon-crash", "service-crash")
+PACER_ROWS = ("host-lost", "host-lost-ctl", "freeze", "partition", "daemon-crash",
+              "service-crash")
 KA_ROWS = ("ka-1", "ka-0.1")
 PM_ROWS = ("pm",)
 ALL_ROWS = PACER_ROWS + KA_ROWS + PM_ROWS
@@ -80,6 +84,7 @@ TITLES = {
     "host-lost": "pacer: host lost",
     "host-lost-ctl": "pacer: host lost, it was the controller too",
     "freeze": "pacer: host frozen, thawed after takeover",
+    "partition": "pacer: holder partitioned, healed after takeover",
     "daemon-crash": "pacer: node daemon crash",
     "service-crash": "pacer: service crash",
     "ka-1": "keepalived advert 1 s: host lost",
@@ -97,6 +102,7 @@ COMPARE = {
     "host-lost": ["ka-1", "ka-0.1", "pm:host", "pm:host-default"],
     "host-lost-ctl": ["ka-1", "ka-0.1", "pm:host"],
     "freeze": ["pm:host"],  # the closest anchor: no frozen-host figure exists
+    "partition": ["pm:host"],  # likewise
     "daemon-crash": ["pm:host"],  # likewise
     "service-crash": ["pm:service"],
 }
@@ -279,6 +285,7 @@ class PacerRows:
         host that went off meanwhile (a watchdog reset)."""
         from pacer.lab import hosts
 
+        net.heal()  # (a partition trial that failed midway leaves its routes)
         if hosts.power_state(host) == "off" or not hosts.pid_alive(
                 hosts.read_pid(hosts.pid_file(self.lab.dir, host, "pacer"))):
             self.lab.power_on(host)
@@ -330,6 +337,11 @@ class PacerRows:
             return run_trial(self.workdir, label, hosts_, holder, fault, moved_from,
                              after_done=lambda: lab.fault("thaw-host", holder), after_tail=3.0,
                              **common)
+        if key == "partition":
+            others = [h for h in hosts_ if h != holder]
+            fault = lambda: lab.fault("partition", holder, "/", *others)  # noqa: E731
+            return run_trial(self.workdir, label, hosts_, holder, fault, moved_from,
+                             after_done=lambda: lab.fault("heal"), after_tail=3.0, **common)
         if key == "daemon-crash":
             fault = lambda: lab.fault("kill-daemon", holder)  # noqa: E731
             return run_trial(self.workdir, label, hosts_, holder, fault, moved_from, **common)
@@ -404,7 +416,8 @@ def table(rows: dict[str, Row]) -> str:
             label, amed, src = a
             ratio = (f"{med / amed:.2f}x" if med is not None and amed and not math.isinf(med)
                      else "-")
-            closest = " (closest anchor)" if key in ("freeze", "daemon-crash") else ""
+            closest = " (closest anchor)" if key in ("freeze", "partition", "daemon-crash") \
+                else ""
             lines.append(f"{TITLES[key]:44} {label[:52]:52} {fmt(amed):>7} {ratio:>7}  "
                          f"{src}{closest}")
     lines.append("")
