@@ -2,8 +2,10 @@
 
 `SimAgentRunner` is the node daemon's `AgentRunner`: it answers start, stop,
 monitor, promote, demote, notify and migrate from `Reality` and changes it,
-taking a configured time per action (with a deterministic per-call jitter),
-failing or hanging when a fault says so. It runs inside the host's process,
+taking a configured time per action (with a deterministic per-call jitter;
+in a seed with slow operations, minutes for the actions `SimConfig.slow_ops`
+names), honouring the timeout the request carries (the definition's op
+timeout, else op_defaults'), failing or hanging when a fault says so. It runs inside the host's process,
 so a frozen host's actions stop with it and a crashed host's never finish.
 
 `SimFencer` is the controller's `Fencer`: a power switch outside every host.
@@ -80,12 +82,15 @@ class AgentWorld(Protocol):
     reality: Reality
     seed: int
     timing: AgentTiming
+    # (primitive, action) -> (shortest, longest) seconds; empty: a fast seed.
+    slow_ops: dict[tuple[str, str], tuple[float, float]]
 
     def now(self) -> float: ...
 
     def take_agent_fault(self, host: str, prim: str, action: str) -> str | None: ...
 
-    def action_begin(self, host: str, key: str, request: ActionRequest) -> None: ...
+    def action_begin(self, host: str, key: str, request: ActionRequest, takes: float,
+                     slow: bool) -> None: ...
 
     def action_end(self, host: str, key: str, request: ActionRequest,
                    result: ActionResult) -> None: ...
@@ -114,11 +119,17 @@ class SimAgentRunner:
         self.cluster = ClusterStore(store) if store is not None else None
         self._calls: dict[tuple[str, str], int] = {}
 
-    def duration(self, key: str, action: str) -> float:
+    def duration(self, prim: str, key: str, action: str) -> tuple[float, bool]:
+        """Seconds this call takes, and whether it is a slow operation."""
         n = self._calls.get((key, action), 0)
         self._calls[(key, action)] = n + 1
-        base = self.world.timing.base(action)
-        return round(base * jitter(self.world.seed, self.host, key, action, n), 6)
+        w = self.world
+        factor = jitter(w.seed, self.host, key, action, n)
+        slow = w.slow_ops.get((prim, action)) if w.slow_ops else None
+        if slow is not None:
+            lo, hi = slow  # log-uniform: as many 30-60 s calls as 150-300 s ones
+            return round(lo * (hi / lo) ** (factor - 0.5), 6), True
+        return round(w.timing.base(action) * factor, 6), False
 
     async def run(self, request: ActionRequest) -> ActionResult:
         w = self.world
@@ -128,11 +139,12 @@ class SimAgentRunner:
             return ActionResult(rc=OCF_SUCCESS, output=_METADATA.format(name=request.agent.type))
         prim = request.rsc_id
         fault = w.take_agent_fault(self.host, prim, action)
-        dur = self.duration(key, action)
+        dur, slow = self.duration(prim, key, action)
         timeout_s = request.effective_timeout_ms / 1000.0
-        w.action_begin(self.host, key, request)
+        hangs = fault == "hang" or dur >= timeout_s
+        w.action_begin(self.host, key, request, timeout_s if hangs else dur, slow)
         prev = self._begin(key, action)
-        if fault == "hang" or dur >= timeout_s:
+        if hangs:
             await asyncio.sleep(timeout_s)
             self._timed_out(key, action, prev)
             result = timed_out(request.effective_timeout_ms, request.effective_timeout_ms)

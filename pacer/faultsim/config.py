@@ -11,12 +11,33 @@ watchdog fencing).
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+# The kinds random schedules draw from by default.
 FAULT_KINDS = (
     "crash", "freeze", "partition", "rsc-die", "agent-fail", "agent-hang", "drift",
-    "store-leader-loss", "store-flaky", "fence-fail",
+    "store-leader-loss", "store-flaky", "fence-fail", "agent-fail-always",
+)
+# Kinds that defeat any manager that trusts them: only on request (`--kinds`,
+# `SimConfig.fault_kinds`), never in the default mix (README, "Fault model").
+OPT_IN_KINDS: tuple[str, ...] = ()
+ALL_FAULT_KINDS = FAULT_KINDS + OPT_IN_KINDS
+
+# Slow operations (`SimConfig.slow_ops`): (primitive, action, shortest, longest
+# seconds). In a seed that draws the slow profile each such call takes a
+# log-uniform time in that range (from a hash of the call, like every
+# duration); every other action keeps `AgentTiming`. The default definition
+# gives these actions timeouts above the longest duration (a Galera-like
+# database: promote and stop take minutes; an API service drains before it
+# stops), so they are slow, not failed.
+SLOW_OPS: tuple[tuple[str, str, float, float], ...] = (
+    ("db", "start", 5.0, 60.0),
+    ("db", "promote", 30.0, 240.0),
+    ("db", "demote", 5.0, 60.0),
+    ("db", "stop", 30.0, 300.0),
+    ("api-web", "stop", 10.0, 90.0),
 )
 
 
@@ -75,6 +96,14 @@ class SimConfig:
     heartbeat_interval: float = 0.3
     heartbeat_timeout: float = 1.0
     timing: AgentTiming = field(default_factory=AgentTiming)
+    # The share of seeds that draw slow operations (`slow_ops`), decided by a
+    # hash of the seed alone (`SeedProfile`), so a shrunk schedule keeps it.
+    slow_share: float = 0.2
+    slow_ops: tuple[tuple[str, str, float, float], ...] = SLOW_OPS
+    # The convergence bound counts from the end of the last slow or hung
+    # action too (a 300 s stop then a 240 s promote is not a livelock), but
+    # at most this much later than from the heal.
+    slow_converge_cap: float = 1200.0
     definition: str | None = None  # YAML; None: default_definition(...)
 
     @property
@@ -92,9 +121,16 @@ class SimConfig:
     def definition_text(self) -> str:
         return self.definition or default_definition(self)
 
+    def slow_table(self) -> dict[tuple[str, str], tuple[float, float]]:
+        return {(r, a): (lo, hi) for r, a, lo, hi in self.slow_ops}
+
+    def profile(self, seed: int) -> SeedProfile:
+        return SeedProfile.draw(self, seed)
+
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["fault_kinds"] = list(self.fault_kinds)
+        data["slow_ops"] = [list(x) for x in self.slow_ops]
         return data
 
     @classmethod
@@ -104,7 +140,33 @@ class SimConfig:
             data["timing"] = AgentTiming(**data["timing"])
         if "fault_kinds" in data:
             data["fault_kinds"] = tuple(data["fault_kinds"])
+        if "slow_ops" in data:
+            data["slow_ops"] = tuple((str(r), str(a), float(lo), float(hi))
+                                     for r, a, lo, hi in data["slow_ops"])
         return cls(**data)
+
+
+def seed_hash(seed: int, *parts: object) -> float:
+    """A deterministic number in [0, 1) from the seed and a label: what a seed
+    draws besides its fault schedule, independent of the schedule (so a shrunk
+    schedule keeps it) and of every other draw."""
+    h = zlib.crc32(":".join(str(p) for p in (seed, *parts)).encode())
+    return h / 2**32
+
+
+@dataclass(frozen=True)
+class SeedProfile:
+    """What a seed draws about the cluster itself (not its faults)."""
+
+    slow: bool  # slow operations (SimConfig.slow_ops) in this seed
+
+    @classmethod
+    def draw(cls, config: SimConfig, seed: int) -> SeedProfile:
+        slow = bool(config.slow_ops) and seed_hash(seed, "slow") < config.slow_share
+        return cls(slow=slow)
+
+    def describe(self) -> str:
+        return "slow operations" if self.slow else "fast operations"
 
 
 def default_definition(config: SimConfig) -> str:
@@ -136,6 +198,7 @@ def default_definition(config: SimConfig) -> str:
         "        agent: ocf:heartbeat:Dummy",
         "        operations:",
         "          - {name: monitor, interval: 5s, timeout: 10s}",
+        "          - {name: stop, interval: 0s, timeout: 120s}",
         "  - clone: lb-clone",
         "    meta: {interleave: true}",
         "    child:",
@@ -151,6 +214,11 @@ def default_definition(config: SimConfig) -> str:
         "      operations:",
         "        - {name: monitor, interval: 5s, timeout: 10s, role: Promoted}",
         "        - {name: monitor, interval: 6s, timeout: 10s, role: Unpromoted}",
+        # Galera-like: promote and stop take minutes (SimConfig.slow_ops).
+        "        - {name: start, interval: 0s, timeout: 120s}",
+        "        - {name: promote, interval: 0s, timeout: 300s}",
+        "        - {name: demote, interval: 0s, timeout: 120s}",
+        "        - {name: stop, interval: 0s, timeout: 600s}",
     ]
     lines = [
         "# The fault simulator's default cluster (pacer/faultsim/config.py).",

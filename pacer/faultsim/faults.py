@@ -17,6 +17,8 @@ Kinds (targets in brackets):
 - rsc-die [node, rsc] — the resource dies on the host (a monitor finds it gone).
 - agent-fail [node, rsc, action] — the resource's next `action` there fails (rc 1).
 - agent-hang [node, rsc, action] — its next `action` there hangs until its timeout.
+- agent-fail-always [node, rsc, action] — every `action` of the resource there
+  fails (rc 1) for `duration` (a stop that fails every time; 0: for ever).
 - drift [node, value] — the host's monotonic clock runs `value` (a rate error,
   bounded by `SimConfig.max_drift`) fast or slow, for `duration`.
 - store-leader-loss [] — the store has no leader for `duration`: every request
@@ -61,6 +63,8 @@ class Fault:
             return f"rsc-die {self.rsc} on {who}"
         if self.kind in ("agent-fail", "agent-hang"):
             return f"{self.kind} {self.rsc} {self.action} on {who}"
+        if self.kind == "agent-fail-always":
+            return f"{self.kind} {self.rsc} {self.action} on {who}{d}"
         if self.kind == "drift":
             return f"drift {who} clock rate {self.value:+.2%}{d}"
         if self.kind == "store-flaky":
@@ -106,10 +110,11 @@ def parse_fault(text: str) -> Fault:
         raise ValueError(f"fault {text!r}: write KIND@AT[+DURATION][:NODES]...")
     at_text, _, dur_text = when.partition("+")
     nodes = tuple(n for n in nodes_text.split(",") if n)
-    from pacer.faultsim.config import FAULT_KINDS
+    from pacer.faultsim.config import ALL_FAULT_KINDS
 
-    if kind not in FAULT_KINDS:
-        raise ValueError(f"fault {text!r}: unknown kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
+    if kind not in ALL_FAULT_KINDS:
+        raise ValueError(f"fault {text!r}: unknown kind {kind!r}; one of "
+                         f"{', '.join(ALL_FAULT_KINDS)}")
     return Fault(at=float(at_text), kind=kind, nodes=nodes,
                  duration=float(dur_text) if dur_text else 0.0, rsc=rsc, action=action,
                  value=value)
@@ -146,6 +151,9 @@ def generate(seed: int, config: SimConfig) -> list[Fault]:
             faults.append(Fault(at, kind, (node,), rsc=rng.choice(rscs)))
         elif kind in ("agent-fail", "agent-hang"):
             faults.append(Fault(at, kind, (node,), rsc=rng.choice(rscs),
+                                action=rng.choice(FAULT_ACTIONS)))
+        elif kind == "agent-fail-always":
+            faults.append(Fault(at, kind, (node,), dur, rsc=rng.choice(rscs),
                                 action=rng.choice(FAULT_ACTIONS)))
         elif kind == "drift":
             rate = round(rng.uniform(-config.max_drift, config.max_drift), 5)

@@ -149,7 +149,8 @@ class Host:
         self.stop_fault_at = -math.inf  # an injected fault last hit a stop or demote
         self.incarnation = 0
         self.watchdog: SimWatchdog | None = None
-        self.agent_faults: list[Fault] = []
+        self.agent_faults: list[Fault] = []  # one-shot: the next such action
+        self.always_faults: list[Fault] = []  # every such action while active
 
 
 class StopRun(Exception):
@@ -162,6 +163,15 @@ class World:
         self.config = config
         self.seed = seed
         self.timing = config.timing
+        self.profile = config.profile(seed)
+        self.slow_ops = config.slow_table() if self.profile.slow else {}
+        # Statistics for explore: the fault kinds that reached the timing they
+        # target (README, "Statistics"), and the longest operations seen.
+        self.reached: set[str] = set()
+        self.longest: dict[str, float] = {}  # action -> longest duration begun
+        # Convergence is counted from the end of the last slow or hung action
+        # too (it may end long after the last fault healed).
+        self.busy_until = 0.0
         self.faults = list(faults)
         self.factory = factory
         self.trace = trace
@@ -321,11 +331,32 @@ class World:
                 if action in ("stop", "demote"):
                     h.stop_fault_at = self.loop.now
                 self.emit(host, f"injected: {f.kind} hits {prim} {action}")
+                self.reached.add(f.kind)
                 return "hang" if f.kind == "agent-hang" else "fail"
+        for f in h.always_faults:
+            if f.rsc == prim and f.action == action:
+                if action in ("stop", "demote"):
+                    h.stop_fault_at = self.loop.now
+                self.emit(host, f"injected: {f.kind} hits {prim} {action}")
+                self.reached.add(f.kind)
+                return "fail"
         return None
 
-    def action_begin(self, host: str, key: str, request: ActionRequest) -> None:
+    def action_begin(self, host: str, key: str, request: ActionRequest, takes: float = 0.0,
+                     slow: bool = False) -> None:
+        """An agent action begins on `host`; it will take `takes` seconds (its
+        timeout if it hangs); `slow`: a slow operation of this seed's profile."""
         action = request.action
+        if takes > self.longest.get(action, 0.0):
+            self.longest[action] = takes
+        if slow or takes > 20.0:
+            now = self.loop.now
+            if now + takes > self.busy_until:
+                self.busy_until = now + takes
+            if action in ("stop", "demote"):
+                # Like a stop a fault hit: without a watchdog nothing on the
+                # host can make a slow self-fence faster (fencing covers it).
+                self.hosts[host].stop_fault_at = now
         self.checker.action_begin(host, key, action)
         if action in ("start", "promote", "migrate_from") and self._lost_at:
             self.checker.takeover_begin(host, key, action, self.lost_active)
@@ -495,6 +526,8 @@ class World:
                     self.emit(node, f"{key} died")
         elif f.kind in ("agent-fail", "agent-hang"):
             self.hosts[node].agent_faults.append(f)
+        elif f.kind == "agent-fail-always":
+            self.hosts[node].always_faults.append(f)
         elif f.kind == "drift":
             self.hosts[node].drift.set_rate(self.loop.now, f.value)
         elif f.kind == "store-leader-loss":
@@ -517,6 +550,8 @@ class World:
         elif f.kind in ("agent-fail", "agent-hang"):
             with contextlib.suppress(ValueError):
                 self.hosts[node].agent_faults.remove(f)
+        elif f.kind == "agent-fail-always":
+            self.hosts[node].always_faults.remove(f)
         elif f.kind == "drift":
             self.hosts[node].drift.set_rate(self.loop.now, 0.0)
         elif f.kind == "store-leader-loss":
@@ -696,12 +731,12 @@ class World:
         await admin.put_definition(self.definition_text)
         self._rev = self.cluster.revision
         self.emit("sim", f"seed {self.seed}: {len(self.hosts)} nodes, fencing "
-                  f"{self.config.fencing}, {len(self.faults)} faults")
+                  f"{self.config.fencing}, {len(self.faults)} faults, "
+                  f"{self.profile.describe()}")
         for n in self.hosts:
             self.boot_now(n)
         self.schedule_faults()
         self.heal_at = heal_time(self.faults, self.config)
-        deadline = self.heal_at + self.config.converge_bound
         poll = self.heal_at
         why = ""
         while not self.done.done():
@@ -718,12 +753,23 @@ class World:
                     break
             else:
                 self.converged_at = None
-                if self.loop.now >= deadline:
+                if self.loop.now >= self.converge_deadline():
+                    since = max(self.heal_at, min(self.busy_until, self.heal_at
+                                                  + self.config.slow_converge_cap))
+                    after = f"the last fault healed (t={self.heal_at:.1f})" \
+                        if since == self.heal_at else \
+                        f"the last slow or hung action ended (t={since:.1f})"
                     self.checker.violate("converges", f"not converged "
-                                         f"{self.config.converge_bound:g}s after the last "
-                                         f"fault healed (t={self.heal_at:.1f}): {why}")
+                                         f"{self.config.converge_bound:g}s after {after}: {why}")
                     break
             poll = self.loop.now + CONVERGE_POLL
+
+    def converge_deadline(self) -> float:
+        """`converge_bound` after the last fault healed and the last slow or hung
+        action ended (at most `slow_converge_cap` later than from the heal)."""
+        c = self.config
+        return max(self.heal_at, min(self.busy_until, self.heal_at + c.slow_converge_cap)) \
+            + c.converge_bound
 
     def cleanup(self) -> None:
         shutil.rmtree(self._state_root, ignore_errors=True)
