@@ -92,14 +92,14 @@ def test_seed_19_frozen_host_without_watchdog_is_not_taken_over() -> None:
 
 # The planted failure that exercises shrinking and replay: a cluster whose
 # operator disabled fencing. The scheduler then treats a lost node's resources
-# as stopped (as Pacemaker does), so a partitioned node's vip is started again
-# elsewhere while it still runs (seed 0).
+# as stopped (as Pacemaker does), so a lost node's vip is started again
+# elsewhere while it still runs (seed 7).
 UNFENCED = SimConfig(definition=default_definition(SimConfig()).replace(
     "stonith-enabled: true", "stonith-enabled: false"))
 
 
 def test_a_failure_is_found_shrunk_and_replayed_bit_for_bit(tmp_path: Path) -> None:
-    first = run(UNFENCED, 0)
+    first = run(UNFENCED, 7)
     assert first.violations and first.violations[0].invariant == "fenced-before-takeover"
     path = save_failure(tmp_path, UNFENCED, outcome(first), shrink=True)
     saved = load_failure(path)

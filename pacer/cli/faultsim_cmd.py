@@ -29,8 +29,10 @@ examples:
   pacer faultsim run --replay faultsim-failures/seed-19.json
       replay a saved failure (its shrunk schedule; --full for the original)
 
-fault kinds: crash freeze partition rsc-die agent-fail agent-hang drift
-  store-leader-loss store-flaky fence-fail
+fault kinds (pacer/faultsim/README.md, "Fault model"): crash freeze partition
+  rsc-die agent-fail agent-hang agent-fail-always drift store-leader-loss
+  store-flaky fence-fail fence-hang fence-slow-fail; on request only (--kinds):
+  fence-lie
 """
 
 
@@ -52,6 +54,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--kinds", metavar="KIND,...",
                        help="only these fault kinds in random schedules")
         q.add_argument("--max-faults", type=int, help="faults per random schedule (default 6)")
+        q.add_argument("--slow-share", type=float, metavar="P",
+                       help="share of seeds with slow operations (default 0.2; 0: none, "
+                       "1: every seed)")
+        q.add_argument("--ttls", metavar="T,...",
+                       help="each node's lease TTL in seconds (default: 2, or drawn per seed)")
+        q.add_argument("--watchdog-modes", metavar="MODE,...",
+                       help="each host's watchdog: ok, none, late:SECONDS, dead (default: ok, "
+                       "or one host drawn per seed)")
 
     r = fs.add_parser("run", help="one seed (or schedule, or saved failure) as an event trace",
                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -96,7 +106,7 @@ def _hash_seed() -> None:
 
 
 def _config(args: argparse.Namespace):  # -> SimConfig
-    from pacer.faultsim.config import FAULT_KINDS, SimConfig
+    from pacer.faultsim.config import ALL_FAULT_KINDS, SimConfig
 
     if args.nodes < 1:
         raise UserError("--nodes must be at least 1")
@@ -109,13 +119,25 @@ def _config(args: argparse.Namespace):  # -> SimConfig
             raise UserError(f"cannot read {args.definition}: {exc.strerror}") from exc
     if args.kinds:
         kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
-        bad = [k for k in kinds if k not in FAULT_KINDS]
+        bad = [k for k in kinds if k not in ALL_FAULT_KINDS]
         if bad:
-            raise UserError(f"unknown fault kind {bad[0]!r}; one of {', '.join(FAULT_KINDS)}")
+            raise UserError(f"unknown fault kind {bad[0]!r}; one of "
+                            f"{', '.join(ALL_FAULT_KINDS)}")
         kw["fault_kinds"] = kinds
     if args.max_faults is not None:
         kw["max_faults"] = args.max_faults
-    return SimConfig(**kw)
+    if args.slow_share is not None:
+        kw["slow_share"] = args.slow_share
+    try:
+        if args.ttls:
+            kw["lease_ttls"] = tuple(int(t) for t in args.ttls.split(","))
+        if args.watchdog_modes:
+            kw["watchdog_modes"] = tuple(m.strip() for m in args.watchdog_modes.split(","))
+        config = SimConfig(**kw)
+        config.profile(0)  # (checks the per-node lists)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    return config
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -10,7 +10,10 @@ so a frozen host's actions stop with it and a crashed host's never finish.
 
 `SimFencer` is the controller's `Fencer`: a power switch outside every host.
 Once asked, it acts after `fence_delay` whatever happens to the asking
-process. `SimWatchdog` resets a host that was not fed in time.
+process — unless a fault makes it fail at once (fence-fail), hang until the
+request's timeout (fence-hang), fail after a while (fence-slow-fail) or
+report success without acting (fence-lie). `SimWatchdog` resets a host that
+was not fed in time (late, or never, in the modes a seed may draw).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pacer.agents.api import (
     timed_out,
 )
 from pacer.faultsim.config import AgentTiming
+from pacer.faultsim.faults import Fault
 from pacer.faultsim.loop import VirtualTimeLoop
 from pacer.faultsim.reality import (
     DEMOTING,
@@ -99,7 +103,9 @@ class AgentWorld(Protocol):
 
     def power_switch(self, target: str, action: str) -> asyncio.Future[FenceResult]: ...
 
-    def fence_failing(self) -> bool: ...
+    def fence_fault(self, target: str, action: str) -> Fault | None: ...
+
+    def emit(self, who: str, text: str) -> None: ...
 
 
 def jitter(seed: int, *parts: object) -> float:
@@ -270,22 +276,47 @@ class SimFencer:
         action = request.action
         if action in ("monitor", "list", "metadata", "meta-data", "validate-all"):
             return FenceResult(rc=0, ok=True)
-        if self.world.fence_failing():
-            await asyncio.sleep(1.0)
-            return FenceResult(rc=1, ok=False, error="fence device failed (injected)",
-                               duration_ms=1000)
         target = request.target or ""
-        return await self.world.power_switch(target, action)
+        fault = self.world.fence_fault(target, action)
+        if fault is None:
+            return await self.world.power_switch(target, action)
+        self.world.emit("fence", f"{action} {target} requested: {fault.kind} (injected)")
+        if fault.kind == "fence-lie":
+            delay = self.world.fence_delay
+            await asyncio.sleep(delay)
+            self.world.emit("fence", f"{action} {target}: reports success without acting "
+                            "(injected)")
+            return FenceResult(rc=0, ok=True, duration_ms=int(delay * 1000))
+        if fault.kind == "fence-hang":
+            # No answer: the fence agent is killed at the request's timeout
+            # (stonith-timeout).
+            await asyncio.sleep(request.timeout_ms / 1000)
+            return FenceResult(rc=1, ok=False, timed_out=True, duration_ms=request.timeout_ms,
+                               error=f"fence device timed out after {request.timeout_ms} ms "
+                               "(injected)")
+        delay = fault.value if fault.kind == "fence-slow-fail" else 1.0
+        await asyncio.sleep(delay)
+        return FenceResult(rc=1, ok=False, error="fence device failed (injected)",
+                           duration_ms=int(delay * 1000))
 
 
 class SimWatchdog:
     """A hardware watchdog outside the host (`pacer.node.Watchdog`): once armed,
     it resets the host when not fed for `timeout` seconds of global time (its
-    crystal does not drift with the host's clock). A power cycle disarms it."""
+    crystal does not drift with the host's clock). A power cycle disarms it.
 
-    def __init__(self, loop: VirtualTimeLoop, reset: Callable[[], None]) -> None:
+    Modes (`SeedProfile.watchdogs`): a `late` one resets the host `late`
+    seconds after that (its real timeout is longer than the one asked for,
+    and reading it back says so: `effective_timeout`); a `dead` one is armed
+    and reports the timeout asked for, but never resets anything."""
+
+    def __init__(self, loop: VirtualTimeLoop, reset: Callable[[], None], late: float = 0.0,
+                 dead: bool = False, came_due: Callable[[], None] | None = None) -> None:
         self.loop = loop
         self.reset = reset
+        self.late = late
+        self.dead = dead
+        self.came_due = came_due  # told when the deadline passes unfed (statistics)
         self.timeout = 0.0
         self.armed = False
         self.deadline = 0.0  # global time it resets the host unless fed before
@@ -294,15 +325,22 @@ class SimWatchdog:
         # goes back to sleep until the deadline.
         self._timer: asyncio.TimerHandle | None = None
 
-    def arm(self, timeout_s: int) -> None:
+    @property
+    def effective_timeout(self) -> float:
+        """What reading the device's timeout back says (WDIOC_GETTIMEOUT): the
+        seconds after a feed it really resets the host."""
+        return self.timeout + self.late
+
+    def arm(self, timeout_s: int) -> int:
         self.timeout = float(timeout_s)
         self.armed = True
         self.feed()
+        return int(self.effective_timeout)
 
     def feed(self) -> None:
         if not self.armed:
             return
-        self.deadline = self.loop.now + self.timeout
+        self.deadline = self.loop.now + self.timeout + self.late
         if self._timer is not None and self._timer.when() > self.deadline:
             self._timer.cancel()  # armed again with a shorter timeout
             self._timer = None
@@ -314,6 +352,10 @@ class SimWatchdog:
             self._timer = self.loop.call_sim_at(self.deadline, self._expire)
             return
         self._timer = None
+        if self.came_due is not None:
+            self.came_due()
+        if self.dead:
+            return  # (stays armed: fed again, it counts down again, to nothing)
         self.armed = False
         self.reset()
 

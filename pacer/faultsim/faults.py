@@ -25,7 +25,11 @@ Kinds (targets in brackets):
   from every client is refused.
 - store-flaky [node, value] — for `duration`, each of the node's store requests
   is, with probability `value`, refused, lost, or applied with its answer lost.
-- fence-fail [] — the fence device fails every request for `duration`.
+- fence-fail [] — the fence device fails every request for `duration` (after 1 s).
+- fence-hang [] — every request hangs until its timeout (stonith-timeout), then fails.
+- fence-slow-fail [value] — every request fails after `value` seconds.
+- fence-lie [] — every request reports success (after `fence_delay`) without
+  acting. Opt-in: it defeats any manager that trusts its fence device.
 """
 
 from __future__ import annotations
@@ -69,6 +73,8 @@ class Fault:
             return f"drift {who} clock rate {self.value:+.2%}{d}"
         if self.kind == "store-flaky":
             return f"store-flaky {who} p={self.value:.2f}{d}"
+        if self.kind == "fence-slow-fail":
+            return f"fence-slow-fail after {self.value:g}s{d}"
         return f"{self.kind} {who}{d}".replace("  ", " ").strip()
 
     def to_json(self) -> dict[str, Any]:
@@ -162,8 +168,10 @@ def generate(seed: int, config: SimConfig) -> list[Fault]:
             faults.append(Fault(at, kind, (), round(0.5 + rng.random() * 4.5, 3)))
         elif kind == "store-flaky":
             faults.append(Fault(at, kind, (node,), dur, value=round(rng.uniform(0.05, 0.5), 3)))
-        elif kind == "fence-fail":
+        elif kind in ("fence-fail", "fence-hang", "fence-lie"):
             faults.append(Fault(at, kind, (), dur))
+        elif kind == "fence-slow-fail":
+            faults.append(Fault(at, kind, (), dur, value=round(rng.uniform(3.0, 30.0), 1)))
         else:  # pragma: no cover - FAULT_KINDS is closed
             raise ValueError(kind)
     faults.sort(key=lambda f: (f.at, f.kind, f.nodes))

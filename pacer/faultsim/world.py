@@ -26,7 +26,7 @@ from typing import Any
 
 from pacer.agents.api import ActionRequest, ActionResult, AgentRunner, Fencer, FenceResult
 from pacer.faultsim.agents import SimAgentRunner, SimFencer, SimWatchdog
-from pacer.faultsim.config import SimConfig
+from pacer.faultsim.config import SimConfig, parse_watchdog_mode
 from pacer.faultsim.faults import Fault
 from pacer.faultsim.invariants import Checker, Topology, Violation
 from pacer.faultsim.loop import PROC, DriftClock, Proc, ProcState, VirtualTimeLoop
@@ -139,8 +139,10 @@ def _json(value: bytes) -> dict[str, Any]:
 
 
 class Host:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, ttl: int = 2, watchdog_mode: str = "ok") -> None:
         self.name = name
+        self.ttl = ttl  # its node daemon's lease TTL
+        self.watchdog_mode, self.watchdog_late = parse_watchdog_mode(watchdog_mode)
         self.drift = DriftClock()
         self.proc: Proc | None = None
         self.powered = True
@@ -151,6 +153,18 @@ class Host:
         self.watchdog: SimWatchdog | None = None
         self.agent_faults: list[Fault] = []  # one-shot: the next such action
         self.always_faults: list[Fault] = []  # every such action while active
+
+    @property
+    def resettable(self) -> bool:
+        """Does a watchdog that really fires guard this host?"""
+        return self.watchdog is not None and self.watchdog_mode != "dead"
+
+    @property
+    def self_fence_bound(self) -> float:
+        """Seconds after its lease lapsed by which the host runs nothing of what
+        it ran: its self-fence, or its watchdog's reset (2 x its TTL with the
+        default grace; a late watchdog is that much later)."""
+        return 2.0 * self.ttl + self.watchdog_late
 
 
 class StopRun(Exception):
@@ -163,6 +177,7 @@ class World:
         self.config = config
         self.seed = seed
         self.timing = config.timing
+        self.fence_delay = config.fence_delay
         self.profile = config.profile(seed)
         self.slow_ops = config.slow_table() if self.profile.slow else {}
         # Statistics for explore: the fault kinds that reached the timing they
@@ -178,7 +193,7 @@ class World:
         self.loop = loop
         self.cluster = MemoryCluster(GlobalClock(loop))
         self.keys = Keys()
-        self.definition_text = config.definition_text()
+        self.definition_text = config.definition_text(self.profile)
         self.defn = parse_stored_definition(self.definition_text)
         self.topo = Topology(self.defn, config.nodes)
         self.reality = Reality()
@@ -190,7 +205,9 @@ class World:
         self.finished = False
         self.done: asyncio.Future[None] = loop.create_future()
         names = config.node_names
-        self.hosts: dict[str, Host] = {n: Host(n) for n in names}
+        self.hosts: dict[str, Host] = {
+            n: Host(n, self.profile.ttls[i], self.profile.watchdogs[i])
+            for i, n in enumerate(names)}
         self.store_members = names[:config.store_members] if config.store_members else names
         self.fencer = SimFencer(self)
         self._state_root = Path(tempfile.gettempdir()) / f"pacer-faultsim-{id(self):x}"
@@ -203,7 +220,7 @@ class World:
         self._dgram_due = -1.0
         self._leader_loss = 0
         self._flaky: dict[str, list[Fault]] = {}
-        self._fence_fail = 0
+        self._fence_faults: list[Fault] = []  # active fence device faults, oldest first
         self._store_calls = 0
         # What the world has seen of the store.
         self._rev = self.cluster.revision
@@ -260,12 +277,15 @@ class World:
         h.frozen = False
         h.proc = Proc(f"{name}#{h.incarnation}", h.drift)
         store: Store = self.cluster.client(name)
-        if self.config.has_watchdog:
-            h.watchdog = SimWatchdog(self.loop, lambda: self._watchdog_reset(name))
+        if h.watchdog_mode != "none":
+            h.watchdog = SimWatchdog(self.loop, lambda: self._watchdog_reset(name),
+                                     late=h.watchdog_late, dead=h.watchdog_mode == "dead",
+                                     came_due=lambda: self.reached.add(
+                                         f"watchdog-{h.watchdog_mode}"))
         clock = HostClock(self.loop, h.drift)
         env = HostEnv(name=name, incarnation=h.incarnation, store=store, clock=clock,
                       wall=clock.wall, runner=SimAgentRunner(self, name, store), fencer=self.fencer,
-                      lease_ttl=self.config.lease_ttl,
+                      lease_ttl=h.ttl,
                       state_dir=self._state_root / f"{name}.{h.incarnation}",
                       watchdog=h.watchdog, watchdog_grace=self.config.watchdog_grace,
                       link=SimLink(self, name) if self.config.heartbeats else None,
@@ -410,8 +430,14 @@ class World:
         self.loop.call_sim_at(self.loop.now + self.config.fence_delay, act)
         return fut
 
-    def fence_failing(self) -> bool:
-        return self._fence_fail > 0
+    def fence_fault(self, target: str, action: str) -> Fault | None:
+        """The fence device fault in force for this request (the oldest active)."""
+        if not self._fence_faults:
+            return None
+        f = self._fence_faults[0]
+        if action in ("off", "reboot"):
+            self.reached.add(f.kind)
+        return f
 
     # ------------------------------------------------------------------ network and store
 
@@ -534,8 +560,8 @@ class World:
             self._leader_loss += 1
         elif f.kind == "store-flaky":
             self._flaky.setdefault(node, []).append(f)
-        elif f.kind == "fence-fail":
-            self._fence_fail += 1
+        elif f.kind in ("fence-fail", "fence-hang", "fence-slow-fail", "fence-lie"):
+            self._fence_faults.append(f)
 
     def _end(self, f: Fault) -> None:
         node = f.nodes[0] if f.nodes else ""
@@ -558,8 +584,8 @@ class World:
             self._leader_loss -= 1
         elif f.kind == "store-flaky":
             self._flaky[node].remove(f)
-        elif f.kind == "fence-fail":
-            self._fence_fail -= 1
+        elif f.kind in ("fence-fail", "fence-hang", "fence-slow-fail", "fence-lie"):
+            self._fence_faults.remove(f)
 
     # ------------------------------------------------------------------ observing
 
@@ -584,9 +610,11 @@ class World:
             elif kind == "controller" and len(parts) == 1:
                 if put and ev.kv.version == 1:
                     node = _json(ev.kv.value).get("node", "?")
+                    self._controller = node
                     self.emit("store", f"controller elected: {node} "
                               f"(token {ev.kv.create_revision})")
                 elif not put:
+                    self._controller = None
                     self.emit("store", "controller key gone")
             elif kind == "fencing" and len(parts) == 3 and put:
                 self._fence_recorded(parts[1], ev.kv.value)
@@ -608,22 +636,28 @@ class World:
         self._lost_at[node] = now
         self.checker.host_lost(node)
         self.emit("store", f"{node} is no longer a member")
-        bound = self.config.stonith_watchdog_timeout
-        self.loop.call_sim_at(now + bound, self._check_self_fence, node, now)
+        h = self.hosts[node]
+        if h.powered:
+            if h.watchdog is None:
+                self.reached.add("watchdog-none")
+            ctl = self.hosts.get(self._controller or "")
+            if ctl is not None and ctl.ttl != h.ttl:
+                self.reached.add("mixed-ttl")
+        self.loop.call_sim_at(now + h.self_fence_bound, self._check_self_fence, node, now)
 
     def _check_self_fence(self, node: str, lost_at: float) -> None:
         h = self.hosts[node]
         if not h.powered:
             return
-        if h.frozen and h.watchdog is None:
+        if h.frozen and not h.resettable:
             return  # cannot act; only fencing can make it safe (checked there)
-        if h.watchdog is None and h.stop_fault_at >= lost_at - self.config.lease_ttl:
+        if not h.resettable and h.stop_fault_at >= lost_at - h.ttl:
             # A stop that failed or hangs while it fences itself: without a
             # watchdog nothing on the host can do better (it stops no further,
             # to keep the order); fencing covers it (checked there).
             return
-        bound = self.config.stonith_watchdog_timeout
-        if h.watchdog is None and h.thawed_at > lost_at and self.loop.now < h.thawed_at + bound:
+        bound = h.self_fence_bound
+        if not h.resettable and h.thawed_at > lost_at and self.loop.now < h.thawed_at + bound:
             # It was frozen for part of the bound (found by faultsim, seed 1086):
             # it gets the whole bound from its thaw to stop what it runs.
             self.loop.call_sim_at(h.thawed_at + bound, self._check_self_fence, node, lost_at)
