@@ -4,6 +4,7 @@ thousands with PACER_FAULTSIM_JOBS workers)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -17,6 +18,14 @@ from pacer.faultsim.explore import explore, load_failure, outcome, save_failure
 from pacer.faultsim.faults import Fault, generate, parse_fault
 from pacer.faultsim.run import run
 from pacer.faultsim.shrink import ddmin
+
+# The fault kinds and cluster of the simulator before issue 13 (no slow
+# operations, every host a punctual watchdog and the same TTL): regression
+# seeds found then keep their schedules with it.
+CLASSIC_KINDS = ("crash", "freeze", "partition", "rsc-die", "agent-fail", "agent-hang", "drift",
+                 "store-leader-loss", "store-flaky", "fence-fail")
+CLASSIC = SimConfig(fault_kinds=CLASSIC_KINDS, slow_share=0.0, watchdog_mode_share=0.0,
+                    ttl_share=0.0)
 
 # A device-fenced cluster whose hosts have no hardware watchdog (seed 19 found
 # the controller "fencing" a frozen host of it by waiting; fixed).
@@ -78,7 +87,7 @@ def test_promote_order_holds_under_faults() -> None:
         assert result.ok, result.violations
 
 
-ORDERED = SimConfig(definition=default_definition(SimConfig()) + (
+ORDERED = dataclasses.replace(CLASSIC, definition=default_definition(SimConfig()) + (
     "  - order: {first: db-clone, first-action: promote, then: api, then-action: start}\n"))
 
 

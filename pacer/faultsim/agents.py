@@ -364,3 +364,15 @@ class SimWatchdog:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def pause(self) -> None:
+        """Its VM is paused: the (virtual) watchdog stops counting."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def resume(self, paused_for: float) -> None:
+        """... and goes on where it stopped."""
+        if self.armed:
+            self.deadline += paused_for
+            self._timer = self.loop.call_sim_at(self.deadline, self._expire)

@@ -19,7 +19,8 @@ from typing import Any
 FAULT_KINDS = (
     "crash", "freeze", "partition", "rsc-die", "agent-fail", "agent-hang", "drift",
     "store-leader-loss", "store-flaky", "fence-fail", "agent-fail-always",
-    "fence-hang", "fence-slow-fail",
+    "fence-hang", "fence-slow-fail", "oneway-out", "oneway-in", "hb-cut", "hb-cut-in",
+    "watch-stall", "revoke-lost", "store-slow", "loop-stall", "vm-pause", "disk-full",
 )
 # Kinds that defeat any manager that trusts them: only on request (`--kinds`,
 # `SimConfig.fault_kinds`), never in the default mix (README, "Fault model").

@@ -30,6 +30,29 @@ Kinds (targets in brackets):
 - fence-slow-fail [value] — every request fails after `value` seconds.
 - fence-lie [] — every request reports success (after `fence_delay`) without
   acting. Opt-in: it defeats any manager that trusts its fence device.
+- oneway-out [node] — nothing the host sends arrives: its datagrams are lost,
+  its store requests never reach the store (the store's answers and watch
+  events would still reach it).
+- oneway-in [node] — nothing reaches the host: peers' datagrams are lost, its
+  store requests are applied but their answers lost, its watches deliver
+  nothing.
+- hb-cut [nodes] — datagrams (heartbeats) between these nodes and the rest are
+  lost both ways; the store is reachable from everywhere.
+- hb-cut-in [node] — datagrams to the host are lost (inbound UDP blocked); it
+  sends, and reaches the store.
+- watch-stall [node] — the host's watch streams deliver nothing; unary calls
+  work; what they missed comes when the fault ends.
+- revoke-lost [value] — every lease revocation (of any host) is lost: dropped
+  before it is applied (value 0) or applied with its answer lost (value 1).
+- store-slow [node, value] — each store request of the host takes `value`
+  seconds (0.1-3 s): applied at the store half-way, answered at the end.
+- loop-stall [node] — the host's pacer process runs nothing (a callback
+  blocked its loop); then, as asyncio does, it first runs what arrived
+  meanwhile, then the timers that came due.
+- vm-pause [node] — the host's VM stops: its process, its monotonic clock and
+  its watchdog; its resources stay. On resume its clock has not counted the
+  pause (every timer of the process is that much later).
+- disk-full [node] — every write under the host's state_dir fails (ENOSPC).
 """
 
 from __future__ import annotations
@@ -75,6 +98,13 @@ class Fault:
             return f"store-flaky {who} p={self.value:.2f}{d}"
         if self.kind == "fence-slow-fail":
             return f"fence-slow-fail after {self.value:g}s{d}"
+        if self.kind == "hb-cut":
+            return f"hb-cut {who} from the rest{d}"
+        if self.kind == "revoke-lost":
+            how = "dropped" if self.value == 0 else "applied, answer lost"
+            return f"revoke-lost ({how}){d}"
+        if self.kind == "store-slow":
+            return f"store-slow {who} {self.value:g}s per request{d}"
         return f"{self.kind} {who}{d}".replace("  ", " ").strip()
 
     def to_json(self) -> dict[str, Any]:
@@ -147,8 +177,19 @@ def generate(seed: int, config: SimConfig) -> list[Fault]:
         at = round(config.warmup + rng.random() * config.fault_window, 3)
         dur = round(0.5 + rng.random() * (config.max_fault_duration - 0.5), 3)
         node = rng.choice(names)
-        if kind in ("crash", "freeze"):
+        if kind in ("crash", "freeze", "oneway-out", "oneway-in", "hb-cut-in", "watch-stall",
+                    "vm-pause", "disk-full"):
             faults.append(Fault(at, kind, (node,), dur))
+        elif kind == "loop-stall":
+            # A callback that blocks the loop: a fraction of a second to seconds.
+            faults.append(Fault(at, kind, (node,), round(0.3 + rng.random() * 4.7, 3)))
+        elif kind == "hb-cut":
+            k = rng.randint(1, max(1, len(names) // 2))
+            faults.append(Fault(at, kind, tuple(sorted(rng.sample(names, k))), dur))
+        elif kind == "revoke-lost":
+            faults.append(Fault(at, kind, (), dur, value=float(rng.randint(0, 1))))
+        elif kind == "store-slow":
+            faults.append(Fault(at, kind, (node,), dur, value=round(rng.uniform(0.1, 3.0), 3)))
         elif kind == "partition":
             # A minority most of the time; sometimes up to half (no side may have quorum).
             k = rng.randint(1, max(1, len(names) // 2))

@@ -81,6 +81,13 @@ class DriftClock:
             return local
         return self.base_global + (local - self.base_local) / (1.0 + self.rate)
 
+    def skip(self, g_from: float, g_to: float) -> None:
+        """The clock stood still from global `g_from` to `g_to` (a paused VM:
+        CLOCK_MONOTONIC does not count the pause) and runs on from there."""
+        self.base_local = self.local(g_from)
+        self.base_global = g_to
+        self.identity = self.rate == 0.0 and self.base_local == self.base_global
+
     def set_rate(self, g: float, rate: float) -> None:
         if rate <= -1.0:
             raise ValueError("a clock cannot stop or run backwards")
@@ -314,16 +321,68 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         if proc.state is ProcState.RUNNING:
             proc.state = ProcState.FROZEN
 
-    def thaw(self, proc: Proc) -> None:
-        """Resume a frozen process: its held callbacks run next, in order."""
-        if proc.state is ProcState.FROZEN:
-            proc.state = ProcState.RUNNING
-            self._ready.extend(proc.held)
-            proc.held.clear()
+    def thaw(self, proc: Proc, io_first: bool = False) -> bool:
+        """Resume a frozen process: its held callbacks run next, in the order
+        they became ready — or, with `io_first`, as asyncio runs them after a
+        callback that blocked its loop: first everything that was ready or
+        arrived (datagrams, store answers and watch events), then the timers
+        that came due meanwhile. Returns whether that changed the order."""
+        if proc.state is not ProcState.FROZEN:
+            return False
+        proc.state = ProcState.RUNNING
+        held = proc.held
+        changed = False
+        if io_first:
+            timers = [h for h in held if isinstance(h, events.TimerHandle)]
+            if timers:
+                io = [h for h in held if not isinstance(h, events.TimerHandle)]
+                first_io = next((i for i, h in enumerate(held)
+                                 if not isinstance(h, events.TimerHandle)), len(held))
+                changed = bool(io) and any(isinstance(h, events.TimerHandle)
+                                           for h in list(held)[:first_io])
+                held = deque(io + timers)
+        self._ready.extend(held)
+        proc.held.clear()
+        return changed
+
+    def shift_timers(self, proc: Proc, since: float, by: float) -> None:
+        """The process's clock stood still for `by` seconds from global `since`
+        (a paused VM): each of its timers due after `since` — pending, or come
+        due and held meanwhile — is due `by` seconds later."""
+        held = [h for h in proc.held if isinstance(h, events.TimerHandle)
+                and h._when >= since]
+        if held:
+            proc.held = deque(h for h in proc.held if not (
+                isinstance(h, events.TimerHandle) and h._when >= since))
+        entries = []
+        for when, seq, h in self._scheduled:
+            if not h._cancelled and when >= since and h._context.get(PROC) is proc:
+                when += by
+                h._when = when
+            entries.append((when, seq, h))
+        for h in held:
+            h._when += by
+            entries.append((h._when, next(self._timer_seq), h))
+            h._scheduled = True
+        heapq.heapify(entries)
+        self._scheduled = entries
 
     def kill(self, proc: Proc) -> None:
         """The process is gone: none of its code runs again during the simulation."""
         proc.state = ProcState.DEAD
+
+    def lost_exceptions(self) -> list[tuple[Proc, asyncio.Task[Any]]]:
+        """Tasks that ended with an exception nobody retrieved (asyncio would log
+        "Task exception was never retrieved" once they are collected; a task
+        pruned from `Proc.tasks` during the run is, and the loop's exception
+        handler hears of it then). Marks them retrieved."""
+        out = []
+        for proc in self.procs:
+            for t in proc.tasks:
+                if t.done() and not t.cancelled() and t._log_traceback:  # type: ignore[attr-defined]
+                    t._log_traceback = False  # type: ignore[attr-defined]
+                    out.append((proc, t))
+        return out
 
     def teardown(self, limit: float = 600.0, rounds: int = 5) -> int:
         """After the run: let every process unwind (cancel its tasks, run its

@@ -73,11 +73,18 @@ def run(config: SimConfig, seed: int, faults: Sequence[Fault] | None = None, *,
     except SimulationStalled as exc:  # and Livelock
         world.checker.violate("stalled", str(exc))
     finally:
+        # A task that died of an exception nobody looked at (a recurring
+        # monitor, say): asyncio would only log it when it is collected.
+        for proc, task in loop.lost_exceptions():
+            exc = task.exception()
+            world.checker.violate("daemon-error", f"task {task.get_name()!r} of {proc.name} died: "
+                                  f"{type(exc).__name__}: {exc}", proc.name.split("#")[0])
         wall = time.perf_counter() - t0
         sim = loop.now
         loop.set_exception_handler(lambda _loop, _ctx: None)
         trace.echo = None
         world.finished = True
+        world.free_disks()
         # The trace is complete: what processes do while they unwind is not news.
         world.trace = Trace()
         abandoned = loop.teardown()

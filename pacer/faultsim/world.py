@@ -16,6 +16,7 @@ import contextlib
 import contextvars
 import json
 import math
+import os
 import shutil
 import tempfile
 import zlib
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pacer.agents.api import ActionRequest, ActionResult, AgentRunner, Fencer, FenceResult
+from pacer.faultsim import disk
 from pacer.faultsim.agents import SimAgentRunner, SimFencer, SimWatchdog
 from pacer.faultsim.config import SimConfig, parse_watchdog_mode
 from pacer.faultsim.faults import Fault
@@ -92,7 +94,7 @@ class HostEnv:
     runner: AgentRunner
     fencer: Fencer
     lease_ttl: int
-    state_dir: Path
+    state_dir: Path | None  # the node daemon's state_dir (None: no files at all)
     watchdog: SimWatchdog | None  # the host's hardware watchdog (None: it has none)
     watchdog_grace: float | None  # NodeConfig.watchdog_grace (None: its default)
     link: SimLink | None  # the heartbeat socket (None: no heartbeats)
@@ -146,7 +148,11 @@ class Host:
         self.drift = DriftClock()
         self.proc: Proc | None = None
         self.powered = True
-        self.frozen = False
+        self.frozen = False  # its process is held: freeze, loop-stall or vm-pause
+        self.holds: list[str] = []  # the hold faults in force on its process
+        self.io_first = False  # release it as asyncio after a blocked loop
+        self.paused_at: float | None = None  # its VM is paused (clock, watchdog) since
+        self.resumed_at = -1.0  # its VM was last resumed at
         self.thawed_at = -1.0
         self.stop_fault_at = -math.inf  # an injected fault last hit a stop or demote
         self.incarnation = 0
@@ -165,6 +171,16 @@ class Host:
         it ran: its self-fence, or its watchdog's reset (2 x its TTL with the
         default grace; a late watchdog is that much later)."""
         return 2.0 * self.ttl + self.watchdog_late
+
+
+def _count(counts: dict[str, int], key: str, delta: int) -> int:
+    """Add `delta` to a counter of faults in force; returns the new count."""
+    n = counts.get(key, 0) + delta
+    if n > 0:
+        counts[key] = n
+    else:
+        counts.pop(key, None)
+    return n
 
 
 class StopRun(Exception):
@@ -210,7 +226,13 @@ class World:
             for i, n in enumerate(names)}
         self.store_members = names[:config.store_members] if config.store_members else names
         self.fencer = SimFencer(self)
-        self._state_root = Path(tempfile.gettempdir()) / f"pacer-faultsim-{id(self):x}"
+        # Hosts get a state_dir (on a tmpfs when there is one) only in seeds
+        # whose schedule fills a disk: files cost time, and nothing else
+        # depends on them (README, "What is and is not simulated").
+        self.disks = any(f.kind == "disk-full" for f in self.faults)
+        shm = Path("/dev/shm")
+        tmp = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+        self._state_root = tmp / f"pacer-faultsim-{os.getpid()}-{id(self):x}"
         # Active faults by kind.
         self._partitions: list[Fault] = []
         # Open heartbeat sockets by host.
@@ -220,6 +242,17 @@ class World:
         self._dgram_due = -1.0
         self._leader_loss = 0
         self._flaky: dict[str, list[Fault]] = {}
+        # Datagram faults in force (hb-cut, hb-cut-in, oneway-out, oneway-in).
+        self._udp_faults: list[Fault] = []
+        # Store-path faults in force, per host: oneway-out / oneway-in counts,
+        # watch stalls (watch-stall and oneway-in), store latencies.
+        self._oneway_out: dict[str, int] = {}
+        self._oneway_in: dict[str, int] = {}
+        self._watch_stalls: dict[str, int] = {}
+        self._slow_store: dict[str, list[Fault]] = {}
+        self._revoke_lost: list[Fault] = []
+        self._disk_full: dict[str, int] = {}
+        self._stall_member: set[Fault] = set()  # loop-stalls that began on a member
         self._fence_faults: list[Fault] = []  # active fence device faults, oldest first
         self._store_calls = 0
         # What the world has seen of the store.
@@ -233,6 +266,8 @@ class World:
         self.heal_at = 0.0
         for n in names:
             self.cluster.set_fault(n, self._fate)
+        self.cluster.schedule = lambda delay, cb, *args: loop.call_sim_at(loop.now + delay, cb,
+                                                                         *args)
         loop.next_deadline = self._next_lease_deadline
         loop.on_time_advanced = self._time_advanced
         loop.after_callback = self.after_step
@@ -275,6 +310,7 @@ class World:
             return  # powered off again meanwhile, or already running
         h.incarnation += 1
         h.frozen = False
+        h.holds.clear()
         h.proc = Proc(f"{name}#{h.incarnation}", h.drift)
         store: Store = self.cluster.client(name)
         if h.watchdog_mode != "none":
@@ -286,7 +322,7 @@ class World:
         env = HostEnv(name=name, incarnation=h.incarnation, store=store, clock=clock,
                       wall=clock.wall, runner=SimAgentRunner(self, name, store), fencer=self.fencer,
                       lease_ttl=h.ttl,
-                      state_dir=self._state_root / f"{name}.{h.incarnation}",
+                      state_dir=self.disk_of(name) / str(h.incarnation) if self.disks else None,
                       watchdog=h.watchdog, watchdog_grace=self.config.watchdog_grace,
                       link=SimLink(self, name) if self.config.heartbeats else None,
                       heartbeat_interval=self.config.heartbeat_interval,
@@ -310,6 +346,8 @@ class World:
             return
         h.powered = False
         h.frozen = False
+        h.holds.clear()
+        h.paused_at = None
         if h.proc is not None:
             self.loop.kill(h.proc)
             h.proc = None
@@ -328,18 +366,69 @@ class World:
         self.power_off(name, "watchdog")
         self.power_on(name, "after watchdog reset")
 
-    def freeze(self, name: str) -> None:
+    def disk_of(self, name: str) -> Path:
+        """The host's disk: its state_dirs (one per process) live under it."""
+        return self._state_root / name
+
+    def hold(self, name: str, kind: str) -> bool:
+        """A fault holds the host's process (freeze, loop-stall, vm-pause): it
+        runs nothing until every hold is released. False: no process to hold."""
         h = self.hosts[name]
-        if h.proc is not None and not h.frozen:
+        if h.proc is None:
+            return False
+        if not h.holds:
             h.frozen = True
+            h.io_first = False
             self.loop.freeze(h.proc)
+        h.holds.append(kind)
+        if kind != "freeze":
+            # asyncio after a loop that blocked (or a VM that stood still):
+            # what arrived meanwhile runs before the timers that came due.
+            h.io_first = True
+        return True
+
+    def release(self, name: str, kind: str) -> bool:
+        """Returns whether the release ran I/O before timers that came due earlier."""
+        h = self.hosts[name]
+        if kind not in h.holds or h.proc is None:
+            return False  # (the process it held is gone)
+        h.holds.remove(kind)
+        if h.holds:
+            return False
+        h.frozen = False
+        h.thawed_at = self.loop.now
+        return self.loop.thaw(h.proc, io_first=h.io_first)
+
+    def freeze(self, name: str) -> None:
+        self.hold(name, "freeze")
 
     def thaw(self, name: str) -> None:
+        self.release(name, "freeze")
+
+    def vm_pause(self, name: str) -> bool:
+        """The host's VM stops: its process, its monotonic clock, its watchdog."""
         h = self.hosts[name]
-        if h.proc is not None and h.frozen:
-            h.frozen = False
-            h.thawed_at = self.loop.now
-            self.loop.thaw(h.proc)
+        if h.paused_at is not None or not self.hold(name, "vm-pause"):
+            return False
+        h.paused_at = self.loop.now
+        if h.watchdog is not None:
+            h.watchdog.pause()
+        return True
+
+    def vm_resume(self, name: str) -> None:
+        """... and goes on: its clock has not counted the pause, so every timer
+        of its process is that much later; its watchdog goes on where it stopped."""
+        h = self.hosts[name]
+        if h.paused_at is None or h.proc is None:
+            return
+        since, now = h.paused_at, self.loop.now
+        h.paused_at = None
+        h.resumed_at = now
+        h.drift.skip(since, now)
+        self.loop.shift_timers(h.proc, since, now - since)
+        if h.watchdog is not None:
+            h.watchdog.resume(now - since)
+        self.release(name, "vm-pause")
 
     # ------------------------------------------------------------------ agents (AgentWorld)
 
@@ -445,6 +534,21 @@ class World:
         """Every store request of a host passes here (MemoryCluster.set_fault)."""
         if self._leader_loss:
             return Fate.REFUSED
+        client = request.client
+        if self._oneway_out and client in self._oneway_out:
+            self._udp_reached("oneway-out", client)
+            return Fate.LOST  # the request never gets there
+        if self._oneway_in and client in self._oneway_in:
+            self._udp_reached("oneway-in", client)
+            return Fate.APPLIED_LOST  # the answer never gets back
+        if self._revoke_lost and request.method == "revoke":
+            f = self._revoke_lost[0]
+            self.reached.add(f.kind)
+            self.emit("store", f"revoke of lease {request.args[0]:x} by {client}: "
+                      + ("lost (injected)" if f.value == 0 else "applied, answer lost (injected)"))
+            return Fate.LOST if f.value == 0 else Fate.APPLIED_LOST
+        if self._slow_store and client in self._slow_store:
+            self.reached.add("store-slow")
         flaky = self._flaky.get(request.client)
         if flaky:
             self._store_calls += 1
@@ -467,6 +571,8 @@ class World:
         each receiver's callback as the loop would have run it."""
         sock = self.sockets.get(dst)
         if sock is None or (self._partitions and self._side(src) != self._side(dst)):
+            return
+        if self._udp_faults and self._udp_dropped(src, dst):
             return
         due = self.loop.now + DATAGRAM_DELAY
         batch = self._dgram_batch
@@ -498,6 +604,33 @@ class World:
                     "exception": exc})
             finally:
                 loop._current_proc = None
+
+    def _udp_dropped(self, src: str, dst: str) -> bool:
+        """Does a datagram fault drop a datagram from `src` to `dst`?"""
+        for f in self._udp_faults:
+            kind = f.kind
+            if kind == "hb-cut":
+                cut = (src in f.nodes) != (dst in f.nodes)
+            elif kind in ("hb-cut-in", "oneway-in"):
+                cut = dst in f.nodes
+            else:  # oneway-out
+                cut = src in f.nodes
+            if cut:
+                self._udp_reached(kind, f.nodes[0], f)
+                return True
+        return False
+
+    def _udp_reached(self, kind: str, node: str, f: Fault | None = None) -> None:
+        """A datagram or store fault dropped something: it reached its target
+        timing once it has lasted longer than the heartbeat timeout while the
+        node was a member (long enough to be suspected, or to suspect)."""
+        if kind in self.reached:
+            return
+        if f is None:
+            f = next((g for g in self._udp_faults if g.kind == kind and node in g.nodes), None)
+        if f is not None and self.loop.now - f.at >= self.config.heartbeat_timeout \
+                and any(n in self._member_lease for n in f.nodes):
+            self.reached.add(kind)
 
     def _side(self, n: str) -> tuple[int, ...]:
         return tuple(i for i, f in enumerate(self._partitions) if n in f.nodes)
@@ -562,6 +695,31 @@ class World:
             self._flaky.setdefault(node, []).append(f)
         elif f.kind in ("fence-fail", "fence-hang", "fence-slow-fail", "fence-lie"):
             self._fence_faults.append(f)
+        elif f.kind in ("hb-cut", "hb-cut-in", "oneway-out", "oneway-in"):
+            self._udp_faults.append(f)
+            if f.kind == "oneway-out":
+                _count(self._oneway_out, node, 1)
+            elif f.kind == "oneway-in":
+                _count(self._oneway_in, node, 1)
+                self._stall_watches(node, 1)
+        elif f.kind == "watch-stall":
+            self.cluster.watch_held.discard(node)
+            self._stall_watches(node, 1)
+        elif f.kind == "revoke-lost":
+            self._revoke_lost.append(f)
+        elif f.kind == "store-slow":
+            self._slow_store.setdefault(node, []).append(f)
+            self.cluster.set_latency(node, max(g.value for g in self._slow_store[node]))
+        elif f.kind == "loop-stall":
+            member = node in self._member_lease
+            if self.hold(node, "loop-stall") and member:
+                self._stall_member.add(f)
+        elif f.kind == "vm-pause":
+            if self.vm_pause(node) and node in self._member_lease:
+                self.reached.add("vm-pause")
+        elif f.kind == "disk-full":
+            _count(self._disk_full, node, 1)
+            disk.fill(self.disk_of(node))
 
     def _end(self, f: Fault) -> None:
         node = f.nodes[0] if f.nodes else ""
@@ -586,6 +744,45 @@ class World:
             self._flaky[node].remove(f)
         elif f.kind in ("fence-fail", "fence-hang", "fence-slow-fail", "fence-lie"):
             self._fence_faults.remove(f)
+        elif f.kind in ("hb-cut", "hb-cut-in", "oneway-out", "oneway-in"):
+            self._udp_faults.remove(f)
+            if f.kind == "oneway-out":
+                _count(self._oneway_out, node, -1)
+            elif f.kind == "oneway-in":
+                _count(self._oneway_in, node, -1)
+                self._stall_watches(node, -1)
+        elif f.kind == "watch-stall":
+            if node in self.cluster.watch_held:
+                self.reached.add("watch-stall")
+            self._stall_watches(node, -1)
+        elif f.kind == "revoke-lost":
+            self._revoke_lost.remove(f)
+        elif f.kind == "store-slow":
+            self._slow_store[node].remove(f)
+            if not self._slow_store[node]:
+                del self._slow_store[node]
+            self.cluster.set_latency(node, max((g.value for g in self._slow_store.get(node, ())),
+                                               default=0.0))
+        elif f.kind == "loop-stall":
+            reordered = self.release(node, "loop-stall")
+            if f in self._stall_member:
+                self._stall_member.discard(f)
+                if reordered:
+                    self.reached.add("loop-stall")
+        elif f.kind == "vm-pause":
+            self.vm_resume(node)
+        elif f.kind == "disk-full":
+            _count(self._disk_full, node, -1)
+            disk.free(self.disk_of(node))
+            if disk.failures(self.disk_of(node)):
+                self.reached.add("disk-full")
+
+    def _stall_watches(self, node: str, delta: int) -> None:
+        n = _count(self._watch_stalls, node, delta)
+        if n == 1 and delta > 0:
+            self.cluster.stall_watches(node)
+        elif n == 0:
+            self.cluster.resume_watches(node)
 
     # ------------------------------------------------------------------ observing
 
@@ -649,7 +846,7 @@ class World:
         h = self.hosts[node]
         if not h.powered:
             return
-        if h.frozen and not h.resettable:
+        if h.frozen and (not h.resettable or h.paused_at is not None):
             return  # cannot act; only fencing can make it safe (checked there)
         if not h.resettable and h.stop_fault_at >= lost_at - h.ttl:
             # A stop that failed or hangs while it fences itself: without a
@@ -657,10 +854,12 @@ class World:
             # to keep the order); fencing covers it (checked there).
             return
         bound = h.self_fence_bound
-        if not h.resettable and h.thawed_at > lost_at and self.loop.now < h.thawed_at + bound:
-            # It was frozen for part of the bound (found by faultsim, seed 1086):
-            # it gets the whole bound from its thaw to stop what it runs.
-            self.loop.call_sim_at(h.thawed_at + bound, self._check_self_fence, node, lost_at)
+        back = max(h.thawed_at if not h.resettable else -1.0, h.resumed_at)
+        if back > lost_at and self.loop.now < back + bound:
+            # It was frozen without a watchdog (found by faultsim, seed 1086),
+            # or its VM (and watchdog) paused, for part of the bound: it gets
+            # the whole bound from its thaw to stop what it runs.
+            self.loop.call_sim_at(back + bound, self._check_self_fence, node, lost_at)
             return
         left = self.checker.lingering(node, lost_at)
         if left:
@@ -805,5 +1004,11 @@ class World:
         return max(self.heal_at, min(self.busy_until, self.heal_at + c.slow_converge_cap)) \
             + c.converge_bound
 
+    def free_disks(self) -> None:
+        """Every disk works again (before the processes unwind after the run)."""
+        for name in self.hosts:
+            disk.forget(self.disk_of(name))
+
     def cleanup(self) -> None:
+        self.free_disks()
         shutil.rmtree(self._state_root, ignore_errors=True)
