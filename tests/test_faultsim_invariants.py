@@ -123,7 +123,7 @@ def test_a_fence_confirmed_while_the_node_runs_is_caught() -> None:
             await session.node_fenced(FenceEvent("n1", "reboot", "success"), "liar")
 
     r = _run(confirm_without_fencing)
-    assert _kinds(r) == ["fenced-before-takeover"]
+    assert _kinds(r) == ["fence-confirmed"]
     assert "fence of n1 was confirmed while n1 is powered on and still runs lb" \
         in r.violations[0].message
 

@@ -11,6 +11,7 @@ See pacer/faultsim/README.md.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -88,6 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--out", metavar="DIR", default="faultsim-failures",
                    help="where failures are saved (default ./faultsim-failures)")
     e.add_argument("--no-shrink", action="store_true", help="save failures unshrunk")
+    e.add_argument("--json", action="store_true",
+                   help="the report as JSON on stdout (progress on stderr)")
     e.set_defaults(func=cmd_explore)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -203,27 +206,30 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if args.seeds < 1 or args.jobs < 1:
         raise UserError("--seeds and --jobs must be at least 1")
     step = max(1, args.seeds // 20)
+    say = (lambda text: print(text, file=sys.stderr, flush=True)) if args.json else \
+        (lambda text: print(text, flush=True))
 
     def progress(o: SeedOutcome, done: int) -> None:
         if not o.ok:
-            print(f"seed {o.seed}: {o.violations[0]}", flush=True)
+            say(f"seed {o.seed}: {o.violations[0]}")
         elif done % step == 0:
-            print(f"... {done}/{args.seeds} seeds", flush=True)
+            say(f"... {done}/{args.seeds} seeds")
 
-    print(f"exploring seeds {args.start}..{args.start + args.seeds - 1} on {args.jobs} "
-          f"worker(s): {config.nodes} nodes, fencing {config.fencing}"
-          f"{'' if config.has_watchdog else ', no watchdog'}", flush=True)
+    say(f"exploring seeds {args.start}..{args.start + args.seeds - 1} on {args.jobs} "
+        f"worker(s): {config.nodes} nodes, fencing {config.fencing}"
+        f"{'' if config.has_watchdog else ', no watchdog'}; fault kinds "
+        f"{','.join(config.fault_kinds)}")
     out = Path(args.out)
     report = explore(config, range(args.start, args.start + args.seeds), jobs=args.jobs,
                      out_dir=out, shrink=not args.no_shrink, progress=progress)
-    for line in report.summary_lines(config.nodes):
+    if args.json:
+        print(json.dumps(report.to_json(config.nodes), indent=1))
+        return 0 if not report.failures else 1
+    for line in report.summary_lines(config.nodes) + report.stat_lines():
         print(line)
-    by_kind: dict[str, int] = {}
-    for o in report.failures:
-        k = o.violations[0].invariant
-        by_kind[k] = by_kind.get(k, 0) + 1
+    by_kind = report.violation_counts()
     if by_kind:
-        print("violations: " + ", ".join(f"{k} {n}" for k, n in sorted(by_kind.items())))
+        print("violations: " + ", ".join(f"{k} {n}" for k, n in by_kind.items()))
     for path in report.saved:
         print(f"saved {path}  (replay: pacer faultsim run --replay {path})")
     return 0 if not report.failures else 1

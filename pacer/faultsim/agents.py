@@ -105,6 +105,8 @@ class AgentWorld(Protocol):
 
     def fence_fault(self, target: str, action: str) -> Fault | None: ...
 
+    def busy_for(self, seconds: float) -> None: ...
+
     def emit(self, who: str, text: str) -> None: ...
 
 
@@ -290,11 +292,13 @@ class SimFencer:
         if fault.kind == "fence-hang":
             # No answer: the fence agent is killed at the request's timeout
             # (stonith-timeout).
+            self.world.busy_for(request.timeout_ms / 1000)
             await asyncio.sleep(request.timeout_ms / 1000)
             return FenceResult(rc=1, ok=False, timed_out=True, duration_ms=request.timeout_ms,
                                error=f"fence device timed out after {request.timeout_ms} ms "
                                "(injected)")
         delay = fault.value if fault.kind == "fence-slow-fail" else 1.0
+        self.world.busy_for(delay)
         await asyncio.sleep(delay)
         return FenceResult(rc=1, ok=False, error="fence device failed (injected)",
                            duration_ms=int(delay * 1000))

@@ -102,6 +102,9 @@ class SimConfig:
     converge_bound: float = 60.0
     # Keep running this long after convergence (safety still checked).
     settle: float = 5.0
+    # Invariant "colocation": INFINITY-colocated resources may run apart this
+    # long with no action of either (detection by a monitor, a transition).
+    colocation_grace: float = 30.0
     max_drift: float = 0.02  # |clock rate error| a drift fault may set
     fence_delay: float = 1.0  # seconds a power switch takes
     boot_delay: float = 2.0  # power on → daemon running

@@ -94,5 +94,7 @@ def run(config: SimConfig, seed: int, faults: Sequence[Fault] | None = None, *,
     return RunResult(seed=seed, config=config, faults=schedule, violations=world.violations,
                      trace=trace, sim_seconds=sim, wall_seconds=wall, steps=loop.steps,
                      heal_at=world.heal_at, converged_at=world.converged_at,
-                     extra={"abandoned_tasks": abandoned})
+                     extra={"abandoned_tasks": abandoned, "profile": world.profile,
+                            "reached": sorted(world.reached),
+                            "longest": dict(sorted(world.longest.items()))})
 

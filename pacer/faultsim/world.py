@@ -49,6 +49,10 @@ EPOCH_BASE = 1_700_000_000.0
 CONVERGE_POLL = 1.0  # seconds between convergence checks after the faults healed
 
 
+# The self-fence check runs this long after its bound (timers due at one
+# instant fire in the order they were set).
+SELF_FENCE_SLACK = 0.001
+
 # Datagram latency between hosts (heartbeats).
 DATAGRAM_DELAY = 0.0005
 
@@ -216,6 +220,9 @@ class World:
         self.reality.on_change = self._reality_changed
         self.checker = Checker(self.topo, self.reality, self.now, self._violation)
         self.checker.is_member = lambda host: host in self._member_lease
+        self.checker.can_act = self._can_act
+        self.checker.call_at = loop.call_sim_at
+        self.checker.colocation_grace = config.colocation_grace
         self.violations: list[Violation] = []
         self.stop_on_violation = True
         self.finished = False
@@ -258,6 +265,7 @@ class World:
         # What the world has seen of the store.
         self._rev = self.cluster.revision
         self._lost_at: dict[str, float] = {}  # membership key gone (lease lapsed) at
+        self._key_gone_at: dict[str, float] = {}  # ... (kept until it is back)
         self._member_lease: dict[str, int] = {}
         self._controller: str | None = None
         self._lost_cache: tuple[int, dict[str, dict[str, str]]] | None = None
@@ -458,6 +466,10 @@ class World:
         action = request.action
         if takes > self.longest.get(action, 0.0):
             self.longest[action] = takes
+        if slow and takes > 20.0 and action in ("stop", "demote"):
+            # What slow operations target: a stop longer than the controller's
+            # default wait (an op without a timeout of its own: 20 s).
+            self.reached.add("slow-ops")
         if slow or takes > 20.0:
             now = self.loop.now
             if now + takes > self.busy_until:
@@ -467,8 +479,10 @@ class World:
                 # host can make a slow self-fence faster (fencing covers it).
                 self.hosts[host].stop_fault_at = now
         self.checker.action_begin(host, key, action)
-        if action in ("start", "promote", "migrate_from") and self._lost_at:
-            self.checker.takeover_begin(host, key, action, self.lost_active)
+        if action in ("start", "promote", "migrate_from"):
+            self.checker.rule6(host, key, action, self._lapsed(host))
+            if self._lost_at:
+                self.checker.takeover_begin(host, key, action, self.lost_active)
 
     def action_end(self, host: str, key: str, request: ActionRequest,
                    result: ActionResult) -> None:
@@ -481,6 +495,30 @@ class World:
             what = "probe" if request.interval_ms == 0 else f"monitor/{request.interval_ms}ms"
         status = result.op_status_name if result.op_status else f"rc={result.rc}"
         self.emit(host, f"{what} {key}: {status} ({result.rc_name})")
+
+    def busy_for(self, seconds: float) -> None:
+        """Something a fault slowed (a hung fence request) lasts this long:
+        convergence is counted from its end too."""
+        self.busy_until = max(self.busy_until, self.loop.now + seconds)
+
+    def _lapsed(self, host: str) -> str | None:
+        """Why the host's membership is over at this instant, per the store (None:
+        its membership key exists and its lease lives)."""
+        kv = self.cluster._kvs.get(self.keys.node(host))
+        if kv is None:
+            gone = self._key_gone_at.get(host)
+            return "its membership key is gone" + (f" (since t={gone:.3f})" if gone is not None
+                                                    else "")
+        st = self.cluster._leases.get(kv.lease)
+        if st is None or st.deadline <= self.loop.now:
+            return f"its lease {kv.lease:x} has expired"
+        return None
+
+    def _can_act(self, host: str) -> bool:
+        """Can the cluster act on this host now (colocation invariant)?"""
+        h = self.hosts[host]
+        return (h.powered and h.proc is not None and not h.frozen
+                and host in self._member_lease and self._controller is not None)
 
     def migrate(self, key: str, source: str, target: str) -> bool:
         t = self.hosts.get(target)
@@ -533,6 +571,7 @@ class World:
     def _fate(self, request: Request) -> Fate:
         """Every store request of a host passes here (MemoryCluster.set_fault)."""
         if self._leader_loss:
+            self.reached.add("store-leader-loss")
             return Fate.REFUSED
         client = request.client
         if self._oneway_out and client in self._oneway_out:
@@ -555,6 +594,7 @@ class World:
             p = max(f.value for f in flaky)
             x = zlib.crc32(f"{self.seed}:{request.client}:{self._store_calls}".encode()) / 2**32
             if x < p:
+                self.reached.add("store-flaky")
                 # Split the unlucky ones evenly between the three kinds of failure.
                 k = int(x / p * 3)
                 return (Fate.REFUSED, Fate.LOST, Fate.APPLIED_LOST)[min(k, 2)]
@@ -668,6 +708,14 @@ class World:
     def _begin(self, f: Fault) -> None:
         self.emit("fault", f.describe())
         node = f.nodes[0] if f.nodes else ""
+        # Reached its timing (statistics): a host lost, frozen or partitioned
+        # while a member, for longer than the heartbeat timeout (long enough
+        # to be suspected); a drifting clock on a member.
+        member = any(n in self._member_lease for n in f.nodes)
+        long = f.duration > self.config.heartbeat_timeout
+        if f.kind in ("crash", "drift") and member or \
+                f.kind in ("freeze", "partition") and member and long:
+            self.reached.add(f.kind)
         if f.kind == "crash":
             for key, running in self.reality.on(node).items():
                 self.checker.died(node, key, running.role)
@@ -683,6 +731,7 @@ class World:
                     self.checker.died(node, key, running.role)
                     self.reality.remove(node, key)
                     self.emit(node, f"{key} died")
+                    self.reached.add(f.kind)
         elif f.kind in ("agent-fail", "agent-hang"):
             self.hosts[node].agent_faults.append(f)
         elif f.kind == "agent-fail-always":
@@ -788,6 +837,8 @@ class World:
 
     def _reality_changed(self, host: str, key: str, role: str | None) -> None:
         self.checker.key_changed(key)
+        if role is not None and self.checker.fenced:
+            self.checker.host_changed(host, key, role)
 
     def after_step(self) -> None:
         if self.cluster.revision != self._rev:
@@ -824,6 +875,8 @@ class World:
             if self._member_lease.get(node) != kv.lease:
                 self._member_lease[node] = kv.lease
                 self._lost_at.pop(node, None)
+                self._key_gone_at.pop(node, None)
+                self.checker.rejoined(node)
                 self.emit("store", f"{node} is a member (lease {kv.lease:x})")
             return
         lease = self._member_lease.pop(node, None)
@@ -831,6 +884,7 @@ class World:
             return
         now = self.loop.now
         self._lost_at[node] = now
+        self._key_gone_at[node] = now
         self.checker.host_lost(node)
         self.emit("store", f"{node} is no longer a member")
         h = self.hosts[node]
@@ -840,7 +894,10 @@ class World:
             ctl = self.hosts.get(self._controller or "")
             if ctl is not None and ctl.ttl != h.ttl:
                 self.reached.add("mixed-ttl")
-        self.loop.call_sim_at(now + h.self_fence_bound, self._check_self_fence, node, now)
+        # (a hair after the bound: a node evicted right after a keepalive is
+        # reset by its watchdog exactly at the bound — seed 236)
+        self.loop.call_sim_at(now + h.self_fence_bound + SELF_FENCE_SLACK,
+                              self._check_self_fence, node, now)
 
     def _check_self_fence(self, node: str, lost_at: float) -> None:
         h = self.hosts[node]
@@ -855,11 +912,12 @@ class World:
             return
         bound = h.self_fence_bound
         back = max(h.thawed_at if not h.resettable else -1.0, h.resumed_at)
-        if back > lost_at and self.loop.now < back + bound:
+        if back > lost_at and self.loop.now < back + bound + SELF_FENCE_SLACK:
             # It was frozen without a watchdog (found by faultsim, seed 1086),
             # or its VM (and watchdog) paused, for part of the bound: it gets
             # the whole bound from its thaw to stop what it runs.
-            self.loop.call_sim_at(back + bound, self._check_self_fence, node, lost_at)
+            self.loop.call_sim_at(back + bound + SELF_FENCE_SLACK, self._check_self_fence, node,
+                                  lost_at)
             return
         left = self.checker.lingering(node, lost_at)
         if left:
@@ -991,7 +1049,7 @@ class World:
                                                   + self.config.slow_converge_cap))
                     after = f"the last fault healed (t={self.heal_at:.1f})" \
                         if since == self.heal_at else \
-                        f"the last slow or hung action ended (t={since:.1f})"
+                        f"the last slow or hung operation ended (t={since:.1f})"
                     self.checker.violate("converges", f"not converged "
                                          f"{self.config.converge_bound:g}s after {after}: {why}")
                     break
