@@ -211,7 +211,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
     def progress(o: SeedOutcome, done: int) -> None:
         if not o.ok:
-            say(f"seed {o.seed}: {o.violations[0]}")
+            say(f"seed {o.seed}: {o.first}")
         elif done % step == 0:
             say(f"... {done}/{args.seeds} seeds")
 

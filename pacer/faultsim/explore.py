@@ -21,7 +21,7 @@ from typing import Any
 
 from pacer.faultsim.config import SimConfig
 from pacer.faultsim.faults import Fault
-from pacer.faultsim.invariants import Violation
+from pacer.faultsim.invariants import Violation, first_violation
 from pacer.faultsim.run import RunResult, run
 from pacer.faultsim.shrink import ddmin
 
@@ -48,6 +48,13 @@ class SeedOutcome:
     @property
     def ok(self) -> bool:
         return not self.violations
+
+    @property
+    def first(self) -> Violation:
+        """The violation this seed is judged (and shrunk) by."""
+        v = first_violation(self.violations)
+        assert v is not None
+        return v
 
     @property
     def slow(self) -> bool:
@@ -84,7 +91,7 @@ class ExploreReport:
         """First violations by invariant."""
         out: dict[str, int] = {}
         for o in self.failures:
-            k = o.violations[0].invariant
+            k = o.first.invariant
             out[k] = out.get(k, 0) + 1
         return dict(sorted(out.items()))
 
@@ -115,8 +122,10 @@ class ExploreReport:
             "slow_seeds_with_a_long_stop": sum("slow-ops" in o.reached for o in slow),
             "kinds": self.kind_stats(),
             "violations": self.violation_counts(),
-            "failures": [{"seed": o.seed, "violation": str(o.violations[0]),
-                          "invariant": o.violations[0].invariant,
+            "failures": [{"seed": o.seed, "violation": str(o.first),
+                          "invariant": o.first.invariant,
+                          "others": sorted({v.invariant for v in o.violations}
+                                           - {o.first.invariant}),
                           "faults": [f.to_json() for f in o.faults]} for o in self.failures],
             "saved": [str(p) for p in self.saved],
         }
@@ -213,11 +222,11 @@ def explore(config: SimConfig, seeds: Iterable[int], jobs: int = 1,
 
 def shrink_failure(config: SimConfig, o: SeedOutcome) -> SeedOutcome:
     """The smallest schedule (ddmin over faults) failing the same invariant."""
-    invariant = o.violations[0].invariant
+    invariant = o.first.invariant
 
     def fails(faults: list[Fault]) -> bool:
-        r = run(config, o.seed, faults)
-        return any(v.invariant == invariant for v in r.violations[:1])
+        first = run(config, o.seed, faults).first
+        return first is not None and first.invariant == invariant
 
     smallest = ddmin(list(o.faults), fails)
     return outcome(run(config, o.seed, smallest))

@@ -35,6 +35,10 @@ store says, after every event of a simulation.
   seconds during which no action of either ran, on a host the cluster can act
   on (powered, its process running, a member, a controller elected);
   -INFINITY: not together that long.
+- healthy-evicted (availability; the run goes on): a node loses its membership
+  while its lease lives (evicted, deposed, declared fenced) only if it was
+  unhealthy: its host off, its process held, a fault on it (or on the store)
+  in the last 2 heartbeat timeouts, or it joined less than that ago.
 - converges: after the last fault healed the cluster reaches the scheduler's
   target (nothing left to do, and what runs is what the store believes runs)
   within `SimConfig.converge_bound` seconds.
@@ -44,7 +48,7 @@ Each violation names the time, the invariant, the node and the resource.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +65,19 @@ from pacer.model.definition import Clone, Definition, Group, Primitive, Resource
 from pacer.scheduler.clones import CloneOptions, split_instance_id
 
 INVARIANTS = ("single-active", "promoted-max", "clone-max", "order", "self-fence",
-              "fenced-before-takeover", "fence-confirmed", "rule-6", "colocation", "converges")
+              "fenced-before-takeover", "fence-confirmed", "rule-6", "colocation", "converges",
+              "healthy-evicted")
+# Availability, not safety: recorded, but the run goes on (a safety violation
+# later in the same seed is what the seed is saved and shrunk for).
+SOFT_INVARIANTS = frozenset({"healthy-evicted"})
+
+
+def first_violation(violations: Sequence[Violation]) -> Violation | None:
+    """The violation a run is judged by: the first safety one, else the first."""
+    for v in violations:
+        if v.invariant not in SOFT_INVARIANTS:
+            return v
+    return violations[0] if violations else None
 
 # Roles in which a resource counts as started for an order (its start completed).
 UP_ROLES = frozenset({STARTED, PROMOTING, PROMOTED, DEMOTING})

@@ -11,7 +11,7 @@ from typing import Any
 
 from pacer.faultsim.config import SimConfig
 from pacer.faultsim.faults import Fault, generate
-from pacer.faultsim.invariants import Violation
+from pacer.faultsim.invariants import Violation, first_violation
 from pacer.faultsim.loop import SimulationStalled, VirtualTimeLoop
 from pacer.faultsim.trace import Trace
 from pacer.faultsim.world import DaemonFactory, World
@@ -37,7 +37,7 @@ class RunResult:
 
     @property
     def first(self) -> Violation | None:
-        return self.violations[0] if self.violations else None
+        return first_violation(self.violations)
 
 
 def default_factory() -> DaemonFactory:

@@ -30,7 +30,7 @@ from pacer.faultsim import disk
 from pacer.faultsim.agents import SimAgentRunner, SimFencer, SimWatchdog
 from pacer.faultsim.config import SimConfig, parse_watchdog_mode
 from pacer.faultsim.faults import Fault
-from pacer.faultsim.invariants import Checker, Topology, Violation
+from pacer.faultsim.invariants import SOFT_INVARIANTS, Checker, Topology, Violation
 from pacer.faultsim.loop import PROC, DriftClock, Proc, ProcState, VirtualTimeLoop
 from pacer.faultsim.reality import STARTED, Reality
 from pacer.faultsim.trace import Trace
@@ -48,6 +48,12 @@ from pacer.store.memory import Fate, MemoryCluster, Request
 EPOCH_BASE = 1_700_000_000.0
 CONVERGE_POLL = 1.0  # seconds between convergence checks after the faults healed
 
+
+# Faults that make the hosts they name unhealthy (store-leader-loss: every
+# host), for invariant healthy-evicted.
+SICKENING = frozenset({"crash", "freeze", "partition", "loop-stall", "vm-pause", "oneway-out",
+                       "oneway-in", "hb-cut", "hb-cut-in", "store-flaky", "store-slow",
+                       "watch-stall", "disk-full", "store-leader-loss"})
 
 # The self-fence check runs this long after its bound (timers due at one
 # instant fire in the order they were set).
@@ -260,6 +266,12 @@ class World:
         self._revoke_lost: list[Fault] = []
         self._disk_full: dict[str, int] = {}
         self._stall_member: set[Fault] = set()  # loop-stalls that began on a member
+        # healthy-evicted: faults in force that make a host unhealthy, until
+        # when it counts as unhealthy after the last one ended, and when its
+        # current membership began.
+        self._sick: dict[str, int] = {}
+        self._sick_until: dict[str, float] = {}
+        self._member_since: dict[str, float] = {}
         self._fence_faults: list[Fault] = []  # active fence device faults, oldest first
         self._store_calls = 0
         # What the world has seen of the store.
@@ -293,7 +305,8 @@ class World:
             return  # what processes do while they unwind after the run is not checked
         self.violations.append(v)
         self.emit("check", f"VIOLATION {v}")
-        if self.stop_on_violation and not self.done.done():
+        if self.stop_on_violation and not self.done.done() \
+                and v.invariant not in SOFT_INVARIANTS:
             self.done.set_result(None)
 
     # ------------------------------------------------------------------ hosts
@@ -514,6 +527,19 @@ class World:
             return f"its lease {kv.lease:x} has expired"
         return None
 
+    def _healthy(self, node: str) -> bool:
+        """Healthy (invariant healthy-evicted): powered, its process running, no
+        fault on it (or on the store) now or in the last 2 heartbeat timeouts,
+        a member for at least that long."""
+        h = self.hosts[node]
+        if not h.powered or h.proc is None or h.frozen or self._sick.get(node):
+            return False
+        now = self.loop.now
+        grace = 2 * self.config.heartbeat_timeout
+        since = self._member_since.get(node)
+        return now >= self._sick_until.get(node, -math.inf) and since is not None \
+            and now - since >= grace
+
     def _can_act(self, host: str) -> bool:
         """Can the cluster act on this host now (colocation invariant)?"""
         h = self.hosts[host]
@@ -708,6 +734,9 @@ class World:
     def _begin(self, f: Fault) -> None:
         self.emit("fault", f.describe())
         node = f.nodes[0] if f.nodes else ""
+        if f.kind in SICKENING:
+            for n in (self.hosts if f.kind == "store-leader-loss" else f.nodes):
+                _count(self._sick, n, 1)
         # Reached its timing (statistics): a host lost, frozen or partitioned
         # while a member, for longer than the heartbeat timeout (long enough
         # to be suspected); a drifting clock on a member.
@@ -772,6 +801,11 @@ class World:
 
     def _end(self, f: Fault) -> None:
         node = f.nodes[0] if f.nodes else ""
+        if f.kind in SICKENING:
+            until = self.loop.now + 2 * self.config.heartbeat_timeout
+            for n in (self.hosts if f.kind == "store-leader-loss" else f.nodes):
+                _count(self._sick, n, -1)
+                self._sick_until[n] = max(self._sick_until.get(n, until), until)
         self.emit("fault", f"end of {f.describe()}")
         if f.kind == "crash":
             self.power_on(node, "after crash")
@@ -854,7 +888,7 @@ class World:
             kind = parts[0]
             put = ev.type is EventType.PUT
             if kind == "nodes" and len(parts) == 2:
-                self._membership(parts[1], ev.kv if put else None)
+                self._membership(parts[1], ev.kv if put else None, ev.revision)
             elif kind == "controller" and len(parts) == 1:
                 if put and ev.kv.version == 1:
                     node = _json(ev.kv.value).get("node", "?")
@@ -870,12 +904,13 @@ class World:
                 self.emit("store", f"request {parts[2]} to {parts[1]}: "
                           f"{ev.kv.value.decode(errors='replace')}")
 
-    def _membership(self, node: str, kv: KeyValue | None) -> None:
+    def _membership(self, node: str, kv: KeyValue | None, revision: int = 0) -> None:
         if kv is not None:
             if self._member_lease.get(node) != kv.lease:
                 self._member_lease[node] = kv.lease
                 self._lost_at.pop(node, None)
                 self._key_gone_at.pop(node, None)
+                self._member_since[node] = self.loop.now
                 self.checker.rejoined(node)
                 self.emit("store", f"{node} is a member (lease {kv.lease:x})")
             return
@@ -883,6 +918,12 @@ class World:
         if lease is None:
             return
         now = self.loop.now
+        if revision not in self.cluster.lease_end_revisions and self._healthy(node):
+            self.checker.violate(
+                "healthy-evicted", f"{node} lost its membership (its key deleted by a request, "
+                f"not with its lease {lease:x}: evicted, deposed or declared fenced) though it "
+                "was healthy: running, reaching the store, no fault on it for "
+                f"{2 * self.config.heartbeat_timeout:g}s", node)
         self._lost_at[node] = now
         self._key_gone_at[node] = now
         self.checker.host_lost(node)

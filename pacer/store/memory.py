@@ -128,6 +128,9 @@ class MemoryCluster:
         self._stalled: set[str] = set()  # clients whose watches deliver nothing
         # Clients whose stalled watch held back at least one event (statistics).
         self.watch_held: set[str] = set()
+        # Revisions at which a lease ended (revoked or expired) and took its
+        # keys with it: a deletion at any other revision was a request's.
+        self.lease_end_revisions: set[int] = set()
         # schedule(delay, callback, *args): run callback `delay` seconds from
         # now on the store's clock (None: the running loop's call_later).
         self.schedule: Callable[..., object] | None = None
@@ -280,6 +283,8 @@ class MemoryCluster:
         events: list[Event] = []
         rev = self.revision + 1
         self._delete(sorted(st.keys), rev, events)
+        if events:
+            self.lease_end_revisions.add(rev)
         self._commit(events, rev)
 
     def _txn(self, compares: Sequence[Compare], on_success: Sequence[Op],
