@@ -41,9 +41,9 @@ SEED_19 = [
 
 
 def test_same_seed_same_trace() -> None:
-    a = run(SimConfig(), 5)
-    b = run(SimConfig(), 5)
-    assert a.faults == b.faults == generate(5, SimConfig())
+    a = run(CLASSIC, 5)
+    b = run(CLASSIC, 5)
+    assert a.faults == b.faults == generate(5, CLASSIC)
     assert a.trace.text() == b.trace.text()
     assert a.ok, a.violations
     assert a.converged_at is not None
@@ -103,13 +103,13 @@ def test_seed_19_frozen_host_without_watchdog_is_not_taken_over() -> None:
 # operator disabled fencing. The scheduler then treats a lost node's resources
 # as stopped (as Pacemaker does), so a lost node's vip is started again
 # elsewhere while it still runs (seed 7).
-UNFENCED = SimConfig(definition=default_definition(SimConfig()).replace(
+UNFENCED = dataclasses.replace(CLASSIC, definition=default_definition(SimConfig()).replace(
     "stonith-enabled: true", "stonith-enabled: false"))
 
 
 def test_a_failure_is_found_shrunk_and_replayed_bit_for_bit(tmp_path: Path) -> None:
     first = run(UNFENCED, 7)
-    assert first.violations and first.violations[0].invariant == "fenced-before-takeover"
+    assert first.first is not None and first.first.invariant == "fenced-before-takeover"
     path = save_failure(tmp_path, UNFENCED, outcome(first), shrink=True)
     saved = load_failure(path)
     assert saved.shrunk_faults is not None
@@ -125,7 +125,7 @@ def test_a_failure_is_found_shrunk_and_replayed_bit_for_bit(tmp_path: Path) -> N
 
 
 def test_explore_reports_throughput() -> None:
-    report = explore(SimConfig(), range(2), jobs=1)
+    report = explore(CLASSIC, range(2), jobs=1)
     lines = report.summary_lines(3)
     assert "seeds per minute" in lines[1] and "simulated cluster-seconds" in lines[1]
     assert not report.failures
