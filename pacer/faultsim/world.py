@@ -288,6 +288,7 @@ class World:
             self.cluster.set_fault(n, self._fate)
         self.cluster.schedule = lambda delay, cb, *args: loop.call_sim_at(loop.now + delay, cb,
                                                                          *args)
+        self.cluster.on_busy = self._busy
         loop.next_deadline = self._next_lease_deadline
         loop.on_time_advanced = self._time_advanced
         loop.after_callback = self.after_step
@@ -875,8 +876,17 @@ class World:
             self.checker.host_changed(host, key, role)
 
     def after_step(self) -> None:
-        if self.cluster.revision != self._rev:
+        c = self.cluster
+        if c.calls_since_yield:
+            c.calls_since_yield = 0
+        if c.revision != self._rev:
             self._store_events()
+
+    def _busy(self, client: str, method: str) -> None:
+        self.checker.violate("stalled", f"a callback of {client} made "
+                             f"{self.cluster.busy_limit} store requests (the last: {method}) "
+                             "without yielding: a retry loop with no wait (a real store client "
+                             "yields on every request; this one would spin for ever)", client)
 
     def _store_events(self) -> None:
         events = self.cluster._events_from(self.keys.prefix, self._rev + 1)

@@ -68,6 +68,16 @@ _FIRST_REVISION = 1
 _FIRST_LEASE_ID = 0x7A11_0000_0000_0001
 
 
+class BusyLoop(BaseException):
+    """Raised into a caller that made `MemoryCluster.busy_limit` requests
+    without the event loop running anything else in between: a retry loop
+    with no wait. A real store's client yields on every request, so such a
+    loop spins (and hammers the store) until something else notices; here,
+    where requests complete without yielding, it would spin for ever. A
+    BaseException, so that the product's `except Exception` retry loops do
+    not swallow it."""
+
+
 class Fate(Enum):
     OK = "ok"
     REFUSED = "refused"  # never reached the store: StoreUnavailable
@@ -134,6 +144,11 @@ class MemoryCluster:
         # schedule(delay, callback, *args): run callback `delay` seconds from
         # now on the store's clock (None: the running loop's call_later).
         self.schedule: Callable[..., object] | None = None
+        # Requests since the caller last yielded (the simulator resets it after
+        # every loop callback); past `busy_limit`, BusyLoop (and `on_busy`).
+        self.calls_since_yield = 0
+        self.busy_limit = 10_000
+        self.on_busy: Callable[[str, str], None] | None = None
 
     # ------------------------------------------------------------- simulator controls
 
@@ -328,6 +343,13 @@ class MemoryStore(Store):
 
     def _enter(self, method: str, *args: object) -> Fate:
         c = self.cluster
+        c.calls_since_yield += 1
+        if c.calls_since_yield > c.busy_limit:
+            c.calls_since_yield = 0
+            if c.on_busy is not None:
+                c.on_busy(self.name, method)
+            raise BusyLoop(f"memory store: {c.busy_limit} requests of client {self.name!r} "
+                           f"(the last: {method}) without yielding to the event loop")
         c.expire_leases()  # the store's own clock runs whatever the client's fate
         if self._closed:
             raise StoreError(f"memory store client {self.name!r} is closed")
