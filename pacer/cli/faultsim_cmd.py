@@ -58,6 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--slow-share", type=float, metavar="P",
                        help="share of seeds with slow operations (default 0.2; 0: none, "
                        "1: every seed)")
+        q.add_argument("--watchdog-share", type=float, metavar="P",
+                       help="share of seeds in which one host's watchdog draws a mode "
+                       "(default 0.2)")
+        q.add_argument("--ttl-share", type=float, metavar="P",
+                       help="share of seeds in which each node draws its lease TTL (default 0.2)")
         q.add_argument("--ttls", metavar="T,...",
                        help="each node's lease TTL in seconds (default: 2, or drawn per seed)")
         q.add_argument("--watchdog-modes", metavar="MODE,...",
@@ -131,6 +136,10 @@ def _config(args: argparse.Namespace):  # -> SimConfig
         kw["max_faults"] = args.max_faults
     if args.slow_share is not None:
         kw["slow_share"] = args.slow_share
+    if args.watchdog_share is not None:
+        kw["watchdog_mode_share"] = args.watchdog_share
+    if args.ttl_share is not None:
+        kw["ttl_share"] = args.ttl_share
     try:
         if args.ttls:
             kw["lease_ttls"] = tuple(int(t) for t in args.ttls.split(","))

@@ -438,14 +438,15 @@ class Checker:
         """What still runs on `host` that was active before `before`."""
         return [f"{k} ({r.role})" for k, r in self.reality.on(host).items() if r.since < before]
 
-    def fence_confirmed(self, target: str, powered_on: bool) -> None:
+    def fence_confirmed(self, target: str, powered_on: bool, paused: bool = False) -> None:
         self.fenced[target] = self.now()
         if not powered_on:
             return
         running = [f"{k} ({r.role})" for k, r in self.reality.on(target).items()]
         if running:
+            how = " (its VM is paused: it resumes with them running)" if paused else ""
             self.violate("fence-confirmed", f"a fence of {target} was confirmed while "
-                         f"{target} is powered on and still runs {', '.join(running)}",
+                         f"{target} is powered on and still runs {', '.join(running)}{how}",
                          target, running[0].split(" ")[0])
 
     def rejoined(self, host: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import json
 import math
 import os
@@ -55,6 +56,11 @@ SICKENING = frozenset({"crash", "freeze", "partition", "loop-stall", "vm-pause",
                        "oneway-in", "hb-cut", "hb-cut-in", "store-flaky", "store-slow",
                        "watch-stall", "disk-full", "store-leader-loss"})
 
+# Faults on the store path: while one is in force every store request of every
+# host passes through World._fate.
+STORE_PATH = frozenset({"store-leader-loss", "store-flaky", "oneway-out", "oneway-in",
+                        "revoke-lost", "store-slow"})
+
 # The self-fence check runs this long after its bound (timers due at one
 # instant fire in the order they were set).
 SELF_FENCE_SLACK = 0.001
@@ -71,6 +77,8 @@ class SimLink:
     def __init__(self, world: World, host: str) -> None:
         self.world = world
         self.host = host
+        # (every heartbeat comes here: one call, not two)
+        self.send = functools.partial(world.datagram, host)  # type: ignore[method-assign]
 
     async def open(self, on_receive: Callable[[bytes], None]) -> None:
         self.world.sockets[self.host] = _Socket(contextvars.copy_context(), PROC.get(),
@@ -122,7 +130,7 @@ class GlobalClock:
         self.loop = loop
 
     def now(self) -> float:
-        return self.loop.now
+        return self.loop._now
 
 
 class HostClock:
@@ -284,13 +292,15 @@ class World:
         self.converged_at: float | None = None
         self._converged_cache: tuple[tuple[object, ...], tuple[bool, str]] | None = None
         self.heal_at = 0.0
-        for n in names:
-            self.cluster.set_fault(n, self._fate)
+        # The hosts' store requests pass through _fate only while a fault of
+        # the store path is in force (_update_injectors).
+        self._injecting = False
         self.cluster.schedule = lambda delay, cb, *args: loop.call_sim_at(loop.now + delay, cb,
                                                                          *args)
         self.cluster.on_busy = self._busy
-        loop.next_deadline = self._next_lease_deadline
-        loop.on_time_advanced = self._time_advanced
+        # (the store's own methods: called whenever the loop is idle)
+        loop.next_deadline = self.cluster.next_expiry
+        loop.on_time_advanced = self.cluster.expire_leases
         loop.after_callback = self.after_step
 
     # ------------------------------------------------------------------ basics
@@ -718,12 +728,6 @@ class World:
             elif not reach and not self.cluster.is_partitioned(n):
                 self.cluster.partition(n)
 
-    def _next_lease_deadline(self) -> float:
-        return self.cluster.next_expiry()
-
-    def _time_advanced(self, now: float) -> None:
-        self.cluster.expire_leases()
-
     # ------------------------------------------------------------------ faults
 
     def schedule_faults(self) -> None:
@@ -731,6 +735,14 @@ class World:
             self.loop.call_sim_at(f.at, self._begin, f)
             if f.duration and f.kind not in ("rsc-die",):
                 self.loop.call_sim_at(f.end, self._end, f)
+
+    def _update_injectors(self) -> None:
+        active = bool(self._leader_loss or self._flaky or self._oneway_out or self._oneway_in
+                      or self._revoke_lost or self._slow_store)
+        if active != self._injecting:
+            self._injecting = active
+            for n in self.hosts:
+                self.cluster.set_fault(n, self._fate if active else None)
 
     def _begin(self, f: Fault) -> None:
         self.emit("fault", f.describe())
@@ -799,6 +811,8 @@ class World:
         elif f.kind == "disk-full":
             _count(self._disk_full, node, 1)
             disk.fill(self.disk_of(node))
+        if f.kind in STORE_PATH:
+            self._update_injectors()
 
     def _end(self, f: Fault) -> None:
         node = f.nodes[0] if f.nodes else ""
@@ -826,6 +840,8 @@ class World:
             self._leader_loss -= 1
         elif f.kind == "store-flaky":
             self._flaky[node].remove(f)
+            if not self._flaky[node]:
+                del self._flaky[node]
         elif f.kind in ("fence-fail", "fence-hang", "fence-slow-fail", "fence-lie"):
             self._fence_faults.remove(f)
         elif f.kind in ("hb-cut", "hb-cut-in", "oneway-out", "oneway-in"):
@@ -860,6 +876,8 @@ class World:
             disk.free(self.disk_of(node))
             if disk.failures(self.disk_of(node)):
                 self.reached.add("disk-full")
+        if f.kind in STORE_PATH:
+            self._update_injectors()
 
     def _stall_watches(self, node: str, delta: int) -> None:
         n = _count(self._watch_stalls, node, delta)
@@ -985,7 +1003,7 @@ class World:
             return
         h = self.hosts.get(target)
         if h is not None:
-            self.checker.fence_confirmed(target, h.powered)
+            self.checker.fence_confirmed(target, h.powered, h.paused_at is not None)
         self._lost_at.pop(target, None)
 
     def lost_active(self) -> dict[str, dict[str, str]]:
