@@ -4,8 +4,13 @@
 everything needed to replay it. The default cluster definition is a small
 control plane exercising what the invariants watch: a primitive (a VIP), an
 ordered and colocated group, an anonymous clone, a promotable clone with one
-promoted instance, mandatory orders between them, and a fence device (or
-watchdog fencing).
+promoted instance (a Galera-like database whose promote and stop take
+minutes in seeds with slow operations), mandatory orders between them, and a
+fence device (or watchdog fencing).
+
+Besides its fault schedule each seed draws a `SeedProfile` from hashes of the
+seed alone: slow operations or not, each host's watchdog mode, each node's
+lease TTL (README, "Seed profiles").
 """
 
 from __future__ import annotations

@@ -515,7 +515,7 @@ class Checker:
             self.call_at(now + grace, self._colocation_check, rule, host, now)
             return
         quiet = max([since, *(self.last_action.get(p, since) for p in prims)])
-        if now - quiet < grace:
+        if quiet + grace > now:  # (the same sum as the timer's: no rounding gap)
             self.apart[k] = since
             self.call_at(quiet + grace, self._colocation_check, rule, host, since)
             return

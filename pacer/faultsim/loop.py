@@ -489,9 +489,18 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
                 self.on_time_advanced()
         end = self._now + self._clock_resolution
         while sched and sched[0][0] < end:
-            h = heapq.heappop(sched)[2]
+            when, _, h = heapq.heappop(sched)
             h._scheduled = False
             ready.append(h)
+            if when > self._now:
+                # A timer within the loop's resolution of now fires now (as in
+                # asyncio), but time moves to it: code waiting "until the
+                # deadline" whose timer rounding put a hair after now would
+                # otherwise find the deadline not yet reached and wait again,
+                # for ever, with time standing still (found by faultsim: a
+                # controller's report deadline in a seed with slow operations).
+                self._now = when
+                self._instant_steps = 0
         after = self.after_callback
         popleft = ready.popleft
         n = len(ready)

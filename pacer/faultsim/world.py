@@ -4,9 +4,12 @@ power switch, the watchdogs, and the faults that hit them.
 One `World` per run. Each host runs its pacer process (whatever the daemon
 factory returns: the real node daemon and controller) as a `Proc` of the
 virtual-time loop, talking to the shared `MemoryCluster` through its own
-client, with its own drifting clock, agent runner and (if configured) a
-watchdog fed on every successful keepalive. The world watches the store and
-Reality after every callback, writes the trace, and feeds the checker.
+client, with its own drifting clock, agent runner, lease TTL and (unless its
+profile says none) a watchdog fed on every successful keepalive. The world
+applies the faults (power, holds of the process — freeze, loop-stall,
+vm-pause —, partitions and datagram cuts, the store path, fence device,
+disk), watches the store and Reality after every callback, writes the trace,
+feeds the checker, and counts what each fault kind reached (statistics).
 """
 
 from __future__ import annotations
