@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--kinds", metavar="KIND,...",
                        help="only these fault kinds in random schedules")
         q.add_argument("--max-faults", type=int, help="faults per random schedule (default 6)")
+        q.add_argument("--actions", metavar="ACTION,...",
+                       help="the actions agent faults hit (default start,stop,monitor,promote,"
+                       "demote)")
         q.add_argument("--slow-share", type=float, metavar="P",
                        help="share of seeds with slow operations (default 0.2; 0: none, "
                        "1: every seed)")
@@ -134,6 +137,8 @@ def _config(args: argparse.Namespace):  # -> SimConfig
         kw["fault_kinds"] = kinds
     if args.max_faults is not None:
         kw["max_faults"] = args.max_faults
+    if args.actions:
+        kw["fault_actions"] = tuple(a.strip() for a in args.actions.split(",") if a.strip())
     if args.slow_share is not None:
         kw["slow_share"] = args.slow_share
     if args.watchdog_share is not None:

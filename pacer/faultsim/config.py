@@ -114,6 +114,8 @@ class SimConfig:
     fence_delay: float = 1.0  # seconds a power switch takes
     boot_delay: float = 2.0  # power on → daemon running
     fault_kinds: tuple[str, ...] = FAULT_KINDS
+    # The actions agent faults (agent-fail, agent-hang, agent-fail-always) hit.
+    fault_actions: tuple[str, ...] = ("start", "stop", "monitor", "promote", "demote")
     # Peer heartbeats between the hosts' pacer processes (fast suspicion). The
     # timeout is 4 x the node daemon's default and the interval 6 x (three
     # beats per timeout where real hosts have five: simulated datagrams are
@@ -178,7 +180,8 @@ class SimConfig:
         return cls(**data)
 
 
-_TUPLES = ("watchdog_modes", "watchdog_mode_choices", "lease_ttls", "ttl_choices")
+_TUPLES = ("watchdog_modes", "watchdog_mode_choices", "lease_ttls", "ttl_choices",
+           "fault_actions")
 
 
 def parse_watchdog_mode(mode: str) -> tuple[str, float]:

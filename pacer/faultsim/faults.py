@@ -63,7 +63,8 @@ from typing import Any
 
 from pacer.faultsim.config import SimConfig
 
-# Actions an agent fault can hit (the ones whose failure the cluster must handle).
+# Actions an agent fault can hit (the ones whose failure the cluster must
+# handle): SimConfig.fault_actions, these by default.
 FAULT_ACTIONS = ("start", "stop", "monitor", "promote", "demote")
 
 
@@ -198,10 +199,10 @@ def generate(seed: int, config: SimConfig) -> list[Fault]:
             faults.append(Fault(at, kind, (node,), rsc=rng.choice(rscs)))
         elif kind in ("agent-fail", "agent-hang"):
             faults.append(Fault(at, kind, (node,), rsc=rng.choice(rscs),
-                                action=rng.choice(FAULT_ACTIONS)))
+                                action=rng.choice(config.fault_actions)))
         elif kind == "agent-fail-always":
             faults.append(Fault(at, kind, (node,), dur, rsc=rng.choice(rscs),
-                                action=rng.choice(FAULT_ACTIONS)))
+                                action=rng.choice(config.fault_actions)))
         elif kind == "drift":
             rate = round(rng.uniform(-config.max_drift, config.max_drift), 5)
             faults.append(Fault(at, kind, (node,), dur, value=rate))

@@ -282,7 +282,6 @@ class World:
         # current membership began.
         self._sick: dict[str, int] = {}
         self._sick_until: dict[str, float] = {}
-        self._member_since: dict[str, float] = {}
         self._fence_faults: list[Fault] = []  # active fence device faults, oldest first
         self._store_calls = 0
         # What the world has seen of the store.
@@ -543,16 +542,14 @@ class World:
 
     def _healthy(self, node: str) -> bool:
         """Healthy (invariant healthy-evicted): powered, its process running, no
-        fault on it (or on the store) now or in the last 2 heartbeat timeouts,
-        a member for at least that long."""
+        fault on it (or on the store) now or in the last 2 heartbeat timeouts.
+        (A node that has just joined is healthy too: peers suspect only a
+        node they have heard under its current lease, so nothing legitimate
+        ends a fresh membership — a stale fence record does, finding 7.)"""
         h = self.hosts[node]
         if not h.powered or h.proc is None or h.frozen or self._sick.get(node):
             return False
-        now = self.loop.now
-        grace = 2 * self.config.heartbeat_timeout
-        since = self._member_since.get(node)
-        return now >= self._sick_until.get(node, -math.inf) and since is not None \
-            and now - since >= grace
+        return self.loop.now >= self._sick_until.get(node, -math.inf)
 
     def _can_act(self, host: str) -> bool:
         """Can the cluster act on this host now (colocation invariant)?"""
@@ -941,7 +938,6 @@ class World:
                 self._member_lease[node] = kv.lease
                 self._lost_at.pop(node, None)
                 self._key_gone_at.pop(node, None)
-                self._member_since[node] = self.loop.now
                 self.checker.rejoined(node)
                 self.emit("store", f"{node} is a member (lease {kv.lease:x})")
             return
