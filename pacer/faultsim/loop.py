@@ -388,7 +388,7 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
                     out.append((proc, t))
         return out
 
-    def teardown(self, limit: float = 600.0, rounds: int = 5) -> int:
+    def teardown(self, limit: float = 60.0, rounds: int = 5) -> int:
         """After the run: let every process unwind (cancel its tasks, run its
         finally blocks) so nothing is left for the garbage collector to close
         half-way. Cleanup may start new tasks, so this goes in rounds. What is
@@ -396,6 +396,13 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         closed quietly while the loop is still open. Returns how many tasks
         had to be abandoned that way."""
         self.after_callback = None
+        # The simulator's own timers (faults, the fence device acting, store
+        # latencies, datagrams) stop: unwinding must not power-cycle a host
+        # and start a new process meanwhile (one that started during the
+        # teardown was never unwound: its predecessor's tasks were abandoned).
+        for _, _, h in self._scheduled:
+            if h._context is self.sim_context:
+                h.cancel()
         for proc in self.procs:
             proc.state = ProcState.RUNNING
             self._ready.extend(proc.held)
@@ -405,9 +412,17 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
             return [t for p in self.procs for t in p.tasks if not t.done()]
 
         async def unwind(tasks: list[asyncio.Task[Any]]) -> None:
-            for t in tasks:
-                t.cancel()
-            await asyncio.wait(tasks, timeout=limit)
+            # Cancel again every second what is still pending: a task whose
+            # cancellation was swallowed (`with suppress(CancelledError): await
+            # child` in the task being cancelled: the node daemon's executor
+            # close) would otherwise run on — heartbeats and all — for `limit`.
+            end = self._now + limit
+            pending = tasks
+            while pending and self._now < end:
+                for t in pending:
+                    t.cancel()
+                await asyncio.wait(pending, timeout=1.0)
+                pending = [t for t in pending if not t.done()]
 
         for _ in range(rounds):
             tasks = pending()
