@@ -288,6 +288,7 @@ class World:
         self._rev = self.cluster.revision
         self._lost_at: dict[str, float] = {}  # membership key gone (lease lapsed) at
         self._key_gone_at: dict[str, float] = {}  # ... (kept until it is back)
+        self._last_lease: dict[str, int] = {}  # the lease of its last membership
         self._member_lease: dict[str, int] = {}
         self._controller: str | None = None
         self._lost_cache: tuple[int, dict[str, dict[str, str]]] | None = None
@@ -521,6 +522,11 @@ class World:
             what = "probe" if request.interval_ms == 0 else f"monitor/{request.interval_ms}ms"
         status = result.op_status_name if result.op_status else f"rc={result.rc}"
         self.emit(host, f"{what} {key}: {status} ({result.rc_name})")
+
+    def _lease_gone(self, node: str) -> bool:
+        """Is the lease of the node's last membership gone from the store?"""
+        lease = self._last_lease.get(node)
+        return lease is None or lease not in self.cluster._leases
 
     def busy_for(self, seconds: float) -> None:
         """Something a fault slowed (a hung fence request) lasts this long:
@@ -944,6 +950,7 @@ class World:
         lease = self._member_lease.pop(node, None)
         if lease is None:
             return
+        self._last_lease[node] = lease
         now = self.loop.now
         if revision not in self.cluster.lease_end_revisions and self._healthy(node):
             self.checker.violate(
@@ -991,7 +998,8 @@ class World:
         if left:
             self.checker.violate(
                 "self-fence", f"{node} still runs {', '.join(left)} "
-                f"{self.loop.now - lost_at:.1f}s after its lease lapsed", node,
+                f"{self.loop.now - lost_at:.1f}s after its membership ended (its key deleted: "
+                f"lease {'gone' if self._lease_gone(node) else 'still alive'})", node,
                 left[0].split(" ")[0])
 
     def _fence_recorded(self, target: str, value: bytes) -> None:
