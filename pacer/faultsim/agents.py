@@ -120,11 +120,15 @@ def jitter(seed: int, *parts: object) -> float:
 class SimAgentRunner:
     """`AgentRunner` of one simulated host."""
 
-    def __init__(self, world: AgentWorld, host: str, store: Store | None = None) -> None:
+    def __init__(self, world: AgentWorld, host: str, store: Store | None = None,
+                 shim_timeout: float | None = None) -> None:
         self.world = world
         self.host = host
-        # The host's store client, for what agents write through the crm_* shims.
+        # The host's store client, for what agents write through the crm_* shims,
+        # and how long a shim call may wait for the store (PACER_ETCD_TIMEOUT,
+        # NodeConfig.shim_timeout_s: a real shim gives up then; None: no bound).
         self.cluster = ClusterStore(store) if store is not None else None
+        self.shim_timeout = shim_timeout
         self._calls: dict[tuple[str, str], int] = {}
 
     def duration(self, prim: str, key: str, action: str) -> tuple[float, bool]:
@@ -178,12 +182,17 @@ class SimAgentRunner:
         want = None if cur is None else "10" if cur.role in PROMOTED_ROLES else "5"
         name = f"master-{request.rsc_id}"
         k = self.cluster.keys.attr(self.host, name, True)
+        # Each crm_master call gives up after the shim's timeout, as the real
+        # shim does (a self-fencing node's stops must not wait for a store
+        # that is slow or gone).
         try:
-            kv = await self.cluster.store.get(k)
+            async with asyncio.timeout(self.shim_timeout):
+                kv = await self.cluster.store.get(k)
             have = kv.value.decode() if kv is not None else None
             if have != want:
-                await self.cluster.set_attribute(self.host, name, want)
-        except StoreError:
+                async with asyncio.timeout(self.shim_timeout):
+                    await self.cluster.set_attribute(self.host, name, want)
+        except (StoreError, TimeoutError):
             pass
 
     # Reality at the beginning, the end, or the timeout of an action. `prev` is

@@ -38,6 +38,7 @@ from pacer.faultsim.invariants import SOFT_INVARIANTS, Checker, Topology, Violat
 from pacer.faultsim.loop import PROC, DriftClock, Proc, ProcState, VirtualTimeLoop
 from pacer.faultsim.reality import STARTED, Reality
 from pacer.faultsim.trace import Trace
+from pacer.node.config import NodeConfig
 from pacer.scheduler.clones import split_instance_id
 from pacer.store.base import (
     EventType,
@@ -355,7 +356,8 @@ class World:
                                          f"watchdog-{h.watchdog_mode}"))
         clock = HostClock(self.loop, h.drift)
         env = HostEnv(name=name, incarnation=h.incarnation, store=store, clock=clock,
-                      wall=clock.wall, runner=SimAgentRunner(self, name, store), fencer=self.fencer,
+                      wall=clock.wall, runner=SimAgentRunner(self, name, store, NodeConfig(
+                          node=name, lease_ttl=h.ttl).shim_timeout_s), fencer=self.fencer,
                       lease_ttl=h.ttl,
                       state_dir=self.disk_of(name) / str(h.incarnation) if self.disks else None,
                       watchdog=h.watchdog, watchdog_grace=self.config.watchdog_grace,
