@@ -46,7 +46,8 @@ def _run(script, faults: list[Fault] | None = None, **config) -> RunResult:
 
 
 def _kinds(r: RunResult) -> list[str]:
-    return [v.invariant for v in r.violations]
+    # (scripts that declare a healthy node fenced also evict it: healthy-evicted)
+    return [v.invariant for v in r.violations if v.invariant != "healthy-evicted"]
 
 
 async def _start(env: HostEnv, rsc: str, agent: AgentSpec = DUMMY, **meta: str) -> int:
@@ -125,7 +126,7 @@ def test_a_fence_confirmed_while_the_node_runs_is_caught() -> None:
                                              member.lease if member else 0)
 
     r = _run(confirm_without_fencing)
-    assert _kinds(r) == ["fenced-before-takeover"]
+    assert _kinds(r) == ["fence-confirmed"]
     assert "fence of n1 was confirmed while n1 is powered on and still runs lb" \
         in r.violations[0].message
 
@@ -194,3 +195,78 @@ def test_a_demote_while_the_resource_ordered_after_the_promotion_runs_is_allowed
         "  - order: {first: db-clone, first-action: promote, then: api, then-action: start}\n")
     r = _run(demote_under_api, definition=ordered)
     assert "order" not in _kinds(r)  # (a script never converges)
+
+
+async def _campaign(env: HostEnv):  # a scripted controller session
+    cs = ClusterStore(env.store)
+    session = await cs.campaign(env.name, (await cs.store.get(cs.keys.node(env.name))).lease)
+    assert session is not None
+    return session
+
+
+def test_a_start_on_a_host_whose_membership_lapsed_is_caught() -> None:
+    """rule-6: its lease revoked, n1 starts lb anyway (a stop would be fine)."""
+    async def start_after_losing_the_lease(env: HostEnv) -> None:
+        if env.name == "n1":
+            await asyncio.sleep(5)
+            kv = await env.store.get(ClusterStore(env.store).keys.node("n1"))
+            await env.store.revoke(kv.lease)
+            await env.runner.run(ActionRequest("lb", DUMMY, "stop"))
+            await _start(env, "lb")
+
+    r = _run(start_after_losing_the_lease, converge_bound=1.0)
+    assert _kinds(r)[:1] == ["rule-6"]
+    assert "start of lb on n1 began while n1 is not a member: its membership key is gone " \
+        "(since t=5.000)" in r.violations[0].message
+
+
+def test_colocated_resources_apart_past_a_transition_are_caught() -> None:
+    """colocation: vip's lb dies under it (a fault: no violation by itself), and
+    nothing moves vip or brings lb back within colocation_grace."""
+    async def leave_vip_alone(env: HostEnv) -> None:
+        if env.name == "n1":
+            await _start(env, "lb")
+            await _start(env, "vip")
+        if env.name == "n2":
+            await _campaign(env)  # a controller exists: the cluster could act
+
+    r = _run(leave_vip_alone, [Fault(25.0, "rsc-die", ("n1",), rsc="lb")],
+             colocation_grace=10.0)
+    assert _kinds(r)[:1] == ["colocation"]
+    v = r.violations[0]
+    assert v.t == 35.0 and v.node == "n1"
+    assert "colocation-vip-with-lb-clone: vip has run on n1 without lb-clone for 10.0s" \
+        in v.message
+
+    # The same with something happening to the pair (a slow restart of lb):
+    # apart only while actions run and for less than the grace after.
+    async def restart_lb(env: HostEnv) -> None:
+        await leave_vip_alone(env)
+        if env.name == "n1":
+            await asyncio.sleep(28)
+            await env.runner.run(ActionRequest("lb", DUMMY, "start", timeout_ms=60_000))
+
+    r = _run(restart_lb, [Fault(25.0, "rsc-die", ("n1",), rsc="lb")], colocation_grace=10.0,
+             converge_bound=1.0)
+    assert "colocation" not in _kinds(r)
+
+
+def test_a_fenced_host_that_runs_something_later_is_caught() -> None:
+    """fence-confirmed, at every later moment: n1 runs nothing when its fence is
+    confirmed (a lying device), then starts lb without joining again."""
+    async def fenced_then_starts(env: HostEnv) -> None:
+        if env.name == "n2":
+            await asyncio.sleep(5)
+            session = await _campaign(env)
+            await session.node_fenced(FenceEvent("n1", "off", "success"), "liar")
+        if env.name == "n1":
+            await asyncio.sleep(8)
+            await _start(env, "lb")
+
+    # (rule-6 sees the start first: the fence deleted n1's membership)
+    r = run(SimConfig(converge_bound=1.0), 1, [], factory=_scripted(fenced_then_starts),
+            stop_on_violation=False)
+    assert _kinds(r)[:2] == ["rule-6", "fence-confirmed"]
+    v = next(v for v in r.violations if v.invariant == "fence-confirmed")
+    assert "lb became starting on n1, whose fence was confirmed at t=5.000 and which has not " \
+        "joined again since" in v.message

@@ -4,11 +4,12 @@ clocks drift, and everything happens in the same order every time."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 
 import pytest
 
-from pacer.faultsim.loop import DriftClock, Proc, SimulationStalled, VirtualTimeLoop
+from pacer.faultsim.loop import PROC, DriftClock, Proc, SimulationStalled, VirtualTimeLoop
 
 
 def test_an_hour_of_sleeping_takes_no_time() -> None:
@@ -135,3 +136,67 @@ def test_drift_rebases_without_jumps() -> None:
     assert c.local(10.0) == pytest.approx(11.0)
     assert c.local(20.0) == pytest.approx(20.0)
     assert c.to_global(c.local(17.0)) == pytest.approx(17.0)
+
+
+def test_a_stalled_loop_runs_what_arrived_before_the_timers_that_came_due() -> None:
+    """loop-stall: after a callback that blocked the loop, asyncio runs the I/O
+    callbacks that arrived meanwhile before the timers that came due; freeze
+    keeps the order in which they became ready. (A task waiting on either
+    continues one callback later, after both.)"""
+    def once(io_first: bool) -> tuple[bool, list[str]]:
+        loop = VirtualTimeLoop()
+        seen: list[str] = []
+
+        async def main() -> bool:
+            p = Proc("p")
+            ctx = contextvars.Context()
+            ctx.run(PROC.set, p)
+            loop.call_later(1.0, seen.append, "timer", context=ctx)
+            await asyncio.sleep(0.5)
+            loop.freeze(p)
+            await asyncio.sleep(1.0)  # the timer comes due at 1.0, held
+            loop.call_soon(seen.append, "io", context=ctx)  # "I/O" arrives at 1.5, held
+            await asyncio.sleep(1.0)
+            assert seen == []
+            changed = loop.thaw(p, io_first=io_first)
+            await asyncio.sleep(0.1)
+            return changed
+
+        changed = loop.run_until_complete(main())
+        loop.teardown()
+        loop.close()
+        return changed, seen
+
+    assert once(False) == (False, ["timer", "io"])
+    assert once(True) == (True, ["io", "timer"])
+
+
+def test_a_paused_vm_s_timers_and_clock_skip_the_pause() -> None:
+    """vm-pause: the process's monotonic clock does not count the pause, so a
+    timer due during it (or after it) fires that much later."""
+    loop = VirtualTimeLoop()
+    fired: list[tuple[float, float]] = []
+    clock = DriftClock()
+
+    async def sleeper(d: float) -> None:
+        await asyncio.sleep(d)
+        fired.append((loop.now, loop.time()))
+
+    async def main() -> None:
+        p = Proc("vm", clock)
+        loop.spawn(p, sleeper(2.0))  # due at 2: during the pause
+        loop.spawn(p, sleeper(6.0))  # due at 6: after it
+        await asyncio.sleep(1.0)
+        loop.freeze(p)
+        await asyncio.sleep(3.0)  # paused from 1 to 4
+        clock.skip(1.0, 4.0)
+        loop.shift_timers(p, 1.0, 3.0)
+        loop.thaw(p, io_first=True)
+        await asyncio.sleep(10.0)
+
+    loop.run_until_complete(main())
+    # Global 5 and 9; the VM's own clock says 2 and 6, as if nothing happened.
+    assert fired == [(pytest.approx(5.0), pytest.approx(2.0)),
+                     (pytest.approx(9.0), pytest.approx(6.0))]
+    loop.teardown()
+    loop.close()

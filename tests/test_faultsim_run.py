@@ -4,6 +4,7 @@ thousands with PACER_FAULTSIM_JOBS workers)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -17,6 +18,14 @@ from pacer.faultsim.explore import explore, load_failure, outcome, save_failure
 from pacer.faultsim.faults import Fault, generate, parse_fault
 from pacer.faultsim.run import run
 from pacer.faultsim.shrink import ddmin
+
+# The fault kinds and cluster of the simulator before issue 13 (no slow
+# operations, every host a punctual watchdog and the same TTL): regression
+# seeds found then keep their schedules with it.
+CLASSIC_KINDS = ("crash", "freeze", "partition", "rsc-die", "agent-fail", "agent-hang", "drift",
+                 "store-leader-loss", "store-flaky", "fence-fail")
+CLASSIC = SimConfig(fault_kinds=CLASSIC_KINDS, slow_share=0.0, watchdog_mode_share=0.0,
+                    ttl_share=0.0)
 
 # A device-fenced cluster whose hosts have no hardware watchdog (seed 19 found
 # the controller "fencing" a frozen host of it by waiting; fixed).
@@ -32,9 +41,9 @@ SEED_19 = [
 
 
 def test_same_seed_same_trace() -> None:
-    a = run(SimConfig(), 5)
-    b = run(SimConfig(), 5)
-    assert a.faults == b.faults == generate(5, SimConfig())
+    a = run(CLASSIC, 5)
+    b = run(CLASSIC, 5)
+    assert a.faults == b.faults == generate(5, CLASSIC)
     assert a.trace.text() == b.trace.text()
     assert a.ok, a.violations
     assert a.converged_at is not None
@@ -78,7 +87,7 @@ def test_promote_order_holds_under_faults() -> None:
         assert result.ok, result.violations
 
 
-ORDERED = SimConfig(definition=default_definition(SimConfig()) + (
+ORDERED = dataclasses.replace(CLASSIC, definition=default_definition(SimConfig()) + (
     "  - order: {first: db-clone, first-action: promote, then: api, then-action: start}\n"))
 
 
@@ -92,15 +101,15 @@ def test_seed_19_frozen_host_without_watchdog_is_not_taken_over() -> None:
 
 # The planted failure that exercises shrinking and replay: a cluster whose
 # operator disabled fencing. The scheduler then treats a lost node's resources
-# as stopped (as Pacemaker does), so a partitioned node's vip is started again
-# elsewhere while it still runs (seed 0).
-UNFENCED = SimConfig(definition=default_definition(SimConfig()).replace(
+# as stopped (as Pacemaker does), so a lost node's vip is started again
+# elsewhere while it still runs (seed 7).
+UNFENCED = dataclasses.replace(CLASSIC, definition=default_definition(SimConfig()).replace(
     "stonith-enabled: true", "stonith-enabled: false"))
 
 
 def test_a_failure_is_found_shrunk_and_replayed_bit_for_bit(tmp_path: Path) -> None:
-    first = run(UNFENCED, 0)
-    assert first.violations and first.violations[0].invariant == "fenced-before-takeover"
+    first = run(UNFENCED, 7)
+    assert first.first is not None and first.first.invariant == "fenced-before-takeover"
     path = save_failure(tmp_path, UNFENCED, outcome(first), shrink=True)
     saved = load_failure(path)
     assert saved.shrunk_faults is not None
@@ -116,7 +125,7 @@ def test_a_failure_is_found_shrunk_and_replayed_bit_for_bit(tmp_path: Path) -> N
 
 
 def test_explore_reports_throughput() -> None:
-    report = explore(SimConfig(), range(2), jobs=1)
+    report = explore(CLASSIC, range(2), jobs=1)
     lines = report.summary_lines(3)
     assert "seeds per minute" in lines[1] and "simulated cluster-seconds" in lines[1]
     assert not report.failures

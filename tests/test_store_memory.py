@@ -129,3 +129,65 @@ def test_the_same_script_gives_the_same_store() -> None:
     first, second = run(script()), run(script())
     assert first == second
     assert {t for t, _ in first[3]} == {EventType.PUT, EventType.DELETE}  # type: ignore[union-attr]
+
+
+def test_a_slow_request_is_applied_half_way_and_answered_at_the_end() -> None:
+    """Latency (the store-slow fault): the store applies a request when it gets
+    there, with its clock then — a keepalive extends the lease from that
+    moment — and a caller that gives up does not take the request back."""
+    async def body() -> None:
+        clock = ManualClock(100.0)
+        cluster = MemoryCluster(clock)
+        timers: list[tuple[float, object, tuple]] = []
+        cluster.schedule = lambda delay, cb, *args: timers.append((clock.now() + delay, cb, args))
+
+        def advance_to(t: float) -> None:
+            while timers and min(timers, key=lambda x: x[0])[0] <= t:
+                timers.sort(key=lambda x: x[0])
+                when, cb, args = timers.pop(0)
+                clock.set(when)
+                cb(*args)
+            clock.set(t)
+
+        s, other = cluster.client("n1"), cluster.client("n2")
+        lease = await s.grant(5)
+        cluster.set_latency("n1", 2.0)
+        put = asyncio.ensure_future(s.put("k", b"v", lease=lease.id))
+        await asyncio.sleep(0)
+        assert await other.get("k") is None
+        advance_to(101.0)  # half-way: applied
+        assert (await other.get("k")).value == b"v"
+        assert not put.done()
+        advance_to(102.0)
+        await asyncio.sleep(0)
+        assert put.done() and put.result() == cluster.revision
+
+        keep = asyncio.ensure_future(s.keepalive(lease.id))
+        await asyncio.sleep(0)
+        keep.cancel()  # the caller stops waiting at once ...
+        advance_to(103.0)  # ... but the keepalive is applied at 103
+        assert cluster.leases()[lease.id] == 108.0
+        advance_to(104.0)
+        await asyncio.sleep(0)
+        assert keep.cancelled()
+    run(body())
+
+
+def test_a_stalled_watch_delivers_nothing_then_everything() -> None:
+    async def body() -> None:
+        cluster = MemoryCluster(ManualClock())
+        s = cluster.client("n1")
+        watch = s.watch_prefix("k/")
+        nxt = asyncio.ensure_future(watch.__anext__())
+        await asyncio.sleep(0)
+        cluster.stall_watches("n1")
+        await s.put("k/1", b"1")  # unary calls work
+        await s.put("k/2", b"2")
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not nxt.done() and cluster.watch_held == {"n1"}
+        cluster.resume_watches("n1")
+        assert (await nxt).kv.key == "k/1"
+        assert (await watch.__anext__()).kv.key == "k/2"
+        await watch.aclose()
+    run(body())

@@ -11,6 +11,7 @@ See pacer/faultsim/README.md.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -29,8 +30,10 @@ examples:
   pacer faultsim run --replay faultsim-failures/seed-19.json
       replay a saved failure (its shrunk schedule; --full for the original)
 
-fault kinds: crash freeze partition rsc-die agent-fail agent-hang drift
-  store-leader-loss store-flaky fence-fail
+fault kinds (pacer/faultsim/README.md, "Fault model"): crash freeze partition
+  rsc-die agent-fail agent-hang agent-fail-always drift store-leader-loss
+  store-flaky fence-fail fence-hang fence-slow-fail; on request only (--kinds):
+  fence-lie
 """
 
 
@@ -52,6 +55,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--kinds", metavar="KIND,...",
                        help="only these fault kinds in random schedules")
         q.add_argument("--max-faults", type=int, help="faults per random schedule (default 6)")
+        q.add_argument("--actions", metavar="ACTION,...",
+                       help="the actions agent faults hit (default start,stop,monitor,promote,"
+                       "demote)")
+        q.add_argument("--slow-share", type=float, metavar="P",
+                       help="share of seeds with slow operations (default 0.2; 0: none, "
+                       "1: every seed)")
+        q.add_argument("--watchdog-share", type=float, metavar="P",
+                       help="share of seeds in which one host's watchdog draws a mode "
+                       "(default 0.2)")
+        q.add_argument("--ttl-share", type=float, metavar="P",
+                       help="share of seeds in which each node draws its lease TTL (default 0.2)")
+        q.add_argument("--ttls", metavar="T,...",
+                       help="each node's lease TTL in seconds (default: 2, or drawn per seed)")
+        q.add_argument("--watchdog-modes", metavar="MODE,...",
+                       help="each host's watchdog: ok, none, late:SECONDS, dead (default: ok, "
+                       "or one host drawn per seed)")
 
     r = fs.add_parser("run", help="one seed (or schedule, or saved failure) as an event trace",
                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,6 +97,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--out", metavar="DIR", default="faultsim-failures",
                    help="where failures are saved (default ./faultsim-failures)")
     e.add_argument("--no-shrink", action="store_true", help="save failures unshrunk")
+    e.add_argument("--json", action="store_true",
+                   help="the report as JSON on stdout (progress on stderr)")
     e.set_defaults(func=cmd_explore)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -96,7 +117,7 @@ def _hash_seed() -> None:
 
 
 def _config(args: argparse.Namespace):  # -> SimConfig
-    from pacer.faultsim.config import FAULT_KINDS, SimConfig
+    from pacer.faultsim.config import ALL_FAULT_KINDS, SimConfig
 
     if args.nodes < 1:
         raise UserError("--nodes must be at least 1")
@@ -109,13 +130,31 @@ def _config(args: argparse.Namespace):  # -> SimConfig
             raise UserError(f"cannot read {args.definition}: {exc.strerror}") from exc
     if args.kinds:
         kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
-        bad = [k for k in kinds if k not in FAULT_KINDS]
+        bad = [k for k in kinds if k not in ALL_FAULT_KINDS]
         if bad:
-            raise UserError(f"unknown fault kind {bad[0]!r}; one of {', '.join(FAULT_KINDS)}")
+            raise UserError(f"unknown fault kind {bad[0]!r}; one of "
+                            f"{', '.join(ALL_FAULT_KINDS)}")
         kw["fault_kinds"] = kinds
     if args.max_faults is not None:
         kw["max_faults"] = args.max_faults
-    return SimConfig(**kw)
+    if args.actions:
+        kw["fault_actions"] = tuple(a.strip() for a in args.actions.split(",") if a.strip())
+    if args.slow_share is not None:
+        kw["slow_share"] = args.slow_share
+    if args.watchdog_share is not None:
+        kw["watchdog_mode_share"] = args.watchdog_share
+    if args.ttl_share is not None:
+        kw["ttl_share"] = args.ttl_share
+    try:
+        if args.ttls:
+            kw["lease_ttls"] = tuple(int(t) for t in args.ttls.split(","))
+        if args.watchdog_modes:
+            kw["watchdog_modes"] = tuple(m.strip() for m in args.watchdog_modes.split(","))
+        config = SimConfig(**kw)
+        config.profile(0)  # (checks the per-node lists)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    return config
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -181,27 +220,30 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if args.seeds < 1 or args.jobs < 1:
         raise UserError("--seeds and --jobs must be at least 1")
     step = max(1, args.seeds // 20)
+    say = (lambda text: print(text, file=sys.stderr, flush=True)) if args.json else \
+        (lambda text: print(text, flush=True))
 
     def progress(o: SeedOutcome, done: int) -> None:
         if not o.ok:
-            print(f"seed {o.seed}: {o.violations[0]}", flush=True)
+            say(f"seed {o.seed}: {o.first}")
         elif done % step == 0:
-            print(f"... {done}/{args.seeds} seeds", flush=True)
+            say(f"... {done}/{args.seeds} seeds")
 
-    print(f"exploring seeds {args.start}..{args.start + args.seeds - 1} on {args.jobs} "
-          f"worker(s): {config.nodes} nodes, fencing {config.fencing}"
-          f"{'' if config.has_watchdog else ', no watchdog'}", flush=True)
+    say(f"exploring seeds {args.start}..{args.start + args.seeds - 1} on {args.jobs} "
+        f"worker(s): {config.nodes} nodes, fencing {config.fencing}"
+        f"{'' if config.has_watchdog else ', no watchdog'}; fault kinds "
+        f"{','.join(config.fault_kinds)}")
     out = Path(args.out)
     report = explore(config, range(args.start, args.start + args.seeds), jobs=args.jobs,
                      out_dir=out, shrink=not args.no_shrink, progress=progress)
-    for line in report.summary_lines(config.nodes):
+    if args.json:
+        print(json.dumps(report.to_json(config.nodes), indent=1))
+        return 0 if not report.failures else 1
+    for line in report.summary_lines(config.nodes) + report.stat_lines():
         print(line)
-    by_kind: dict[str, int] = {}
-    for o in report.failures:
-        k = o.violations[0].invariant
-        by_kind[k] = by_kind.get(k, 0) + 1
+    by_kind = report.violation_counts()
     if by_kind:
-        print("violations: " + ", ".join(f"{k} {n}" for k, n in sorted(by_kind.items())))
+        print("violations: " + ", ".join(f"{k} {n}" for k, n in by_kind.items()))
     for path in report.saved:
         print(f"saved {path}  (replay: pacer faultsim run --replay {path})")
     return 0 if not report.failures else 1

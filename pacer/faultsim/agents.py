@@ -2,18 +2,24 @@
 
 `SimAgentRunner` is the node daemon's `AgentRunner`: it answers start, stop,
 monitor, promote, demote, notify and migrate from `Reality` and changes it,
-taking a configured time per action (with a deterministic per-call jitter),
-failing or hanging when a fault says so. It runs inside the host's process,
+taking a configured time per action (with a deterministic per-call jitter;
+in a seed with slow operations, minutes for the actions `SimConfig.slow_ops`
+names), honouring the timeout the request carries (the definition's op
+timeout, else op_defaults'), failing or hanging when a fault says so. It runs inside the host's process,
 so a frozen host's actions stop with it and a crashed host's never finish.
 
 `SimFencer` is the controller's `Fencer`: a power switch outside every host.
 Once asked, it acts after `fence_delay` whatever happens to the asking
-process. `SimWatchdog` resets a host that was not fed in time.
+process — unless a fault makes it fail at once (fence-fail), hang until the
+request's timeout (fence-hang), fail after a while (fence-slow-fail) or
+report success without acting (fence-lie). `SimWatchdog` resets a host that
+was not fed in time (late, or never, in the modes a seed may draw).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import zlib
 from collections.abc import Callable
 from typing import Protocol
@@ -26,6 +32,7 @@ from pacer.agents.api import (
     timed_out,
 )
 from pacer.faultsim.config import AgentTiming
+from pacer.faultsim.faults import Fault
 from pacer.faultsim.loop import VirtualTimeLoop
 from pacer.faultsim.reality import (
     DEMOTING,
@@ -80,12 +87,15 @@ class AgentWorld(Protocol):
     reality: Reality
     seed: int
     timing: AgentTiming
+    # (primitive, action) -> (shortest, longest) seconds; empty: a fast seed.
+    slow_ops: dict[tuple[str, str], tuple[float, float]]
 
     def now(self) -> float: ...
 
     def take_agent_fault(self, host: str, prim: str, action: str) -> str | None: ...
 
-    def action_begin(self, host: str, key: str, request: ActionRequest) -> None: ...
+    def action_begin(self, host: str, key: str, request: ActionRequest, takes: float,
+                     slow: bool) -> None: ...
 
     def action_end(self, host: str, key: str, request: ActionRequest,
                    result: ActionResult) -> None: ...
@@ -94,7 +104,11 @@ class AgentWorld(Protocol):
 
     def power_switch(self, target: str, action: str) -> asyncio.Future[FenceResult]: ...
 
-    def fence_failing(self) -> bool: ...
+    def fence_fault(self, target: str, action: str) -> Fault | None: ...
+
+    def busy_for(self, seconds: float) -> None: ...
+
+    def emit(self, who: str, text: str) -> None: ...
 
 
 def jitter(seed: int, *parts: object) -> float:
@@ -107,18 +121,28 @@ def jitter(seed: int, *parts: object) -> float:
 class SimAgentRunner:
     """`AgentRunner` of one simulated host."""
 
-    def __init__(self, world: AgentWorld, host: str, store: Store | None = None) -> None:
+    def __init__(self, world: AgentWorld, host: str, store: Store | None = None,
+                 shim_timeout: float | None = None) -> None:
         self.world = world
         self.host = host
-        # The host's store client, for what agents write through the crm_* shims.
+        # The host's store client, for what agents write through the crm_* shims,
+        # and how long a shim call may wait for the store (PACER_ETCD_TIMEOUT,
+        # NodeConfig.shim_timeout_s: a real shim gives up then; None: no bound).
         self.cluster = ClusterStore(store) if store is not None else None
+        self.shim_timeout = shim_timeout
         self._calls: dict[tuple[str, str], int] = {}
 
-    def duration(self, key: str, action: str) -> float:
+    def duration(self, prim: str, key: str, action: str) -> tuple[float, bool]:
+        """Seconds this call takes, and whether it is a slow operation."""
         n = self._calls.get((key, action), 0)
         self._calls[(key, action)] = n + 1
-        base = self.world.timing.base(action)
-        return round(base * jitter(self.world.seed, self.host, key, action, n), 6)
+        w = self.world
+        factor = jitter(w.seed, self.host, key, action, n)
+        slow = w.slow_ops.get((prim, action)) if w.slow_ops else None
+        if slow is not None:
+            lo, hi = slow  # log-uniform: as many 30-60 s calls as 150-300 s ones
+            return round(lo * (hi / lo) ** (factor - 0.5), 6), True
+        return round(w.timing.base(action) * factor, 6), False
 
     async def run(self, request: ActionRequest) -> ActionResult:
         w = self.world
@@ -128,11 +152,12 @@ class SimAgentRunner:
             return ActionResult(rc=OCF_SUCCESS, output=_METADATA.format(name=request.agent.type))
         prim = request.rsc_id
         fault = w.take_agent_fault(self.host, prim, action)
-        dur = self.duration(key, action)
+        dur, slow = self.duration(prim, key, action)
         timeout_s = request.effective_timeout_ms / 1000.0
-        w.action_begin(self.host, key, request)
+        hangs = fault == "hang" or dur >= timeout_s
+        w.action_begin(self.host, key, request, timeout_s if hangs else dur, slow)
         prev = self._begin(key, action)
-        if fault == "hang" or dur >= timeout_s:
+        if hangs:
             await asyncio.sleep(timeout_s)
             self._timed_out(key, action, prev)
             result = timed_out(request.effective_timeout_ms, request.effective_timeout_ms)
@@ -158,12 +183,17 @@ class SimAgentRunner:
         want = None if cur is None else "10" if cur.role in PROMOTED_ROLES else "5"
         name = f"master-{request.rsc_id}"
         k = self.cluster.keys.attr(self.host, name, True)
+        # Each crm_master call gives up after the shim's timeout, as the real
+        # shim does (a self-fencing node's stops must not wait for a store
+        # that is slow or gone).
         try:
-            kv = await self.cluster.store.get(k)
+            async with asyncio.timeout(self.shim_timeout):
+                kv = await self.cluster.store.get(k)
             have = kv.value.decode() if kv is not None else None
             if have != want:
-                await self.cluster.set_attribute(self.host, name, want)
-        except StoreError:
+                async with asyncio.timeout(self.shim_timeout):
+                    await self.cluster.set_attribute(self.host, name, want)
+        except (StoreError, TimeoutError):
             pass
 
     # Reality at the beginning, the end, or the timeout of an action. `prev` is
@@ -258,22 +288,49 @@ class SimFencer:
         action = request.action
         if action in ("monitor", "list", "metadata", "meta-data", "validate-all"):
             return FenceResult(rc=0, ok=True)
-        if self.world.fence_failing():
-            await asyncio.sleep(1.0)
-            return FenceResult(rc=1, ok=False, error="fence device failed (injected)",
-                               duration_ms=1000)
         target = request.target or ""
-        return await self.world.power_switch(target, action)
+        fault = self.world.fence_fault(target, action)
+        if fault is None:
+            return await self.world.power_switch(target, action)
+        self.world.emit("fence", f"{action} {target} requested: {fault.kind} (injected)")
+        if fault.kind == "fence-lie":
+            delay = self.world.fence_delay
+            await asyncio.sleep(delay)
+            self.world.emit("fence", f"{action} {target}: reports success without acting "
+                            "(injected)")
+            return FenceResult(rc=0, ok=True, duration_ms=int(delay * 1000))
+        if fault.kind == "fence-hang":
+            # No answer: the fence agent is killed at the request's timeout
+            # (stonith-timeout).
+            self.world.busy_for(request.timeout_ms / 1000)
+            await asyncio.sleep(request.timeout_ms / 1000)
+            return FenceResult(rc=1, ok=False, timed_out=True, duration_ms=request.timeout_ms,
+                               error=f"fence device timed out after {request.timeout_ms} ms "
+                               "(injected)")
+        delay = fault.value if fault.kind == "fence-slow-fail" else 1.0
+        self.world.busy_for(delay)
+        await asyncio.sleep(delay)
+        return FenceResult(rc=1, ok=False, error="fence device failed (injected)",
+                           duration_ms=int(delay * 1000))
 
 
 class SimWatchdog:
     """A hardware watchdog outside the host (`pacer.node.Watchdog`): once armed,
     it resets the host when not fed for `timeout` seconds of global time (its
-    crystal does not drift with the host's clock). A power cycle disarms it."""
+    crystal does not drift with the host's clock). A power cycle disarms it.
 
-    def __init__(self, loop: VirtualTimeLoop, reset: Callable[[], None]) -> None:
+    Modes (`SeedProfile.watchdogs`): a `late` one resets the host `late`
+    seconds after that (its real timeout is longer than the one asked for,
+    and reading it back says so: `effective_timeout_s`); a `dead` one is armed
+    and reports the timeout asked for, but never resets anything."""
+
+    def __init__(self, loop: VirtualTimeLoop, reset: Callable[[], None], late: float = 0.0,
+                 dead: bool = False, came_due: Callable[[], None] | None = None) -> None:
         self.loop = loop
         self.reset = reset
+        self.late = late
+        self.dead = dead
+        self.came_due = came_due  # told when the deadline passes unfed (statistics)
         self.timeout = 0.0
         self.armed = False
         self.deadline = 0.0  # global time it resets the host unless fed before
@@ -284,8 +341,10 @@ class SimWatchdog:
 
     @property
     def effective_timeout_s(self) -> int | None:
-        """What it was armed with (a simulated device sets any timeout asked for)."""
-        return int(self.timeout) if self.armed else None
+        """What reading the device's timeout back says (WDIOC_GETTIMEOUT), while
+        armed: the seconds after a feed it really resets the host (a `late`
+        watchdog says so: its driver rounded the timeout up)."""
+        return math.ceil(self.timeout + self.late) if self.armed else None
 
     def arm(self, timeout_s: int) -> None:
         self.timeout = float(timeout_s)
@@ -295,7 +354,7 @@ class SimWatchdog:
     def feed(self) -> None:
         if not self.armed:
             return
-        self.deadline = self.loop.now + self.timeout
+        self.deadline = self.loop.now + self.timeout + self.late
         if self._timer is not None and self._timer.when() > self.deadline:
             self._timer.cancel()  # armed again with a shorter timeout
             self._timer = None
@@ -307,6 +366,10 @@ class SimWatchdog:
             self._timer = self.loop.call_sim_at(self.deadline, self._expire)
             return
         self._timer = None
+        if self.came_due is not None:
+            self.came_due()
+        if self.dead:
+            return  # (stays armed: fed again, it counts down again, to nothing)
         self.armed = False
         self.reset()
 
@@ -315,3 +378,15 @@ class SimWatchdog:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def pause(self) -> None:
+        """Its VM is paused: the (virtual) watchdog stops counting."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def resume(self, paused_for: float) -> None:
+        """... and goes on where it stopped."""
+        if self.armed:
+            self.deadline += paused_for
+            self._timer = self.loop.call_sim_at(self.deadline, self._expire)

@@ -17,7 +17,7 @@ from pacer.store.cluster import ClusterStore
 
 
 async def pacer_process(env: HostEnv) -> None:
-    config = NodeConfig(node=env.name, state_dir=None, lease_ttl=env.lease_ttl,
+    config = NodeConfig(node=env.name, state_dir=env.state_dir, lease_ttl=env.lease_ttl,
                         watchdog_grace=env.watchdog_grace,
                         heartbeat=env.name if env.link is not None else None,
                         heartbeat_interval=env.heartbeat_interval,

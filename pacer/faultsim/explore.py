@@ -21,7 +21,7 @@ from typing import Any
 
 from pacer.faultsim.config import SimConfig
 from pacer.faultsim.faults import Fault
-from pacer.faultsim.invariants import Violation
+from pacer.faultsim.invariants import Violation, first_violation
 from pacer.faultsim.run import RunResult, run
 from pacer.faultsim.shrink import ddmin
 
@@ -38,10 +38,27 @@ class SeedOutcome:
     faults: tuple[Fault, ...]
     digest: str
     converge_s: float | None  # seconds from the last heal to convergence
+    # Statistics: the fault kinds (and profile draws: slow-ops, watchdog-*,
+    # mixed-ttl) this seed drew, those that reached the timing they target
+    # (README, "Statistics"), and the longest time each action took.
+    drawn: tuple[str, ...] = ()
+    reached: tuple[str, ...] = ()
+    longest: tuple[tuple[str, float], ...] = ()
 
     @property
     def ok(self) -> bool:
         return not self.violations
+
+    @property
+    def first(self) -> Violation:
+        """The violation this seed is judged (and shrunk) by."""
+        v = first_violation(self.violations)
+        assert v is not None
+        return v
+
+    @property
+    def slow(self) -> bool:
+        return "slow-ops" in self.drawn
 
 
 @dataclass
@@ -57,6 +74,61 @@ class ExploreReport:
     @property
     def sim_seconds(self) -> float:
         return sum(o.sim_seconds for o in self.outcomes)
+
+    def kind_stats(self) -> dict[str, dict[str, int]]:
+        """Per fault kind (and profile draw): seeds that drew it, that reached
+        its timing, that failed (any invariant)."""
+        stats: dict[str, dict[str, int]] = {}
+        for o in self.outcomes:
+            for k in o.drawn:
+                st = stats.setdefault(k, {"drawn": 0, "reached": 0, "failed": 0})
+                st["drawn"] += 1
+                st["reached"] += k in o.reached
+                st["failed"] += not o.ok
+        return dict(sorted(stats.items()))
+
+    def violation_counts(self) -> dict[str, int]:
+        """First violations by invariant."""
+        out: dict[str, int] = {}
+        for o in self.failures:
+            k = o.first.invariant
+            out[k] = out.get(k, 0) + 1
+        return dict(sorted(out.items()))
+
+    def stat_lines(self) -> list[str]:
+        n = max(len(self.outcomes), 1)
+        slow = [o for o in self.outcomes if o.slow]
+        long_stop = [o for o in slow if "slow-ops" in o.reached]
+        lines = [f"slow operations: {len(slow)} of {len(self.outcomes)} seeds "
+                 f"({100 * len(slow) / n:.1f} %); a stop or demote over 20 s in "
+                 f"{len(long_stop)}, {sum(not o.ok for o in slow)} failed",
+                 f"{'fault kind / draw':<20} {'seeds':>6} {'reached':>8} {'failed':>7}"]
+        for k, st in self.kind_stats().items():
+            lines.append(f"{k:<20} {st['drawn']:>6} {st['reached']:>8} {st['failed']:>7}")
+        return lines
+
+    def to_json(self, nodes: int) -> dict[str, Any]:
+        n = len(self.outcomes)
+        wall = max(self.wall_seconds, 1e-9)
+        slow = [o for o in self.outcomes if o.slow]
+        return {
+            "seeds": n, "failed": len(self.failures), "wall_seconds": round(self.wall_seconds, 3),
+            "seeds_per_minute": round(n / wall * 60, 1),
+            "sim_seconds": round(self.sim_seconds, 3),
+            "cluster_seconds_per_wall_second": round(self.sim_seconds / wall, 1),
+            "node_seconds_per_wall_second": round(self.sim_seconds * nodes / wall, 1),
+            "cpu_seconds": round(sum(o.wall_seconds for o in self.outcomes), 3),
+            "slow_seeds": len(slow), "slow_share": round(len(slow) / max(n, 1), 4),
+            "slow_seeds_with_a_long_stop": sum("slow-ops" in o.reached for o in slow),
+            "kinds": self.kind_stats(),
+            "violations": self.violation_counts(),
+            "failures": [{"seed": o.seed, "violation": str(o.first),
+                          "invariant": o.first.invariant,
+                          "others": sorted({v.invariant for v in o.violations}
+                                           - {o.first.invariant}),
+                          "faults": [f.to_json() for f in o.faults]} for o in self.failures],
+            "saved": [str(p) for p in self.saved],
+        }
 
     def summary_lines(self, nodes: int) -> list[str]:
         n = len(self.outcomes)
@@ -81,10 +153,15 @@ class ExploreReport:
 
 def outcome(result: RunResult) -> SeedOutcome:
     conv = (result.converged_at - result.heal_at) if result.converged_at is not None else None
+    profile = result.extra.get("profile")
+    drawn = {f.kind for f in result.faults} | set(profile.kinds() if profile else ())
     return SeedOutcome(seed=result.seed, violations=tuple(result.violations),
                        sim_seconds=result.sim_seconds, wall_seconds=result.wall_seconds,
                        steps=result.steps, faults=tuple(result.faults),
-                       digest=result.trace.digest(), converge_s=conv)
+                       digest=result.trace.digest(), converge_s=conv,
+                       drawn=tuple(sorted(drawn)),
+                       reached=tuple(k for k in result.extra.get("reached", ()) if k in drawn),
+                       longest=tuple(result.extra.get("longest", {}).items()))
 
 
 def _worker(args: tuple[dict[str, Any], int]) -> SeedOutcome:
@@ -145,11 +222,11 @@ def explore(config: SimConfig, seeds: Iterable[int], jobs: int = 1,
 
 def shrink_failure(config: SimConfig, o: SeedOutcome) -> SeedOutcome:
     """The smallest schedule (ddmin over faults) failing the same invariant."""
-    invariant = o.violations[0].invariant
+    invariant = o.first.invariant
 
     def fails(faults: list[Fault]) -> bool:
-        r = run(config, o.seed, faults)
-        return any(v.invariant == invariant for v in r.violations[:1])
+        first = run(config, o.seed, faults).first
+        return first is not None and first.invariant == invariant
 
     smallest = ddmin(list(o.faults), fails)
     return outcome(run(config, o.seed, smallest))

@@ -22,8 +22,23 @@ store says, after every event of a simulation.
   covers it (next invariant).
 - fenced-before-takeover: a resource the store still records as active on a
   lost node (membership gone, expected member, not fenced) is not started or
-  promoted elsewhere; and when a fence of a node is confirmed in the store,
-  that host is really off or runs nothing.
+  promoted elsewhere.
+- fence-confirmed: once a fence of a node is confirmed in the store, that host
+  is off or runs nothing — at that moment and at every later one until the
+  node joins again (a new membership).
+- rule-6: no start, promote or migrate_from begins on a host whose membership
+  has lapsed at that instant (DESIGN.md rule 6: nothing is started on a node
+  without a live lease). Stops, demotes, monitors and notifications may run
+  any time (a self-fence stops everything after the lease is gone).
+- colocation: resources colocated with score INFINITY do not run apart (one on
+  a host without the other) past a transition — apart for `colocation_grace`
+  seconds during which no action of either ran, on a host the cluster can act
+  on (powered, its process running, a member, a controller elected);
+  -INFINITY: not together that long.
+- healthy-evicted (availability; the run goes on): a node loses its membership
+  while its lease lives (evicted, deposed, declared fenced) only if it was
+  unhealthy: its host off, its process held, a fault on it (or on the store)
+  in the last 2 heartbeat timeouts, or it joined less than that ago.
 - converges: after the last fault healed the cluster reaches the scheduler's
   target (nothing left to do, and what runs is what the store believes runs)
   within `SimConfig.converge_bound` seconds.
@@ -33,7 +48,7 @@ Each violation names the time, the invariant, the node and the resource.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +65,19 @@ from pacer.model.definition import Clone, Definition, Group, Primitive, Resource
 from pacer.scheduler.clones import CloneOptions, split_instance_id
 
 INVARIANTS = ("single-active", "promoted-max", "clone-max", "order", "self-fence",
-              "fenced-before-takeover", "converges")
+              "fenced-before-takeover", "fence-confirmed", "rule-6", "colocation", "converges",
+              "healthy-evicted")
+# Availability, not safety: recorded, but the run goes on (a safety violation
+# later in the same seed is what the seed is saved and shrunk for).
+SOFT_INVARIANTS = frozenset({"healthy-evicted"})
+
+
+def first_violation(violations: Sequence[Violation]) -> Violation | None:
+    """The violation a run is judged by: the first safety one, else the first."""
+    for v in violations:
+        if v.invariant not in SOFT_INVARIANTS:
+            return v
+    return violations[0] if violations else None
 
 # Roles in which a resource counts as started for an order (its start completed).
 UP_ROLES = frozenset({STARTED, PROMOTING, PROMOTED, DEMOTING})
@@ -103,6 +130,19 @@ class OrderRule:
 
 _INVERSE = {"start": "stop", "promote": "demote"}
 
+INFINITY = 1_000_000
+_PROMOTED_NAMES = frozenset({"Promoted", "Master"})
+
+
+@dataclass(frozen=True)
+class ColocationRule:
+    id: str
+    rsc: str  # resource ids at any level
+    with_rsc: str
+    together: bool  # INFINITY (True) or -INFINITY (False)
+    rsc_promoted: bool  # rsc-role Promoted: only its promoted instances count
+    with_promoted: bool
+
 
 class Topology:
     """The definition as the invariants need it: primitives, clones, orders."""
@@ -119,6 +159,23 @@ class Topology:
             self._add_order(o)
         self._prims_of: dict[str, tuple[str, ...]] = {
             rid: tuple(self._primitives(r)) for rid, r in self.index.items()}
+        self.colocations: list[ColocationRule] = []
+        for c in defn.colocations:
+            if c.sets or not c.rsc or not c.with_rsc or abs(c.score) < INFINITY \
+                    or c.node_attribute != "#uname":
+                continue  # sets, finite scores, other attributes: not checked
+            if c.rsc not in self.index or c.with_rsc not in self.index:
+                continue
+            self.colocations.append(ColocationRule(
+                c.id, c.rsc, c.with_rsc, c.score > 0, (c.rsc_role or "") in _PROMOTED_NAMES,
+                (c.with_rsc_role or "") in _PROMOTED_NAMES))
+        # primitive -> the colocations it is part of
+        self.colocations_of: dict[str, list[ColocationRule]] = {}
+        for rule in self.colocations:
+            for rid in (rule.rsc, rule.with_rsc):
+                for p in self._prims_of.get(rid, ()):
+                    if rule not in self.colocations_of.setdefault(p, []):
+                        self.colocations_of[p].append(rule)
 
     def _walk(self, r: Resource, clone: str | None, n_nodes: int) -> None:
         if isinstance(r, Primitive):
@@ -197,12 +254,30 @@ class Checker:
         self.ghosts: dict[tuple[str, str], str] = {}
         # Is the host's node a member now? (the world tells; default: yes)
         self.is_member: Callable[[str], bool] = lambda host: True
+        # fence-confirmed: hosts whose fence the store confirmed, since when,
+        # until their node joins again.
+        self.fenced: dict[str, float] = {}
+        # colocation: (rule id, host) -> since when the pair is apart there;
+        # per primitive, actions in progress and when one last began or ended.
+        self.colocation_grace = 30.0
+        self.apart: dict[tuple[str, str], float] = {}
+        self.busy: dict[str, int] = {}
+        self.last_action: dict[str, float] = {}
+        # Can the cluster act on this host now? (powered, its process running, a
+        # member, a controller elected; the world tells)
+        self.can_act: Callable[[str], bool] = lambda host: True
+        # call_at(when, callback, *args): the world's timer (None: no timed checks)
+        self.call_at: Callable[..., object] | None = None
 
     def died(self, host: str, key: str, role: str) -> None:
         self.ghosts[(host, key)] = role
 
     def action_end(self, host: str, key: str) -> None:
         self.ghosts.pop((host, key), None)
+        info = self.topo.info(key)
+        if info is not None and info.id in self.topo.colocations_of:
+            self.busy[info.id] -= 1
+            self.last_action[info.id] = self.now()
 
     def host_lost(self, host: str) -> None:
         """The cluster saw the host go (its membership ended): its ghosts are known."""
@@ -229,6 +304,10 @@ class Checker:
         info = self.topo.info(key)
         if info is None:
             return
+        rules = self.topo.colocations_of.get(info.id)
+        if rules:
+            for rule in rules:
+                self._colocation(rule)
         if info.clone is None:
             where = self.reality.where(key)
             if len(where) > 1:
@@ -320,6 +399,9 @@ class Checker:
         if info is None:
             return
         prim = info.id
+        if prim in self.topo.colocations_of:
+            self.busy[prim] = self.busy.get(prim, 0) + 1
+            self.last_action[prim] = self.now()
         for rule in self.topo.orders:
             then_prims = self.topo.prims_of(rule.then)
             first_prims = self.topo.prims_of(rule.first)
@@ -356,14 +438,91 @@ class Checker:
         """What still runs on `host` that was active before `before`."""
         return [f"{k} ({r.role})" for k, r in self.reality.on(host).items() if r.since < before]
 
-    def fence_confirmed(self, target: str, powered_on: bool) -> None:
+    def fence_confirmed(self, target: str, powered_on: bool, paused: bool = False) -> None:
+        self.fenced[target] = self.now()
         if not powered_on:
             return
         running = [f"{k} ({r.role})" for k, r in self.reality.on(target).items()]
         if running:
-            self.violate("fenced-before-takeover", f"a fence of {target} was confirmed while "
-                         f"{target} is powered on and still runs {', '.join(running)}",
+            how = " (its VM is paused: it resumes with them running)" if paused else ""
+            self.violate("fence-confirmed", f"a fence of {target} was confirmed while "
+                         f"{target} is powered on and still runs {', '.join(running)}{how}",
                          target, running[0].split(" ")[0])
+
+    def rejoined(self, host: str) -> None:
+        """The host's node is a member again (a new lease): its fence is history."""
+        self.fenced.pop(host, None)
+
+    def host_changed(self, host: str, key: str, role: str | None) -> None:
+        """Something changed on `host` (Reality): a fenced host must run nothing."""
+        if role is not None and host in self.fenced:
+            self.violate("fence-confirmed", f"{key} became {role} on {host}, whose fence was "
+                         f"confirmed at t={self.fenced[host]:.3f} and which has not joined "
+                         "again since", host, key)
+
+    def rule6(self, host: str, key: str, action: str, lapsed: str | None) -> None:
+        """A start, promote or migrate_from begins on `host`; `lapsed` says why
+        its membership is over at this instant (None: it is a member)."""
+        if lapsed is not None:
+            self.violate("rule-6", f"{action} of {key} on {host} began while {host} is not a "
+                         f"member: {lapsed}", host, key)
+
+    # ------------------------------------------------------------------ colocation
+
+    def _present(self, rid: str, host: str, promoted: bool) -> bool:
+        prims = self.topo.prims_of(rid)
+        for key, run in self.reality.on(host).items():
+            if (key in prims or split_instance_id(key)[0] in prims) \
+                    and (not promoted or run.role in PROMOTED_ROLES):
+                return True
+        return False
+
+    def _is_apart(self, rule: ColocationRule, host: str) -> bool:
+        here = self._present(rule.rsc, host, rule.rsc_promoted)
+        if not here:
+            return False
+        with_here = self._present(rule.with_rsc, host, rule.with_promoted)
+        return not with_here if rule.together else with_here
+
+    def _colocation(self, rule: ColocationRule) -> None:
+        if self.call_at is None:
+            return
+        for host in self.reality.hosts():
+            k = (rule.id, host)
+            if self._is_apart(rule, host):
+                if k not in self.apart:
+                    now = self.now()
+                    self.apart[k] = now
+                    self.call_at(now + self.colocation_grace, self._colocation_check, rule, host,
+                                 now)
+            else:
+                self.apart.pop(k, None)
+        for k in [k for k in self.apart if k[0] == rule.id
+                  and not self.reality.on(k[1])]:
+            del self.apart[k]
+
+    def _colocation_check(self, rule: ColocationRule, host: str, since: float) -> None:
+        k = (rule.id, host)
+        if self.apart.get(k) != since or self.call_at is None:
+            return  # together again (or apart afresh: its own check is pending)
+        now = self.now()
+        grace = self.colocation_grace
+        prims = (*self.topo.prims_of(rule.rsc), *self.topo.prims_of(rule.with_rsc))
+        if not self.can_act(host) or any(self.busy.get(p, 0) for p in prims):
+            # The cluster cannot act there (fencing is the answer, checked
+            # elsewhere), or it is acting: count again from now.
+            self.apart[k] = now
+            self.call_at(now + grace, self._colocation_check, rule, host, now)
+            return
+        quiet = max([since, *(self.last_action.get(p, since) for p in prims)])
+        if quiet + grace > now:  # (the same sum as the timer's: no rounding gap)
+            self.apart[k] = since
+            self.call_at(quiet + grace, self._colocation_check, rule, host, since)
+            return
+        what = "without" if rule.together else "together with"
+        self.violate("colocation", f"{rule.id}: {rule.rsc} has run on {host} {what} "
+                     f"{rule.with_rsc} for {now - since:.1f}s, the last {now - quiet:.1f}s "
+                     "with no action of either", host, rule.rsc)
 
     def takeover_begin(self, host: str, key: str, action: str,
                        lost_active: Callable[[], dict[str, dict[str, str]]]) -> None:

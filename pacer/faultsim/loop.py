@@ -81,6 +81,13 @@ class DriftClock:
             return local
         return self.base_global + (local - self.base_local) / (1.0 + self.rate)
 
+    def skip(self, g_from: float, g_to: float) -> None:
+        """The clock stood still from global `g_from` to `g_to` (a paused VM:
+        CLOCK_MONOTONIC does not count the pause) and runs on from there."""
+        self.base_local = self.local(g_from)
+        self.base_global = g_to
+        self.identity = self.rate == 0.0 and self.base_local == self.base_global
+
     def set_rate(self, g: float, rate: float) -> None:
         if rate <= -1.0:
             raise ValueError("a clock cannot stop or run backwards")
@@ -144,7 +151,9 @@ def _next_seq(loop: asyncio.AbstractEventLoop) -> int:
 class SeqFuture(asyncio.Future):  # type: ignore[type-arg]
     """A future that hashes by creation order, not by address."""
 
-    _faultsim_seq = 0  # (VirtualTimeLoop.create_future numbers each one)
+    # (slots: no instance dict for the many futures a run makes; the number
+    # is set by VirtualTimeLoop.create_future)
+    __slots__ = ("_faultsim_seq",)
 
     def __hash__(self) -> int:
         return self._faultsim_seq
@@ -152,6 +161,8 @@ class SeqFuture(asyncio.Future):  # type: ignore[type-arg]
 
 class SeqTask(asyncio.Task):  # type: ignore[type-arg]
     """A task that hashes by creation order, not by address."""
+
+    __slots__ = ("_faultsim_seq",)
 
     def __init__(self, coro: Coroutine[Any, Any, Any], *, loop: asyncio.AbstractEventLoop,
                  context: contextvars.Context | None = None) -> None:
@@ -180,7 +191,7 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         # happens (a store lease deadline), what to do when time has moved, and
         # what to run after every callback (the invariant checks).
         self.next_deadline: Callable[[], float] | None = None
-        self.on_time_advanced: Callable[[float], None] | None = None
+        self.on_time_advanced: Callable[[], object] | None = None
         self.after_callback: Callable[[], None] | None = None
         self.steps = 0  # callbacks run: a cost measure for reports
         self.abandoned: list[str] = []  # tasks teardown could not cancel
@@ -314,18 +325,70 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         if proc.state is ProcState.RUNNING:
             proc.state = ProcState.FROZEN
 
-    def thaw(self, proc: Proc) -> None:
-        """Resume a frozen process: its held callbacks run next, in order."""
-        if proc.state is ProcState.FROZEN:
-            proc.state = ProcState.RUNNING
-            self._ready.extend(proc.held)
-            proc.held.clear()
+    def thaw(self, proc: Proc, io_first: bool = False) -> bool:
+        """Resume a frozen process: its held callbacks run next, in the order
+        they became ready — or, with `io_first`, as asyncio runs them after a
+        callback that blocked its loop: first everything that was ready or
+        arrived (datagrams, store answers and watch events), then the timers
+        that came due meanwhile. Returns whether that changed the order."""
+        if proc.state is not ProcState.FROZEN:
+            return False
+        proc.state = ProcState.RUNNING
+        held = proc.held
+        changed = False
+        if io_first:
+            timers = [h for h in held if isinstance(h, events.TimerHandle)]
+            if timers:
+                io = [h for h in held if not isinstance(h, events.TimerHandle)]
+                first_io = next((i for i, h in enumerate(held)
+                                 if not isinstance(h, events.TimerHandle)), len(held))
+                changed = bool(io) and any(isinstance(h, events.TimerHandle)
+                                           for h in list(held)[:first_io])
+                held = deque(io + timers)
+        self._ready.extend(held)
+        proc.held.clear()
+        return changed
+
+    def shift_timers(self, proc: Proc, since: float, by: float) -> None:
+        """The process's clock stood still for `by` seconds from global `since`
+        (a paused VM): each of its timers due after `since` — pending, or come
+        due and held meanwhile — is due `by` seconds later."""
+        held = [h for h in proc.held if isinstance(h, events.TimerHandle)
+                and h._when >= since]
+        if held:
+            proc.held = deque(h for h in proc.held if not (
+                isinstance(h, events.TimerHandle) and h._when >= since))
+        entries = []
+        for when, seq, h in self._scheduled:
+            if not h._cancelled and when >= since and h._context.get(PROC) is proc:
+                when += by
+                h._when = when
+            entries.append((when, seq, h))
+        for h in held:
+            h._when += by
+            entries.append((h._when, next(self._timer_seq), h))
+            h._scheduled = True
+        heapq.heapify(entries)
+        self._scheduled = entries
 
     def kill(self, proc: Proc) -> None:
         """The process is gone: none of its code runs again during the simulation."""
         proc.state = ProcState.DEAD
 
-    def teardown(self, limit: float = 600.0, rounds: int = 5) -> int:
+    def lost_exceptions(self) -> list[tuple[Proc, asyncio.Task[Any]]]:
+        """Tasks that ended with an exception nobody retrieved (asyncio would log
+        "Task exception was never retrieved" once they are collected; a task
+        pruned from `Proc.tasks` during the run is, and the loop's exception
+        handler hears of it then). Marks them retrieved."""
+        out = []
+        for proc in self.procs:
+            for t in proc.tasks:
+                if t.done() and not t.cancelled() and t._log_traceback:  # type: ignore[attr-defined]
+                    t._log_traceback = False  # type: ignore[attr-defined]
+                    out.append((proc, t))
+        return out
+
+    def teardown(self, limit: float = 60.0, rounds: int = 5) -> int:
         """After the run: let every process unwind (cancel its tasks, run its
         finally blocks) so nothing is left for the garbage collector to close
         half-way. Cleanup may start new tasks, so this goes in rounds. What is
@@ -333,6 +396,13 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         closed quietly while the loop is still open. Returns how many tasks
         had to be abandoned that way."""
         self.after_callback = None
+        # The simulator's own timers (faults, the fence device acting, store
+        # latencies, datagrams) stop: unwinding must not power-cycle a host
+        # and start a new process meanwhile (one that started during the
+        # teardown was never unwound: its predecessor's tasks were abandoned).
+        for _, _, h in self._scheduled:
+            if h._context is self.sim_context:
+                h.cancel()
         for proc in self.procs:
             proc.state = ProcState.RUNNING
             self._ready.extend(proc.held)
@@ -342,9 +412,17 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
             return [t for p in self.procs for t in p.tasks if not t.done()]
 
         async def unwind(tasks: list[asyncio.Task[Any]]) -> None:
-            for t in tasks:
-                t.cancel()
-            await asyncio.wait(tasks, timeout=limit)
+            # Cancel again every second what is still pending: a task whose
+            # cancellation was swallowed (`with suppress(CancelledError): await
+            # child` in the task being cancelled: the node daemon's executor
+            # close) would otherwise run on — heartbeats and all — for `limit`.
+            end = self._now + limit
+            pending = tasks
+            while pending and self._now < end:
+                for t in pending:
+                    t.cancel()
+                await asyncio.wait(pending, timeout=1.0)
+                pending = [t for t in pending if not t.done()]
 
         for _ in range(rounds):
             tasks = pending()
@@ -423,12 +501,21 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
                 self._now = target
                 self._instant_steps = 0
             if self.on_time_advanced is not None:
-                self.on_time_advanced(self._now)
+                self.on_time_advanced()
         end = self._now + self._clock_resolution
         while sched and sched[0][0] < end:
-            h = heapq.heappop(sched)[2]
+            when, _, h = heapq.heappop(sched)
             h._scheduled = False
             ready.append(h)
+            if when > self._now:
+                # A timer within the loop's resolution of now fires now (as in
+                # asyncio), but time moves to it: code waiting "until the
+                # deadline" whose timer rounding put a hair after now would
+                # otherwise find the deadline not yet reached and wait again,
+                # for ever, with time standing still (found by faultsim: a
+                # controller's report deadline in a seed with slow operations).
+                self._now = when
+                self._instant_steps = 0
         after = self.after_callback
         popleft = ready.popleft
         n = len(ready)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pacer.faultsim.config import SimConfig
 from pacer.faultsim.faults import Fault, generate
-from pacer.faultsim.invariants import Violation
+from pacer.faultsim.invariants import Violation, first_violation
 from pacer.faultsim.loop import SimulationStalled, VirtualTimeLoop
 from pacer.faultsim.trace import Trace
 from pacer.faultsim.world import DaemonFactory, World
@@ -37,7 +37,7 @@ class RunResult:
 
     @property
     def first(self) -> Violation | None:
-        return self.violations[0] if self.violations else None
+        return first_violation(self.violations)
 
 
 def default_factory() -> DaemonFactory:
@@ -73,11 +73,18 @@ def run(config: SimConfig, seed: int, faults: Sequence[Fault] | None = None, *,
     except SimulationStalled as exc:  # and Livelock
         world.checker.violate("stalled", str(exc))
     finally:
+        # A task that died of an exception nobody looked at (a recurring
+        # monitor, say): asyncio would only log it when it is collected.
+        for proc, task in loop.lost_exceptions():
+            exc = task.exception()
+            world.checker.violate("daemon-error", f"task {task.get_name()!r} of {proc.name} died: "
+                                  f"{type(exc).__name__}: {exc}", proc.name.split("#")[0])
         wall = time.perf_counter() - t0
         sim = loop.now
         loop.set_exception_handler(lambda _loop, _ctx: None)
         trace.echo = None
         world.finished = True
+        world.free_disks()
         # The trace is complete: what processes do while they unwind is not news.
         world.trace = Trace()
         abandoned = loop.teardown()
@@ -87,5 +94,7 @@ def run(config: SimConfig, seed: int, faults: Sequence[Fault] | None = None, *,
     return RunResult(seed=seed, config=config, faults=schedule, violations=world.violations,
                      trace=trace, sim_seconds=sim, wall_seconds=wall, steps=loop.steps,
                      heal_at=world.heal_at, converged_at=world.converged_at,
-                     extra={"abandoned_tasks": abandoned})
+                     extra={"abandoned_tasks": abandoned, "profile": world.profile,
+                            "reached": sorted(world.reached),
+                            "longest": dict(sorted(world.longest.items()))})
 

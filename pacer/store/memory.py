@@ -11,10 +11,20 @@ faults can hit one client and not the others:
   `Fate`: answered, refused before it reached the store, lost before it was
   applied, or applied with the answer lost (`OutcomeUnknown` either way for
   writes: the client cannot tell which).
+- `set_latency(name, seconds)`: each request of that client reaches the store
+  `seconds / 2` after it is sent — it is applied then, against the store's
+  state and clock of that moment (a keepalive extends the lease from then) —
+  and its answer arrives `seconds / 2` later. A caller that stops waiting
+  (a timeout) does not stop the request: it is applied all the same.
+  Delays go through `MemoryCluster.schedule` (the simulator's clock), or the
+  running asyncio loop's `call_later`.
+- `stall_watches(name)`: that client's watch streams deliver nothing (unary
+  calls work) until `resume_watches(name)`; then they deliver what they
+  missed, in order.
 
 Single-threaded and deterministic: no randomness (the simulator's injector
-decides), calls complete without yielding to the event loop, lease ids are a
-counter, and time comes from the injected `Clock`. Expired leases are reaped at
+decides), calls complete without yielding to the event loop (unless the
+client has a latency), lease ids are a counter, and time comes from the injected `Clock`. Expired leases are reaped at
 the start of every request and by `expire_leases()`, which the simulator calls
 after it moves virtual time so watchers see the deletions at that moment.
 """
@@ -56,6 +66,16 @@ from pacer.store.clock import Clock
 _FIRST_REVISION = 1
 # Lease ids look like etcd's (large, hex-printed) but are a deterministic counter.
 _FIRST_LEASE_ID = 0x7A11_0000_0000_0001
+
+
+class BusyLoop(BaseException):
+    """Raised into a caller that made `MemoryCluster.busy_limit` requests
+    without the event loop running anything else in between: a retry loop
+    with no wait. A real store's client yields on every request, so such a
+    loop spins (and hammers the store) until something else notices; here,
+    where requests complete without yielding, it would spin for ever. A
+    BaseException, so that the product's `except Exception` retry loops do
+    not swallow it."""
 
 
 class Fate(Enum):
@@ -114,6 +134,21 @@ class MemoryCluster:
         # set: waking watchers in address order would make the order of their
         # callbacks, and so a simulation, differ from run to run.
         self._wakeups: dict[asyncio.Event, str] = {}
+        self._latency: dict[str, float] = {}  # client -> seconds per request
+        self._stalled: set[str] = set()  # clients whose watches deliver nothing
+        # Clients whose stalled watch held back at least one event (statistics).
+        self.watch_held: set[str] = set()
+        # Revisions at which a lease ended (revoked or expired) and took its
+        # keys with it: a deletion at any other revision was a request's.
+        self.lease_end_revisions: set[int] = set()
+        # schedule(delay, callback, *args): run callback `delay` seconds from
+        # now on the store's clock (None: the running loop's call_later).
+        self.schedule: Callable[..., object] | None = None
+        # Requests since the caller last yielded (the simulator resets it after
+        # every loop callback); past `busy_limit`, BusyLoop (and `on_busy`).
+        self.calls_since_yield = 0
+        self.busy_limit = 10_000
+        self.on_busy: Callable[[str, str], None] | None = None
 
     # ------------------------------------------------------------- simulator controls
 
@@ -135,6 +170,27 @@ class MemoryCluster:
             self._injectors.pop(name, None)
         else:
             self._injectors[name] = injector
+
+    def set_latency(self, name: str, seconds: float) -> None:
+        """Requests of `name` sent from now on take `seconds` (0: none)."""
+        if seconds > 0:
+            self._latency[name] = float(seconds)
+        else:
+            self._latency.pop(name, None)
+
+    def stall_watches(self, name: str) -> None:
+        self._stalled.add(name)
+
+    def resume_watches(self, name: str) -> None:
+        if name in self._stalled:
+            self._stalled.discard(name)
+            self._wake_all()
+
+    def _later(self, delay: float, callback: Callable[..., object], *args: object) -> None:
+        if self.schedule is not None:
+            self.schedule(delay, callback, *args)
+        else:
+            asyncio.get_running_loop().call_later(delay, callback, *args)
 
     def expire_leases(self) -> list[int]:
         """Revoke every lease whose deadline has passed; returns their ids."""
@@ -242,6 +298,8 @@ class MemoryCluster:
         events: list[Event] = []
         rev = self.revision + 1
         self._delete(sorted(st.keys), rev, events)
+        if events:
+            self.lease_end_revisions.add(rev)
         self._commit(events, rev)
 
     def _txn(self, compares: Sequence[Compare], on_success: Sequence[Op],
@@ -285,6 +343,13 @@ class MemoryStore(Store):
 
     def _enter(self, method: str, *args: object) -> Fate:
         c = self.cluster
+        c.calls_since_yield += 1
+        if c.calls_since_yield > c.busy_limit:
+            c.calls_since_yield = 0
+            if c.on_busy is not None:
+                c.on_busy(self.name, method)
+            raise BusyLoop(f"memory store: {c.busy_limit} requests of client {self.name!r} "
+                           f"(the last: {method}) without yielding to the event loop")
         c.expire_leases()  # the store's own clock runs whatever the client's fate
         if self._closed:
             raise StoreError(f"memory store client {self.name!r} is closed")
@@ -309,25 +374,67 @@ class MemoryStore(Store):
         if fate is Fate.APPLIED_LOST:
             self._lost(method)
 
+    async def _slow(self, method: str, args: tuple[object, ...],
+                    apply: Callable[[], object]) -> object:
+        """A request with latency: applied at the store half-way, answered at the end."""
+        c = self.cluster
+        half = c._latency[self.name] / 2
+        fut = asyncio.get_running_loop().create_future()
+
+        def answer(ok: bool, value: object) -> None:
+            if not fut.done():  # (the caller may have stopped waiting)
+                if ok:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(value)  # type: ignore[arg-type]
+
+        def at_store() -> None:
+            try:
+                fate = self._enter(method, *args)
+                value = apply()
+                self._leave(method, fate)
+            except (StoreError, LeaseNotFound, InvalidRequest) as exc:
+                c._later(half, answer, False, exc)
+            else:
+                c._later(half, answer, True, value)
+
+        c._later(half, at_store)
+        return await fut
+
     async def get(self, key: str) -> KeyValue | None:
+        if self.name in self.cluster._latency:
+            return await self._slow("get", (key,),  # type: ignore[return-value]
+                                    lambda: self.cluster._kvs.get(key))
         fate = self._enter("get", key)
         kv = self.cluster._kvs.get(key)
         self._leave("get", fate)
         return kv
 
     async def get_prefix(self, prefix: str) -> Range:
+        c = self.cluster
+        if self.name in c._latency:
+            return await self._slow("get_prefix", (prefix,),  # type: ignore[return-value]
+                                    lambda: Range(c._range(prefix, True), c.revision))
         fate = self._enter("get_prefix", prefix)
         r = Range(self.cluster._range(prefix, True), self.cluster.revision)
         self._leave("get_prefix", fate)
         return r
 
     async def put(self, key: str, value: bytes, lease: int = 0) -> int:
+        if self.name in self.cluster._latency:
+            return await self._slow(  # type: ignore[return-value]
+                "put", (key, value, lease),
+                lambda: self.cluster._txn((), (Put(key, value, lease),), ()).revision)
         fate = self._enter("put", key, value, lease)
         rev = self.cluster._txn((), (Put(key, value, lease),), ()).revision
         self._leave("put", fate)
         return rev
 
     async def delete(self, key: str) -> bool:
+        if self.name in self.cluster._latency:
+            return await self._slow(  # type: ignore[return-value]
+                "delete", (key,),
+                lambda: bool(self.cluster._txn((), (Delete(key),), ()).results[0]))
         fate = self._enter("delete", key)
         n = self.cluster._txn((), (Delete(key),), ()).results[0]
         self._leave("delete", fate)
@@ -335,13 +442,16 @@ class MemoryStore(Store):
 
     async def txn(self, compares: Sequence[Compare], on_success: Sequence[Op] = (),
                   on_failure: Sequence[Op] = ()) -> TxnResult:
+        if self.name in self.cluster._latency:
+            return await self._slow(  # type: ignore[return-value]
+                "txn", (tuple(compares), tuple(on_success), tuple(on_failure)),
+                lambda: self.cluster._txn(compares, on_success, on_failure))
         fate = self._enter("txn", tuple(compares), tuple(on_success), tuple(on_failure))
         result = self.cluster._txn(compares, on_success, on_failure)
         self._leave("txn", fate)
         return result
 
-    async def grant(self, ttl: int) -> Lease:
-        fate = self._enter("grant", ttl)
+    def _grant(self, ttl: int) -> Lease:
         if ttl <= 0:
             raise InvalidRequest(f"lease TTL must be positive, not {ttl}")
         c = self.cluster
@@ -349,33 +459,58 @@ class MemoryStore(Store):
         c._next_lease += 1
         c._leases[lid] = st = _LeaseState(ttl=ttl, deadline=c.clock.now() + ttl)
         c._deadline_moved(math.inf, st.deadline)
-        self._leave("grant", fate)
         return Lease(lid, ttl)
 
-    async def keepalive(self, lease_id: int) -> int:
-        fate = self._enter("keepalive", lease_id)
+    async def grant(self, ttl: int) -> Lease:
+        if self.name in self.cluster._latency:
+            return await self._slow("grant", (ttl,),  # type: ignore[return-value]
+                                    lambda: self._grant(ttl))
+        fate = self._enter("grant", ttl)
+        lease = self._grant(ttl)
+        self._leave("grant", fate)
+        return lease
+
+    def _keepalive(self, lease_id: int) -> int:
         st = self.cluster._leases.get(lease_id)
         if st is None:
             raise LeaseNotFound(lease_id)
         old = st.deadline
         st.deadline = self.cluster.clock.now() + st.ttl
         self.cluster._deadline_moved(old, st.deadline)
-        self._leave("keepalive", fate)
         return st.ttl
 
+    async def keepalive(self, lease_id: int) -> int:
+        if self.name in self.cluster._latency:
+            return await self._slow("keepalive", (lease_id,),  # type: ignore[return-value]
+                                    lambda: self._keepalive(lease_id))
+        fate = self._enter("keepalive", lease_id)
+        ttl = self._keepalive(lease_id)
+        self._leave("keepalive", fate)
+        return ttl
+
     async def revoke(self, lease_id: int) -> None:
+        if self.name in self.cluster._latency:
+            await self._slow("revoke", (lease_id,), lambda: self.cluster._revoke(lease_id))
+            return
         fate = self._enter("revoke", lease_id)
         self.cluster._revoke(lease_id)
         self._leave("revoke", fate)
 
-    async def time_to_live(self, lease_id: int) -> int:
-        fate = self._enter("time_to_live", lease_id)
+    def _time_to_live(self, lease_id: int) -> int:
         st = self.cluster._leases.get(lease_id)
         if st is None:
             raise LeaseNotFound(lease_id)
-        self._leave("time_to_live", fate)
         # etcd truncates the remaining time to whole seconds.
         return max(0, math.floor(st.deadline - self.cluster.clock.now()))
+
+    async def time_to_live(self, lease_id: int) -> int:
+        if self.name in self.cluster._latency:
+            return await self._slow("time_to_live", (lease_id,),  # type: ignore[return-value]
+                                    lambda: self._time_to_live(lease_id))
+        fate = self._enter("time_to_live", lease_id)
+        ttl = self._time_to_live(lease_id)
+        self._leave("time_to_live", fate)
+        return ttl
 
     async def watch_prefix(self, prefix: str, start_revision: int | None = None
                            ) -> AsyncIterator[Event]:
@@ -385,17 +520,22 @@ class MemoryStore(Store):
         next_rev = start_revision if start_revision else c.revision + 1
         wakeup = asyncio.Event()
         c._wakeups[wakeup] = prefix
+        stalled = c._stalled
         try:
             while True:
                 self._check_watch()
                 pending = c._events_from(prefix, next_rev)
-                if not pending:
+                if not pending or self.name in stalled:
+                    if pending:
+                        c.watch_held.add(self.name)
                     # Nothing can happen between this check and the wait: one thread, no await.
                     wakeup.clear()
                     await wakeup.wait()
                     continue
                 for ev in pending:
                     self._check_watch()
+                    if self.name in stalled:
+                        break  # (stalled while the caller handled the last one)
                     next_rev = ev.revision + 1
                     yield ev
         finally:
