@@ -170,7 +170,8 @@ def test_watchdog_modes(mode: str, reset_after: float | None) -> None:
     async def script(env: HostEnv, lease: int) -> None:
         if env.name == "n1":
             assert env.watchdog is not None
-            armed["effective"] = env.watchdog.arm(4)
+            env.watchdog.arm(4)
+            armed["effective"] = env.watchdog.effective_timeout_s
             armed["at"] = asyncio.get_running_loop().time()
 
     r = _run(script, [parse_fault("freeze@10+20:n1")],  # frozen: nobody feeds it
@@ -301,10 +302,15 @@ def test_a_full_disk_fails_writes_not_reads(tmp_path: Path) -> None:
 
 
 def test_the_real_daemon_s_state_dir_fills_up() -> None:
-    """What the product does (main at 0e2c3b3): every recurring monitor dies."""
-    r = run(SimConfig(**QUIET), 1, [parse_fault("disk-full@30+20:n1")])
-    assert r.violations and r.violations[0].invariant == "daemon-error"
-    assert "No space left on device" in r.violations[0].message
+    """On main at 0e2c3b3 every recurring monitor died of the full disk
+    (daemon-error: No space left on device); now the node goes on from its
+    record in memory, and its monitors still find a resource that dies."""
+    r = run(SimConfig(**QUIET), 1, [parse_fault("disk-full@30+20:n1"),
+                                    parse_fault("rsc-die@40:n1/lb")])
+    assert r.ok, r.violations
+    found = [line for line in r.trace.lines if line.who == "n1" and "monitor" in line.text
+             and "lb" in line.text and "not running" in line.text]
+    assert found and 40 < found[0].t < 50, r.trace.text()
 
 
 def test_explore_counts_what_seeds_drew_and_reached() -> None:

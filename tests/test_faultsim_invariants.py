@@ -258,7 +258,9 @@ def test_a_fenced_host_that_runs_something_later_is_caught() -> None:
         if env.name == "n2":
             await asyncio.sleep(5)
             session = await _campaign(env)
-            await session.node_fenced(FenceEvent("n1", "off", "success"), "liar")
+            member = await session.cluster.store.get(session.keys.node("n1"))
+            await session.node_fenced(FenceEvent("n1", "off", "success"), "liar",
+                                      member.lease if member else 0)
         if env.name == "n1":
             await asyncio.sleep(8)
             await _start(env, "lb")

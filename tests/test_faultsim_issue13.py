@@ -1,12 +1,11 @@
-"""Issue 13: what the simulator finds on the product, one case per finding.
+"""Issue 13: what the simulator found on the product, one case per finding.
 
 Each case is a seed (its profile: slow operations, watchdog modes, TTLs) and
 a schedule that random `pacer faultsim explore` runs found and ddmin shrank
 (or, where random seeds did not get there, a hand-written one), with the
-violation it shows on main at 0e2c3b3. They are expected to fail until the
-product side is fixed (xfail, not strict): a case that passes is a finding
-fixed — then drop its xfail so it stays fixed. pacer/faultsim/README.md,
-"Issue 13", tells each story.
+violation it showed on main at 0e2c3b3 (the last field). Every one passes
+since the fixes of issue 13; each stays here so that it stays fixed.
+pacer/faultsim/README.md, "Issue 13", tells each story.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ A_KINDS = ("agent-fail", "agent-hang", "agent-fail-always", "rsc-die", "crash", 
            "partition")
 
 CASES = [
-    # (finding, config, seed, schedule, invariant on main at 0e2c3b3)
+    # (finding, config, seed, schedule, the invariant it broke on main at 0e2c3b3)
     ("1: a slow stop written off, what it protects stopped under it",
      dict(fault_kinds=A_KINDS, **SLOW), 54, "rsc-die@53.364:n2/lb", "order"),
     ("1: a slow pending op holds every recovery (vip dead 30 s under api)",
@@ -75,8 +74,4 @@ CASES = [
 def test_issue_13_finding(finding: str, config: dict, seed: int, schedule: str,
                           invariant: str) -> None:
     result = run(SimConfig(**config), seed, [parse_fault(f) for f in schedule.split()])
-    if result.ok:
-        return  # fixed
-    first = result.first
-    assert first is not None and first.invariant == invariant, (finding, result.violations)
-    pytest.xfail(f"issue 13, finding {finding}: {first}")
+    assert result.ok, (finding, f"on 0e2c3b3: {invariant}", result.violations)

@@ -91,6 +91,11 @@ watchdog:
                         feed. It resets nothing by itself: an external process
                         must play the hardware (pacer lab runs one), or the node
                         claims a watchdog it does not have.
+  --virtual auto|yes|no whether this node is a virtual machine (auto:
+                        systemd-detect-virt). A VM's watchdog stops while the VM
+                        is paused, so it cannot fence a paused VM: a VM arms it
+                        but does not claim it for fencing (use a fence device
+                        for VMs), unless --trust-vm-watchdog.
 
 exit status: 0 after a clean shutdown, 1 on a startup error (bad options,
 unusable state directory or watchdog), 2 on a usage error.
@@ -134,6 +139,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="FOR THE LAB AND TESTS ONLY: a file watchdog (JSON rewritten at "
                          "each feed); an external process must play the hardware and "
                          "reset this host when it is not fed in time (pacer lab runs one)")
+    p.add_argument("--virtual", choices=("auto", "yes", "no"), default="auto",
+                   help="whether this node is a virtual machine (default auto: "
+                        "systemd-detect-virt); a VM does not claim its --watchdog for "
+                        "fencing: it stops while the VM is paused")
+    p.add_argument("--trust-vm-watchdog", action="store_true",
+                   help="claim the watchdog of a VM anyway (its hypervisor never pauses it)")
     p.add_argument("--fence-dir", metavar="DIR", type=Path, action="append", default=[],
                    help="also look for fence agents (fence_*) in DIR, before /usr/sbin "
                         "(repeatable)")
@@ -168,7 +179,9 @@ def run(args: argparse.Namespace) -> int:
                             cert_file=conn.config.cert_file, key_file=conn.config.key_file,
                             heartbeat=args.heartbeat,
                             heartbeat_interval=args.heartbeat_interval,
-                            heartbeat_timeout=args.heartbeat_timeout)
+                            heartbeat_timeout=args.heartbeat_timeout,
+                            virtual=_virtual(args),
+                            trust_vm_watchdog=args.trust_vm_watchdog)
         watchdog = _watchdog(args)
     except (LiveError, ValueError, WatchdogError) as exc:
         print(f"pacer agent: error: {exc}", file=sys.stderr)
@@ -178,6 +191,17 @@ def run(args: argparse.Namespace) -> int:
                                  not args.no_controller))
     except KeyboardInterrupt:
         return 130
+
+
+def _virtual(args: argparse.Namespace) -> bool:
+    """Only a hardware watchdog's claim depends on it (the lab's file watchdog
+    is played by a process outside the hosts, which no pause of one host stops)."""
+    if args.virtual != "auto":
+        return args.virtual == "yes"
+    if args.watchdog is None:
+        return False
+    from pacer.node.virt import running_in_vm
+    return running_in_vm()
 
 
 def _watchdog(args: argparse.Namespace) -> Watchdog:

@@ -39,7 +39,14 @@ from pacer.controller.fencing import (
     watchdog_wait,
 )
 from pacer.controller.graph import State, TransitionRun
-from pacer.controller.inflight import InFlight, Pending, pending_ops
+from pacer.controller.inflight import (
+    InFlight,
+    Pending,
+    held_resources,
+    pending_ops,
+    top_level,
+    top_of,
+)
 from pacer.controller.monitors import missing_monitors
 from pacer.controller.optimeouts import AgentCatalog, OpTimeouts
 from pacer.controller.probes import needed_probes
@@ -53,7 +60,6 @@ from pacer.status.types import OP_TIMEOUT, FenceEvent, Status
 from pacer.store.base import (
     Event,
     LeaseNotFound,
-    OutcomeUnknown,
     Put,
     StoreError,
     StoreUnavailable,
@@ -250,8 +256,15 @@ class Controller:
                 await self._lead(session)
             except asyncio.CancelledError:
                 raise
-            except (NotController, LeaseNotFound) as e:
+            except NotController as e:
                 log.info("%s: no longer the controller: %s", self.node, e)
+            except LeaseNotFound as e:
+                # The node's lease is gone and its daemon has not noticed yet:
+                # campaigning again at once with the same lease spins
+                # (faultsim: 10,000 txns without a pause, seed 1395).
+                log.info("%s: no longer the controller: %s", self.node, e)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
             except StoreUnavailable as e:
                 log.warning("%s: store unavailable: %s", self.node, e)
                 await asyncio.sleep(backoff)
@@ -356,19 +369,19 @@ class Controller:
                     fence_wait = await self._fence(session, defn, status, fences, snap.members)
                     if fence_wait is None:
                         continue  # confirmed: schedule again from the new state
-                in_flight = await self._await_in_flight(session, defn, status, snap.members)
-                if in_flight is not None:
-                    if in_flight > 0:
-                        # An operation a node took and has not finished (an
-                        # earlier controller's, or ours after an abort): its
-                        # pending record says it has not happened, so a
-                        # transition now could stop what it needs (faultsim,
-                        # seed 670) or start elsewhere what a long stop still
-                        # runs (issue 13, finding 1). Fencing went ahead.
-                        await self._wait_change(feed, snap.revision, attrs, in_flight)
-                    continue
-                # While a fence is pending, what does not depend on it goes ahead.
-                run = TransitionRun(t, fencing_pending=fence_wait is not None)
+                pending = pending_ops(status)
+                in_flight = await self._await_in_flight(session, defn, status, pending,
+                                                        snap.members)
+                if in_flight == 0.0:
+                    continue  # some were recorded as timed out: schedule again
+                # An operation a node took and has not finished (an earlier
+                # controller's, or ours after an abort): its pending record
+                # says it has not happened, so a transition could stop what it
+                # needs (faultsim, seed 670) or start elsewhere what a long
+                # stop still runs (issue 13, finding 1). What is tied to it
+                # waits; the rest goes ahead, as it does while a fence is pending.
+                held = self._held(defn, t, pending)
+                run = TransitionRun(t, fencing_pending=fence_wait is not None, held=held)
                 if run.real_actions:
                     await self._pace(t)
                     ids.next_transition()
@@ -378,17 +391,25 @@ class Controller:
                     build = functools.partial(_request_for, run, ctx)
                     await self._drive(session, feed, run, build, snap.revision, attrs)
                     continue
-                if fence_wait is not None:
-                    await self._wait_change(feed, snap.revision, attrs, fence_wait)
-                    continue
-                self._repeats = 0
-                mons = missing_monitors(result.plan.rscs)
+                # Recurring monitors of what runs, but of what an operation in
+                # flight holds (they also go on while a fence is pending: a
+                # monitor of a healthy resource on a healthy node is what finds
+                # the next failure; faultsim seed 16 lost a VIP unnoticed).
+                held_tops = held_resources(defn, pending) if pending else frozenset()
+                tops = top_level(defn) if held_tops else {}
+                mons = [m for m in missing_monitors(result.plan.rscs)
+                        if top_of(tops, m.rsc) not in held_tops]
                 if mons:
                     ids.next_transition()
                     reqs = [for_monitor(m, ctx) for m in mons]
                     await self._drive(session, feed, _plain(reqs), reqs.__getitem__,
                                       snap.revision, attrs)
                     continue
+                waits = [w for w in (fence_wait, in_flight) if w is not None]
+                if waits:
+                    await self._wait_change(feed, snap.revision, attrs, min(waits))
+                    continue
+                self._repeats = 0
                 await self._wait_change(feed, snap.revision, attrs, RECHECK_S)
         finally:
             self._feed = None
@@ -440,7 +461,6 @@ class Controller:
         """Send what is ready, complete what reports, until the run is finished."""
         inflight: dict[str, int] = {}
         requests: dict[str, ActionRequest] = {}
-        withdrew = False
         deadlines: dict[str, float] = {}  # when to stop waiting for a report
         while True:
             ready = run.ready()
@@ -462,22 +482,27 @@ class Controller:
                 await session.request_actions(reqs)
             if run.finished:
                 return
-            if run.aborted is not None and not withdrew:
-                # Nothing more is sent; what no node has taken yet is taken
-                # back at once rather than waited for: it was computed from a
-                # cluster that is gone, and left in the store it could run
-                # later, after its resource was placed elsewhere (finding 5).
-                withdrew = True
+            if run.aborted is not None:
+                # Nothing more is sent. What no node has taken yet is taken
+                # back at once: it was computed from a cluster that is gone,
+                # and left in the store it could run later, after its resource
+                # was placed elsewhere (finding 5). What a node has taken is
+                # in flight: the loop's in-flight step holds what is tied to
+                # it and waits for it to its deadline, while the rest of the
+                # cluster goes on (a five-minute promote must not hold back
+                # every recovery: faultsim seed 16).
                 for aid in list(inflight):
-                    try:
-                        gone = await session.withdraw(requests[aid])
-                    except OutcomeUnknown:
-                        gone = False
-                    if gone:
-                        run.complete(inflight.pop(aid), False)
+                    gone = await self._withdraw(session, requests[aid])
+                    if gone is not None:
+                        i = inflight.pop(aid)
+                        if run.states[i] is State.SENT:
+                            run.complete(i, False)
                         requests.pop(aid)
-                        self._inflight.done(aid)
-                continue
+                        if gone:
+                            self._inflight.done(aid)
+                if not inflight:
+                    return
+                # (a withdrawal whose outcome is unknown: waited for as before)
             overdue = [aid for aid in inflight if deadlines[aid] <= self.clock.now()]
             if overdue:
                 for aid in overdue:
@@ -520,6 +545,19 @@ class Controller:
                     run.complete(inflight.pop(aid), False)
                     requests.pop(aid, None)
 
+    async def _withdraw(self, session: ControllerSession, request: ActionRequest,
+                        attempts: int = 3) -> bool | None:
+        """Withdraw a request: True if it was still there (it can never run now),
+        False if a node had taken it, None if the store would not say."""
+        for _ in range(attempts):
+            try:
+                return await session.withdraw(request)
+            except NotController:
+                raise
+            except StoreError:
+                continue
+        return None
+
     async def _overdue(self, session: ControllerSession, run: TransitionRun, i: int,
                        request: ActionRequest) -> None:
         """No result within the request's timeout plus the grace. If its node has
@@ -530,10 +568,7 @@ class Controller:
         deadline and then records it as timed out."""
         a = run.actions[i]
         run.complete(i, False)
-        try:
-            withdrawn = await session.withdraw(request)
-        except OutcomeUnknown:
-            withdrawn = False  # the in-flight step decides from what the store says
+        withdrawn = await self._withdraw(session, request)
         if withdrawn:
             self._inflight.done(request.id)
             await self._journal(session, "no-report",
@@ -552,12 +587,21 @@ class Controller:
         return p.op.timeout_ms or self._timeouts.timeout_ms(defn, p.op.rsc, p.op.operation,
                                                             p.op.interval_ms)
 
+    def _held(self, defn: Definition, t: Transition, pending: list[Pending]) -> frozenset[int]:
+        """Indexes of the actions tied to an operation in flight (`inflight.py`)."""
+        if not pending:
+            return frozenset()
+        held = held_resources(defn, pending)
+        tops = top_level(defn)
+        return frozenset(i for i, a in enumerate(t.actions)
+                         if a.rsc is not None and top_of(tops, a.rsc) in held)
+
     async def _await_in_flight(self, session: ControllerSession, defn: Definition,
-                               status: Status, members: Mapping[str, int]) -> float | None:
+                               status: Status, pend: list[Pending],
+                               members: Mapping[str, int]) -> float | None:
         """Operations pending on member nodes (`inflight.py`): None when there are
         none; else seconds to wait for the next deadline, or 0 after recording
         the ones past theirs as timed out (schedule again at once)."""
-        pend = pending_ops(status)
         if not pend:
             self._inflight.check((), self.clock.now(), lambda p: 0)
             return None

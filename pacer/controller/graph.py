@@ -35,6 +35,9 @@ class TransitionRun:
     # Fencing still pending: the stonith actions, and everything ordered after
     # them, wait for a later transition; the rest may go ahead.
     fencing_pending: bool = False
+    # Indexes of actions held back (their resource is tied to an operation in
+    # flight): they, and everything ordered after them, wait too.
+    held: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         n = len(self.transition.actions)
@@ -50,11 +53,12 @@ class TransitionRun:
         for before, after in self.transition.edges:
             if acts[before].runnable:
                 self.preds[after].append(before)
-        if self.fencing_pending:
-            # The fence is not confirmed: it, and what must follow it, wait
-            # for a later run.
+        if self.fencing_pending or self.held:
+            # The fence is not confirmed, or an operation the actions depend
+            # on is in flight: they, and what must follow them, wait for a
+            # later run.
             for i, a in enumerate(acts):
-                if a.task == "stonith":
+                if (self.fencing_pending and a.task == "stonith") or i in self.held:
                     self.states[i] = State.SKIPPED
             changed = True
             while changed:

@@ -10,11 +10,11 @@ simulator tests the composition that runs on real hosts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Protocol
 
 from pacer.controller.controller import Controller
+from pacer.tasks import stop_tasks
 
 # A cancelled session must end at its next await; seconds allowed for that.
 CANCEL_GRACE_S = 5.0
@@ -76,8 +76,4 @@ async def run_node(daemon: NodeProcess, make: Callable[[], Controller] | None,
                 t.result()  # its error is the process's
         await node
     finally:
-        for t in others:
-            t.cancel()
-        for t in others:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await stop_tasks(others)

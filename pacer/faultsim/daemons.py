@@ -21,7 +21,7 @@ async def pacer_process(env: HostEnv) -> None:
                         watchdog_grace=env.watchdog_grace,
                         heartbeat=env.name if env.link is not None else None,
                         heartbeat_interval=env.heartbeat_interval,
-                        heartbeat_timeout=env.heartbeat_timeout)
+                        heartbeat_timeout=env.heartbeat_timeout, virtual=env.virtual)
     daemon = NodeDaemon(env.store, env.clock, env.runner, config, env.wall,
                         watchdog=env.watchdog)
     heartbeats = None

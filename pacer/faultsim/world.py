@@ -122,6 +122,8 @@ class HostEnv:
     link: SimLink | None  # the heartbeat socket (None: no heartbeats)
     heartbeat_interval: float = 0.05
     heartbeat_timeout: float = 0.25
+    # A virtual machine (a host the schedule pauses): NodeConfig.virtual.
+    virtual: bool = False
 
 
 DaemonFactory = Callable[[HostEnv], Coroutine[Any, Any, Any]]
@@ -250,6 +252,9 @@ class World:
             n: Host(n, self.profile.ttls[i], self.profile.watchdogs[i])
             for i, n in enumerate(names)}
         self.store_members = names[:config.store_members] if config.store_members else names
+        # Hosts the schedule pauses are virtual machines, and their daemons
+        # know it (pacer agent --virtual): their watchdog stops with them.
+        self.vms = frozenset(n for f in self.faults if f.kind == "vm-pause" for n in f.nodes)
         self.fencer = SimFencer(self)
         # Hosts get a state_dir (on a tmpfs when there is one) only in seeds
         # whose schedule fills a disk: files cost time, and nothing else
@@ -282,6 +287,7 @@ class World:
         # when it counts as unhealthy after the last one ended, and when its
         # current membership began.
         self._sick: dict[str, int] = {}
+        self._member_since: dict[str, float] = {}  # when its current membership began
         self._sick_until: dict[str, float] = {}
         self._fence_faults: list[Fault] = []  # active fence device faults, oldest first
         self._store_calls = 0
@@ -363,7 +369,8 @@ class World:
                       watchdog=h.watchdog, watchdog_grace=self.config.watchdog_grace,
                       link=SimLink(self, name) if self.config.heartbeats else None,
                       heartbeat_interval=self.config.heartbeat_interval,
-                      heartbeat_timeout=self.config.heartbeat_timeout)
+                      heartbeat_timeout=self.config.heartbeat_timeout,
+                      virtual=name in self.vms)
         self.emit(name, f"pacer process #{h.incarnation} starts")
         self.loop.spawn(h.proc, self._daemon(env), name=f"pacer@{name}")
 
@@ -556,6 +563,11 @@ class World:
         ends a fresh membership — a stale fence record does, finding 7.)"""
         h = self.hosts[node]
         if not h.powered or h.proc is None or h.frozen or self._sick.get(node):
+            return False
+        if h.stop_fault_at >= self._member_since.get(node, math.inf):
+            # A stop or demote that a fault hit (or a slow one, which may time
+            # out) under this membership: a failed stop is fenced, and a node
+            # still a member is fenced by ending its membership first.
             return False
         return self.loop.now >= self._sick_until.get(node, -math.inf)
 
@@ -944,6 +956,7 @@ class World:
         if kv is not None:
             if self._member_lease.get(node) != kv.lease:
                 self._member_lease[node] = kv.lease
+                self._member_since[node] = self.loop.now
                 self._lost_at.pop(node, None)
                 self._key_gone_at.pop(node, None)
                 self.checker.rejoined(node)

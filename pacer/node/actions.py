@@ -53,6 +53,7 @@ from pacer.status.types import OpRecord
 from pacer.store.base import Compacted, EventType, KeyValue, OutcomeUnknown, StoreError
 from pacer.store.clock import Clock
 from pacer.store.cluster import ActionRequest, ClusterStore, NotMember, history_slots
+from pacer.tasks import stop_tasks
 
 T = TypeVar("T")
 
@@ -103,12 +104,7 @@ class Executor:
         """Stop taking requests, cancel running ones (their agents are killed) and
         every recurring monitor."""
         self.closed = True
-        workers = list(self._workers.values())
-        for t in workers:
-            t.cancel()
-        for t in workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await stop_tasks(list(self._workers.values()))
         await self.monitors.cancel_all()
 
     def busy(self) -> bool:

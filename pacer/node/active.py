@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ from pacer.node.rules import Activity, next_activity
 from pacer.store.cluster import Agent
 
 ACTIVE_FILE = "active.json"
+
+log = logging.getLogger("pacer.node")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class ActiveResources:
         self._seq = 0
         # Set on every change; a clean shutdown waits on it.
         self.changed = asyncio.Event()
+        # The last write of the file failed (a full disk).
+        self.save_failing = False
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -106,12 +111,30 @@ class ActiveResources:
     # ------------------------------------------------------------- persistence
 
     def _save(self) -> None:
+        """Keep the record on disk too. A write that fails (a full disk) loses
+        nothing that matters now: the record in memory is what a self-fence
+        stops; the file only tells a restarted daemon what its predecessor
+        left, and the probes after its join find anything the file missed. So
+        a failure is logged, never raised into the action or monitor that
+        changed the record (found by faultsim: a full disk killed every
+        recurring monitor)."""
         if self.path is None:
             return
         data = [_entry_to_dict(e) for e in self.entries()]
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(data, sort_keys=True))
-        tmp.replace(self.path)
+        try:
+            tmp.write_text(json.dumps(data, sort_keys=True))
+            tmp.replace(self.path)
+        except OSError as exc:
+            if not self.save_failing:
+                log.error("cannot keep %s up to date (%s): the node goes on from its record "
+                          "in memory; a restarted daemon would rely on the probes alone",
+                          self.path, exc)
+            self.save_failing = True
+            return
+        if self.save_failing:
+            log.info("%s is written again", self.path)
+        self.save_failing = False
 
     @staticmethod
     def load(path: Path) -> list[ActiveEntry]:

@@ -54,6 +54,10 @@ class NodeConfig:
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
+    # A virtual machine: its (emulated) watchdog stops while the VM is paused,
+    # so it is not claimed for fencing unless `trust_vm_watchdog` (pacer/node/virt.py).
+    virtual: bool = False
+    trust_vm_watchdog: bool = False
     # The Python that runs the shims (`exec PYTHON -m pacer.shims NAME "$@"`).
     python: str = field(default_factory=lambda: sys.executable)
 

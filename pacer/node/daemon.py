@@ -47,6 +47,7 @@ from pacer.store.base import (
 )
 from pacer.store.clock import Clock
 from pacer.store.cluster import ClusterStore, NodeAlreadyMember, NotMember
+from pacer.tasks import stop_tasks
 
 # States, in the order a daemon usually goes through them.
 BOOTING = "booting"
@@ -156,9 +157,31 @@ class NodeDaemon:
                     self.log.critical("could not stop %s left by an earlier daemon; keeping "
                                       "the state files so the probes find them",
                                       ", ".join(failed))
-            statedir.prepare(self.config.environment(), self.config.python, SHIM_NAMES,
-                             empty=not failed)
+            await self._prepare_state_dir(empty=not failed)
         self._arm_watchdog()
+
+    async def _prepare_state_dir(self, empty: bool) -> None:
+        """Empty the state directory and install the shims; on a disk that
+        cannot be written (full), say so and try again, without joining: a
+        node whose agents cannot keep their state files must not run them
+        (found by faultsim: a daemon booting on a full disk died)."""
+        failures = 0
+        while True:
+            try:
+                statedir.prepare(self.config.environment(), self.config.python, SHIM_NAMES,
+                                 empty=empty)
+                if failures:
+                    self.log.info("state directory %s prepared", self.config.state_dir)
+                return
+            except OSError as exc:
+                failures += 1
+                if failures == 1 or failures % 20 == 0:
+                    self.log.critical("cannot prepare the state directory %s (%s): not "
+                                      "joining; trying again every %g s", self.config.state_dir,
+                                      exc, self.config.join_retry_s)
+            await self._pause(self.config.join_retry_s)
+            if self._shutdown.is_set():
+                return
 
     def _arm_watchdog(self) -> None:
         """Arm the watchdog; claim it only if it says which timeout it runs
@@ -171,6 +194,14 @@ class NodeDaemon:
             self.log.critical("cannot arm the watchdog: %s", exc)
             raise
         got = self.watchdog.effective_timeout_s
+        if got is not None and self.config.virtual and not self.config.trust_vm_watchdog:
+            self.log.warning("this node is a virtual machine: its watchdog stops while the VM "
+                             "is paused, so it cannot fence a paused VM; armed, but not "
+                             "claimed for fencing (fence VMs with a device; --trust-vm-watchdog "
+                             "if this hypervisor never pauses them)")
+            got = None
+            self.watchdog_timeout = None
+            return
         self.watchdog_timeout = got
         if got is None:
             if not isinstance(self.watchdog, NoWatchdog):
@@ -276,10 +307,10 @@ class NodeDaemon:
             self._end_membership()
             for t in background:
                 t.cancel()
-            await ex.close()
-            for t in background:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
+            try:
+                await ex.close()
+            finally:
+                await stop_tasks(background)
 
     async def _until_lost(self, aw: Awaitable[Any]) -> bool:
         """Run `aw` unless the membership ends first (then it is cancelled: False)."""

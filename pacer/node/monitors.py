@@ -10,13 +10,13 @@ result to `on_result`, which records it only when rc or op_status changed
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from pacer.agents.api import ActionResult, AgentRunner
 from pacer.node.mapping import Plan
+from pacer.tasks import stop_tasks
 
 
 @dataclass
@@ -82,13 +82,8 @@ class RecurringMonitors:
         await self._stop(list(self._tasks))
 
     async def _stop(self, keys: list[tuple[str, int]]) -> None:
-        tasks = [self._tasks.pop(k)[0] for k in keys]
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            # A cancelled agent run kills its process group (AgentRunner's contract).
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        # A cancelled agent run kills its process group (AgentRunner's contract).
+        await stop_tasks([self._tasks.pop(k)[0] for k in keys])
 
     async def _loop(self, mon: Monitor) -> None:
         interval = mon.plan.request.interval_ms / 1000
