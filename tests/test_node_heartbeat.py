@@ -34,15 +34,25 @@ def test_only_members_heard_under_their_current_lease_are_suspected() -> None:
     t.heard_from("n2", 7, 0.0)
     t.heard_from("n3", 8, 0.0)
     t.heard_from("n1", 1, 0.0)  # its own echo is ignored
-    members = {"n1": 1, "n2": 7, "n3": 9, "n4": 10}
+    # (n5..n7 beat all along: this node hears most of its peers)
+    members = {"n1": 1, "n2": 7, "n3": 9, "n4": 10, "n5": 5, "n6": 6, "n7": 17}
+
+    def beats(now: float) -> None:
+        for p in ("n5", "n6", "n7"):
+            t.heard_from(p, members[p], now)
+
+    beats(0.0)
     _ticks(t, 0.0, 0.2)
+    beats(0.2)
     assert t.suspects(members, 0.2) == {}
     # n3 is a member under a lease it was never heard under (it came back and
     # its beats do not arrive): left to lease expiry; n4 was never heard at all
     _ticks(t, 0.2, 0.3)
+    beats(0.3)
     assert t.suspects(members, 0.3) == {"n2": 7}
     t.heard_from("n2", 7, 0.3)
     _ticks(t, 0.3, 0.5)
+    beats(0.5)
     assert t.suspects(members, 0.5) == {}
     assert t.silent_for("n2", 0.5) == pytest.approx(0.2)
     assert t.silent_for("n4", 0.5) is None
@@ -50,18 +60,18 @@ def test_only_members_heard_under_their_current_lease_are_suspected() -> None:
 
 def test_a_stalled_tracker_forgives_the_silence_it_did_not_watch() -> None:
     t = PeerTracker("n1", timeout=0.25)
+    members = {"n2": 7, "n3": 8}
     t.tick(0.0)
     t.heard_from("n2", 7, 0.0)
+    t.heard_from("n3", 8, 0.0)
     t.tick(0.05)
     # frozen for 5 s: on thaw, nobody is suspected before a fresh timeout
     t.tick(5.05)
-    assert t.suspects({"n2": 7}, 5.1) == {}
-    t.tick(5.1)
-    t.tick(5.15)
-    t.tick(5.2)
-    t.tick(5.25)
-    t.tick(5.3)
-    assert t.suspects({"n2": 7}, 5.31) == {"n2": 7}
+    assert t.suspects(members, 5.1) == {}
+    for now in (5.1, 5.15, 5.2, 5.25, 5.3):
+        t.tick(now)
+        t.heard_from("n3", 8, now)  # n3 beats again, n2 stays silent
+    assert t.suspects(members, 5.31) == {"n2": 7}
 
 
 def test_a_stall_is_forgiven_when_suspects_is_asked_before_the_next_beat() -> None:
@@ -106,11 +116,18 @@ def test_a_node_that_hears_no_majority_suspects_nobody() -> None:
     for p in ("n4", "n5"):
         t5.heard_from(p, five[p], 1.0)
     assert t5.suspects(five, 1.0) == {"n2": 2, "n3": 3}
-    # Two members only: a single peer is all there is to judge.
+    # Two members only: nobody to compare with; the lease decides.
     t2 = PeerTracker("n1", timeout=0.25)
     t2.heard_from("n2", 2, 0.0)
     _ticks(t2, 0.0, 1.0)
-    assert t2.suspects({"n1": 1, "n2": 2}, 1.0) == {"n2": 2}
+    assert t2.suspects({"n1": 1, "n2": 2}, 1.0) == {}
+    # A member not heard since it joined again counts as silent: n3 hears
+    # neither n1 (silent) nor n2 (never under its new lease): nobody (seed 11).
+    t3 = PeerTracker("n3", timeout=0.25)
+    t3.heard_from("n1", 1, 0.0)
+    t3.heard_from("n2", 2, 0.0)
+    _ticks(t3, 0.0, 1.0)
+    assert t3.suspects({"n1": 1, "n2": 22, "n3": 3}, 1.0) == {}
 
 
 def test_near_misses_are_counted_for_the_peer_not_for_this_nodes_own_stall() -> None:

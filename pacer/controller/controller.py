@@ -673,13 +673,19 @@ class Controller:
         return wait if wait is not None else 1.0
 
     def _forget_returned(self, status: Status) -> None:
-        """A node seen lost and back since starts its watchdog wait afresh when
-        it is lost again (found by faultsim, seed 37: a stale start time let a
-        second loss count as fenced at once)."""
-        for n in [n for n in (*self._gone_since, *self._device_done)
+        """A node seen lost and back since starts its fencing afresh when it is
+        lost again: its watchdog wait (found by faultsim, seed 37: a stale
+        start time let a second loss count as fenced at once) and its device
+        runs (seed 389: the answer of a device run for an earlier loss
+        confirmed the next one at once, with nobody shot)."""
+        for n in [n for n in (*self._gone_since, *self._device_done, *self._device_tasks)
                   if (ns := status.node_states.get(n)) is not None and ns.in_ccm == "true"]:
             self._gone_since.pop(n, None)
             self._device_done.discard(n)
+            task = self._device_tasks.pop(n, None)
+            if task is not None:
+                task.cancel()
+                task.add_done_callback(_retrieve)
 
     async def _fence_one(self, session: ControllerSession, defn: Definition, status: Status,
                          a: PlannedAction, members: Mapping[str, int]) -> bool | float:
@@ -817,6 +823,7 @@ class Controller:
             log.info("%s: %s joined again before its fence was recorded", self.node, target)
             self._gone_since.pop(target, None)
             self._device_done.discard(target)
+            await self._stop_devices(target)
             return False
         self._gone_since.pop(target, None)
         self._fence_failed_at.pop(target, None)
@@ -849,6 +856,12 @@ class Controller:
             if isinstance(e, NotController):
                 raise
             log.warning("%s: journal entry lost: %s", self.node, e)
+
+
+def _retrieve(task: asyncio.Future) -> None:
+    """Take a cancelled device run's outcome, whatever it was."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _request_for(run: TransitionRun, ctx: Context, i: int) -> ActionRequest:

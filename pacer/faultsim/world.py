@@ -998,10 +998,15 @@ class World:
             return
         now = self.loop.now
         h = self.hosts[node]
+        # What ran under that lease: not what a later incarnation, which
+        # joined once the key was gone, has started since (seed 1166: the
+        # host was power-cycled and joined again before the old lease ran out).
+        since = self._member_since.get(node) if node in self._member_lease else None
+        cutoff = min(now, since) if since is not None else now
         # (a hair after the bound: a node evicted right after a keepalive is
         # reset by its watchdog exactly at the bound — seed 236)
         self.loop.call_sim_at(now + h.self_fence_bound + SELF_FENCE_SLACK,
-                              self._check_self_fence, node, now)
+                              self._check_self_fence, node, cutoff)
 
     def _check_self_fence(self, node: str, lost_at: float) -> None:
         h = self.hosts[node]
