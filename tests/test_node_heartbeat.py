@@ -87,9 +87,10 @@ def test_a_stall_is_forgiven_when_suspects_is_asked_before_the_next_beat() -> No
     assert t.suspects(members, 3.0) == {}  # stalled from 0.1 to 3.0: no judgement
     assert t.silent_for("n2", 3.0) == 0.0
     # The silence after the stall still counts: n4 stays silent, the others beat.
-    t.heard_from("n2", 7, 3.05)
-    t.heard_from("n3", 8, 3.05)
-    _ticks(t, 3.0, 3.3)
+    for now in (3.05, 3.1, 3.15, 3.2, 3.25, 3.3):
+        t.tick(now)
+        t.heard_from("n2", 7, now)
+        t.heard_from("n3", 8, now)
     assert t.suspects(members, 3.3) == {"n4": 9}
 
 
@@ -103,10 +104,16 @@ def test_a_node_that_hears_no_majority_suspects_nobody() -> None:
     _ticks(t, 0.0, 1.0)
     assert t.suspects(members, 1.0) == {}
     assert t.self_doubt == 2
-    # One of two silent is a peer's fault: suspected.
+    # It hears n3 again: the silence it measured while it heard too few is
+    # forgiven (a fresh timeout for everyone)...
     t.heard_from("n3", 8, 1.0)
-    assert t.suspects(members, 1.0) == {"n2": 7}
+    assert t.suspects(members, 1.0) == {}
     assert t.self_doubt == 0
+    # ...and one of two silent after that is a peer's fault: suspected.
+    for now in (1.05, 1.1, 1.15, 1.2, 1.25, 1.3):
+        t.tick(now)
+        t.heard_from("n3", 8, now)
+    assert t.suspects(members, 1.3) == {"n2": 7}
     # Five members, two dead: still judged (etcd keeps its quorum with three).
     t5 = PeerTracker("n1", timeout=0.25)
     five = {"n1": 1, "n2": 2, "n3": 3, "n4": 4, "n5": 5}

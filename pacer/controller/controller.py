@@ -235,8 +235,12 @@ class Controller:
         # A device said it fenced the node (fence-confirm "device-and-lease": the
         # lease must also be gone before it counts).
         self._device_done: set[str] = set()
-        # Fence device runs in progress, by target.
+        # Fence device runs in progress (or done, not yet read), by target, and
+        # when each finished.
         self._device_tasks: dict[str, asyncio.Future[str | None]] = {}
+        self._device_finished: dict[str, float] = {}
+        # Each node's latest membership lease seen, and when it was first seen.
+        self._incarnations: dict[str, tuple[int, float]] = {}
         self._feed: _Feed | None = None
 
     # ------------------------------------------------------------- election
@@ -345,7 +349,7 @@ class Controller:
                     continue
                 defn = _with_watchdog(snap.definition.definition)
                 status = snap.status
-                self._forget_returned(status)
+                self._forget_returned(status, snap.members)
                 attrs = _attrs(status)
                 await self._timeouts.learn(defn)
                 ctx = Context(ids, snap.definition.revision,
@@ -672,20 +676,22 @@ class Controller:
             return None
         return wait if wait is not None else 1.0
 
-    def _forget_returned(self, status: Status) -> None:
-        """A node seen lost and back since starts its fencing afresh when it is
-        lost again: its watchdog wait (found by faultsim, seed 37: a stale
-        start time let a second loss count as fenced at once) and its device
-        runs (seed 389: the answer of a device run for an earlier loss
-        confirmed the next one at once, with nobody shot)."""
-        for n in [n for n in (*self._gone_since, *self._device_done, *self._device_tasks)
+    def _forget_returned(self, status: Status, members: Mapping[str, int]) -> None:
+        """A node seen lost and back since starts its watchdog wait afresh when
+        it is lost again (found by faultsim, seed 37: a stale start time let a
+        second loss count as fenced at once). Its device run is left alone: a
+        power switch that got the order acts whether or not the node came back
+        meanwhile (seed 205: cancelling it and fencing again shot every new
+        incarnation in turn); `_fence_one` tells a result for this incarnation
+        from one that came before it."""
+        now = self.clock.now()
+        for n, lease in members.items():
+            if self._incarnations.get(n, (0, 0.0))[0] != lease:
+                self._incarnations[n] = (lease, now)
+        for n in [n for n in (*self._gone_since, *self._device_done)
                   if (ns := status.node_states.get(n)) is not None and ns.in_ccm == "true"]:
             self._gone_since.pop(n, None)
             self._device_done.discard(n)
-            task = self._device_tasks.pop(n, None)
-            if task is not None:
-                task.cancel()
-                task.add_done_callback(_retrieve)
 
     async def _fence_one(self, session: ControllerSession, defn: Definition, status: Status,
                          a: PlannedAction, members: Mapping[str, int]) -> bool | float:
@@ -709,6 +715,17 @@ class Controller:
         if task is not None and task.done():
             del self._device_tasks[target]
             done = task.result()  # (NotController propagates)
+            finished = self._device_finished.pop(target, self.clock.now())
+            if done is not None and self._incarnations.get(target, (0, 0.0))[1] > finished:
+                # The device acted before the node's latest incarnation joined:
+                # that one lives, and its loss now is another one (seed 389:
+                # such a result confirmed a later loss at once, nobody shot).
+                log.info("%s: a device result for an earlier incarnation of %s is dropped",
+                         self.node, target)
+                done = None
+                failed_at = None
+            elif done is None:
+                failed_at = self.clock.now()
             if done is not None:
                 if not verify_device_fence(defn):
                     # Every incarnation there when the device returned is gone
@@ -722,17 +739,17 @@ class Controller:
                 await self._journal(session, "fence", f"device {done} says {target} is "
                                     "fenced; waiting for its lease to be gone "
                                     "(fence-confirm: device-and-lease)", node=target)
-            else:
-                self._fence_failed_at[target] = self.clock.now()
+            elif failed_at is not None:
+                self._fence_failed_at[target] = failed_at
         failed_at = self._fence_failed_at.get(target)
         if target not in self._device_tasks and target not in self._device_done and devices \
                 and (failed_at is None or self.clock.now() - failed_at >= 1.0):
             # In the background: a device may take stonith-timeout (60 s) to
             # fail, and the controller must meanwhile go on with the watchdog
             # wait and everything that does not depend on this fence.
-            self._device_tasks[target] = asyncio.ensure_future(
+            task = self._device_tasks[target] = asyncio.ensure_future(
                 self._run_devices(session, defn, target, action, devices))
-            self._device_tasks[target].add_done_callback(self._poke)
+            task.add_done_callback(functools.partial(self._device_finish, target))
         if member_lease:
             # Still holds its lease (a failed stop, say): end its membership;
             # the node sees it and fences itself. Guarded by the token.
@@ -768,7 +785,8 @@ class Controller:
             return await self._confirm(session, target, action, how, 0)
         return left
 
-    def _poke(self, _task: asyncio.Future) -> None:
+    def _device_finish(self, target: str, _task: asyncio.Future) -> None:
+        self._device_finished[target] = self.clock.now()
         if self._feed is not None:
             self._feed.poke()
 
@@ -856,12 +874,6 @@ class Controller:
             if isinstance(e, NotController):
                 raise
             log.warning("%s: journal entry lost: %s", self.node, e)
-
-
-def _retrieve(task: asyncio.Future) -> None:
-    """Take a cancelled device run's outcome, whatever it was."""
-    if not task.cancelled():
-        task.exception()
 
 
 def _request_for(run: TransitionRun, ctx: Context, i: int) -> ActionRequest:

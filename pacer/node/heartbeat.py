@@ -109,7 +109,8 @@ class PeerTracker:
     def suspects(self, members: Mapping[str, int], now: float) -> dict[str, int]:
         """Members (name → lease) heard under that lease and silent for `timeout`.
 
-        Nobody, unless this node hears at least half of the other members:
+        Nobody, unless this node hears at least half of the other members
+        (heard within half the timeout):
         when most of them are silent the fault is most likely here (its
         inbound datagrams blocked, its network down), and acting on it would
         depose a healthy controller or evict healthy members. A member it has
@@ -138,10 +139,23 @@ class PeerTracker:
             elif now - h[1] > self.timeout:
                 silent += 1
                 out[peer] = lease
-        if out and 2 * silent > others:
+            elif now - h[1] > self.timeout / 2:
+                # Not heard lately either: for judging, not a witness that this
+                # node hears (faultsim seed 10: its inbound cut, one peer's
+                # silence crossed the timeout before the other's did).
+                silent += 1
+        if 2 * silent > others:
             self.self_doubt = silent
             return {}
-        self.self_doubt = 0
+        if self.self_doubt:
+            # It heard too few to judge until now: the silence it measured
+            # meanwhile was (mostly) its own deafness; every peer gets a fresh
+            # timeout, as after a stall (faultsim seed 5: the first beats after
+            # an inbound cut healed came from one peer, and the other, not
+            # heard yet, was evicted for the length of the cut).
+            self.self_doubt = 0
+            self.heard = {p: (lease, max(t, now)) for p, (lease, t) in self.heard.items()}
+            return {}
         return out
 
     def silent_for(self, peer: str, now: float) -> float | None:
