@@ -179,6 +179,7 @@ class Host:
         self.resumed_at = -1.0  # its VM was last resumed at
         self.thawed_at = -1.0
         self.stop_fault_at = -math.inf  # an injected fault last hit a stop or demote
+        self.off_at = -math.inf  # last powered off (its processes killed)
         self.incarnation = 0
         self.watchdog: SimWatchdog | None = None
         self.agent_faults: list[Fault] = []  # one-shot: the next such action
@@ -389,6 +390,7 @@ class World:
         if not h.powered:
             return
         h.powered = False
+        h.off_at = self.loop.now
         h.frozen = False
         h.holds.clear()
         h.paused_at = None
@@ -563,6 +565,11 @@ class World:
         ends a fresh membership — a stale fence record does, finding 7.)"""
         h = self.hosts[node]
         if not h.powered or h.proc is None or h.frozen or self._sick.get(node):
+            return False
+        if h.off_at >= self._member_since.get(node, math.inf):
+            # The membership ended belonged to a process a power cut killed
+            # (seed 321: a device ordered for the last loss cut the host just
+            # after it joined again): the host runs a newer one now.
             return False
         if h.stop_fault_at >= self._member_since.get(node, math.inf):
             # A stop or demote that a fault hit (or a slow one, which may time
