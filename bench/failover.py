@@ -179,9 +179,11 @@ class PacerRows:
 
     def __init__(self, workdir: Path, keep: bool, lab_dir: Path,
                  etcd_heartbeat_ms: int = hosts.ETCD_HEARTBEAT_MS,
-                 etcd_election_ms: int = hosts.ETCD_ELECTION_MS) -> None:
+                 etcd_election_ms: int = hosts.ETCD_ELECTION_MS,
+                 fence_confirm: str = "device") -> None:
         from pacer.lab.lab import Lab
 
+        self.fence_confirm = fence_confirm
         self.lab = Lab(lab_dir, say=lambda s: say(f"lab: {s}"),
                        etcd_heartbeat_ms=etcd_heartbeat_ms, etcd_election_ms=etcd_election_ms)
         self.workdir = workdir
@@ -191,6 +193,16 @@ class PacerRows:
         say("pacer lab up (3 hosts: etcd + pacer agent each, VIP + web clone)")
         self.lab.up(timeout=180)
         info = self.lab.info
+        if self.fence_confirm != "device":
+            from pacer.lab.definition import lab_definition
+
+            text = lab_definition(len(self.lab.hosts), info.python).replace(
+                "  stonith-enabled: true\n",
+                f"  stonith-enabled: true\n  fence-confirm: {self.fence_confirm}\n", 1)
+            path = self.workdir / "definition.yaml"
+            path.write_text(text)
+            self.lab.pacer("config", "push", str(path))
+            say(f"fence-confirm: {self.fence_confirm}")
         say(f"pacer lab up: lease TTL {info.lease_ttl} s, peer heartbeats "
             f"{'on' if info.heartbeat else 'off (this pacer agent has no --heartbeat)'}, "
             f"etcd heartbeat {info.etcd_heartbeat_ms} ms, election {info.etcd_election_ms} ms")
@@ -488,6 +500,9 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path,
                     help="keep the probe and VIP sample files here (default: a temporary dir)")
     ap.add_argument("--keep-lab", action="store_true", help="leave the pacer lab up at the end")
+    ap.add_argument("--fence-confirm", choices=("device", "device-and-lease"), default="device",
+                    help="the pacer lab's fence-confirm property (default device; "
+                         "device-and-lease measures what waiting for the lease too costs)")
     ap.add_argument("--etcd-heartbeat-ms", type=int, metavar="MS",
                     default=hosts.ETCD_HEARTBEAT_MS,
                     help="etcd's heartbeat interval in the pacer lab (default: the lab's, "
@@ -555,7 +570,7 @@ def main() -> int:
         pacer_keys = [k for k in PACER_ROWS if k in wanted]
         if pacer_keys:
             with PacerRows(workdir, args.keep_lab, args.lab_dir, args.etcd_heartbeat_ms,
-                           args.etcd_election_ms) as pr:
+                           args.etcd_election_ms, args.fence_confirm) as pr:
                 for key in pacer_keys:
                     say(f"{key}: {args.runs} trials")
                     rows[key] = pr.row(key, args.runs)
