@@ -635,3 +635,21 @@ def test_a_watchdog_that_did_not_reset_the_host_is_no_longer_claimed(
         run_virtual(body)
     assert any("did not reset this host within 8 s" in r.getMessage()
                and "WITHOUT claiming a watchdog" in r.getMessage() for r in caplog.records)
+
+
+def test_a_notification_is_recorded_apart_from_the_start() -> None:
+    """In `last_0` a notify would take the start's place, and a clone instance
+    without a recurring monitor would read as stopped after its first
+    notification (found while reviewing issue 13's pending records)."""
+    async def body() -> None:
+        from pacer.scheduler.history import interpret
+        w = await world()
+        await w.result(await w.send("start", "other"), "other")
+        rid = await w.send("notify", "other", notify_type="post", notify_operation="start")
+        await w.result(rid, "other", slot="notify_0")
+        assert (await w.op("other", "last_0"))["operation"] == "start"
+        snap = await w.admin.snapshot()
+        hist = next(h for h in snap.status.node_states["n1"].history if h.rsc == "other")
+        assert interpret(hist.ops, None, True, {}).role == "Started"
+        await stop_daemon(w)
+    run_virtual(body)

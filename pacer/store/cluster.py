@@ -291,8 +291,14 @@ class ActionRequest:
 
 def history_slots(op: OpRecord) -> list[str]:
     """Where Pacemaker keeps an operation result: `last_0` for one-shot operations,
-    `<op>_<interval>` for recurring ones, and `last_failure_0` too for a failure."""
-    slots = [f"{op.operation}_{op.interval_ms}" if op.interval_ms > 0 else "last_0"]
+    `<op>_<interval>` for recurring ones, and `last_failure_0` too for a failure.
+    A notification has a slot of its own (Pacemaker keeps them apart too,
+    `<rsc>_post_notify_start_0`): in `last_0` it would take the place of the
+    start, and the instance would read as stopped after its first notify."""
+    if op.operation == "notify":
+        slots = ["notify_0"]
+    else:
+        slots = [f"{op.operation}_{op.interval_ms}" if op.interval_ms > 0 else "last_0"]
     if is_failure(op):
         slots.append("last_failure_0")
     return slots
