@@ -254,6 +254,9 @@ class Checker:
         self.ghosts: dict[tuple[str, str], str] = {}
         # Is the host's node a member now? (the world tells; default: yes)
         self.is_member: Callable[[str], bool] = lambda host: True
+        # Did a request of the controller start this action (host, key, action)?
+        # (the world tells: the node's pending record; default: yes)
+        self.requested: Callable[[str, str, str], bool] = lambda host, key, action: True
         # fence-confirmed: hosts whose fence the store confirmed, since when,
         # until their node joins again.
         self.fenced: dict[str, float] = {}
@@ -415,11 +418,15 @@ class Checker:
             if (rule.symmetrical and rule.inverse_checked
                     and action == _INVERSE[rule.first_action] and prim in first_prims):
                 on = host if rule.same_host else None
-                if on is None and not self.is_member(host):
+                if on is None and (not self.is_member(host)
+                                   or not self.requested(host, key, action)):
                     # A node fencing itself has lost the cluster: it cannot wait
                     # for other nodes, whose stops are their own (all nodes
                     # self-fence at once when the store loses its leader; seed
-                    # 2380). Pacemaker's partitions cannot either.
+                    # 2380). Pacemaker's partitions cannot either. It may still
+                    # be a member in the store while it does (its lease runs a
+                    # little longer than its own deadline: seed 5793), so a
+                    # stop no request asked for counts as its own.
                     continue
                 # Only the stop that takes `first` down (the last started clone
                 # instance, any group member) must wait for `then`.

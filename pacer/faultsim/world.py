@@ -241,6 +241,7 @@ class World:
         self.reality.on_change = self._reality_changed
         self.checker = Checker(self.topo, self.reality, self.now, self._violation)
         self.checker.is_member = lambda host: host in self._member_lease
+        self.checker.requested = self._requested
         self.checker.can_act = self._can_act
         self.checker.call_at = loop.call_sim_at
         self.checker.colocation_grace = config.colocation_grace
@@ -556,6 +557,16 @@ class World:
         if st is None or st.deadline <= self.loop.now:
             return f"its lease {kv.lease:x} has expired"
         return None
+
+    def _requested(self, host: str, key: str, action: str) -> bool:
+        """Whether a controller's request started this agent action: the node
+        took it with a pending record in its history (a node that stops
+        what it runs on its own — a self-fence, a boot — writes none)."""
+        kv = self.cluster.peek(self.keys.op(host, key, "last_0"))
+        if kv is None:
+            return False
+        op = _json(kv.value).get("op") or {}
+        return op.get("operation") == action and op.get("op_status") == -1
 
     def _healthy(self, node: str) -> bool:
         """Healthy (invariant healthy-evicted): powered, its process running, no

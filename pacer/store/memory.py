@@ -222,6 +222,10 @@ class MemoryCluster:
         """Every key as it is now, for invariant checks (no client, no faults)."""
         return dict(self._kvs)
 
+    def peek(self, key: str) -> KeyValue | None:
+        """One key as it is now, for invariant checks (no client, no faults)."""
+        return self._kvs.get(key)
+
     def leases(self) -> dict[int, float]:
         """Live lease ids and their deadlines on the clock's scale."""
         return {lid: st.deadline for lid, st in self._leases.items()}
