@@ -47,7 +47,7 @@ from pacer.controller.inflight import (
     top_level,
     top_of,
 )
-from pacer.controller.monitors import missing_monitors
+from pacer.controller.monitors import missing_monitors, monitors_after
 from pacer.controller.optimeouts import AgentCatalog, OpTimeouts
 from pacer.controller.probes import needed_probes
 from pacer.controller.requests import Context, RequestIds, for_action, for_monitor, for_probe
@@ -231,6 +231,7 @@ class Controller:
         self._repeats = 0
         self._ids: RequestIds | None = None
         self._inflight = InFlight(config.result_grace)
+        self._side_nodes: dict[str, str] = {}  # follow-up request id → its node
         self._timeouts = OpTimeouts(catalog)
         # A device said it fenced the node (fence-confirm "device-and-lease": the
         # lease must also be gone before it counts).
@@ -393,7 +394,9 @@ class Controller:
                                         "; ".join(t.summary) or f"{len(run.real_actions)} actions",
                                         transition=ids.transition)
                     build = functools.partial(_request_for, run, ctx)
-                    await self._drive(session, feed, run, build, snap.revision, attrs)
+                    followups = functools.partial(_monitors_after, defn, ctx)
+                    await self._drive(session, feed, run, build, snap.revision, attrs,
+                                      followups)
                     continue
                 # Recurring monitors of what runs, but of what an operation in
                 # flight holds (they also go on while a fence is pending: a
@@ -461,10 +464,17 @@ class Controller:
 
     async def _drive(self, session: ControllerSession, feed: _Feed, run: TransitionRun,
                      build: Callable[[int], ActionRequest], revision: int,
-                     attrs: dict[tuple[str, str], str]) -> None:
-        """Send what is ready, complete what reports, until the run is finished."""
+                     attrs: dict[tuple[str, str], str],
+                     followups: Callable[[PlannedAction], list[ActionRequest]] | None = None
+                     ) -> None:
+        """Send what is ready, complete what reports, until the run is finished.
+        `followups`: requests to send as soon as an action completed as
+        expected (the recurring monitors of what it started or promoted);
+        they are not part of the run, and their first results only abort it
+        when they find something wrong."""
         inflight: dict[str, int] = {}
         requests: dict[str, ActionRequest] = {}
+        side: set[str] = set()  # follow-up requests sent
         deadlines: dict[str, float] = {}  # when to stop waiting for a report
         while True:
             ready = run.ready()
@@ -485,6 +495,7 @@ class Controller:
                     self._inflight.sent(r.id, now)
                 await session.request_actions(reqs)
             if run.finished:
+                await self._withdraw_side(session, side)
                 return
             if run.aborted is not None:
                 # Nothing more is sent. What no node has taken yet is taken
@@ -505,6 +516,7 @@ class Controller:
                         if gone:
                             self._inflight.done(aid)
                 if not inflight:
+                    await self._withdraw_side(session, side)
                     return
                 # (a withdrawal whose outcome is unknown: waited for as before)
             overdue = [aid for aid in inflight if deadlines[aid] <= self.clock.now()]
@@ -525,11 +537,23 @@ class Controller:
             meaning = classify(ev, self.keys, attrs)
             if meaning is None:
                 continue
+            if isinstance(meaning, Result) and meaning.action_id in side:
+                side.discard(meaning.action_id)
+                self._side_nodes.pop(meaning.action_id, None)
+                self._inflight.done(meaning.action_id)
+                if meaning.as_expected:
+                    continue
             if isinstance(meaning, Result) and meaning.action_id in inflight:
                 i = inflight.pop(meaning.action_id)
                 requests.pop(meaning.action_id, None)
                 self._inflight.done(meaning.action_id)
                 run.complete(i, meaning.as_expected)
+                if meaning.as_expected and followups is not None and run.aborted is None:
+                    more = followups(run.actions[i])
+                    if more:
+                        await session.request_actions(more)
+                        side.update(r.id for r in more)
+                        self._side_nodes.update((r.id, r.node) for r in more)
                 if not meaning.as_expected:
                     a = run.actions[i]
                     await self._journal(session, "failed",
@@ -548,6 +572,18 @@ class Controller:
                             if run.actions[i].node == meaning.node_left]:
                     run.complete(inflight.pop(aid), False)
                     requests.pop(aid, None)
+
+    async def _withdraw_side(self, session: ControllerSession, side: set[str]) -> None:
+        """Follow-up requests not reported yet when the run ends: withdrawn if
+        no node took them (a node that joined again refuses what was meant for
+        its last incarnation; the monitors are asked for again later)."""
+        for aid in list(side):
+            node = self._side_nodes.pop(aid, None)
+            if node is None:
+                continue
+            await self._withdraw(session, ActionRequest(id=aid, token=session.token,
+                                                        node=node, task="monitor"))
+        side.clear()
 
     async def _withdraw(self, session: ControllerSession, request: ActionRequest,
                         attempts: int = 3) -> bool | None:
@@ -874,6 +910,12 @@ class Controller:
             if isinstance(e, NotController):
                 raise
             log.warning("%s: journal entry lost: %s", self.node, e)
+
+
+def _monitors_after(defn: Definition, ctx: Context, a: PlannedAction) -> list[ActionRequest]:
+    if a.node is None or a.rsc is None:
+        return []
+    return [for_monitor(m, ctx) for m in monitors_after(defn, a.node, a.rsc, a.task)]
 
 
 def _request_for(run: TransitionRun, ctx: Context, i: int) -> ActionRequest:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pacer.model.definition import Clone, Definition, Primitive, iter_primitives
 from pacer.model.meta import normalize_role
 from pacer.scheduler.history import PROMOTED, STARTED, STOPPED, UNPROMOTED
 from pacer.scheduler.resources import Resources
@@ -58,3 +59,53 @@ def missing_monitors(rscs: Resources) -> list[MonitorRequest]:
                 out.append(MonitorRequest(node, r.id, op.interval_ms, op.timeout_ms,
                                           8 if role == PROMOTED else 0))
     return out
+
+
+# The role an instance has once an action completed as expected.
+_ROLE_AFTER = {"start": STARTED, "migrate_from": STARTED, "promote": PROMOTED,
+               "demote": UNPROMOTED}
+
+
+def monitors_after(defn: Definition, node: str, rsc: str, task: str) -> list[MonitorRequest]:
+    """The recurring monitors instance `rsc` needs on `node` right after `task`
+    completed there (as Pacemaker puts them in the transition after each start
+    and role change): requested at once, not when the whole transition is
+    done — a slow promote in the same transition must not leave a VIP that
+    started beside it unwatched for minutes (faultsim seed 18877)."""
+    role = _ROLE_AFTER.get(task)
+    if role is None:
+        return []
+    prim, promotable = _primitive_of(defn, rsc)
+    if prim is None or prim.agent_class == "stonith":
+        return []
+    if promotable and role == STARTED:
+        role = UNPROMOTED
+    out = []
+    for op in prim.operations:
+        if op.name != "monitor" or op.interval_ms <= 0 or not op.enabled:
+            continue
+        want = normalize_role(op.role) if op.role else None
+        if want is not None and want != role and not (want == STARTED and role == UNPROMOTED):
+            continue
+        out.append(MonitorRequest(node, rsc, op.interval_ms, op.timeout_ms,
+                                  8 if role == PROMOTED else 0))
+    return out
+
+
+_INDEX: list[tuple[Definition, dict[str, tuple[Primitive, bool]]]] = []
+
+
+def _primitive_of(defn: Definition, rsc: str) -> tuple[Primitive | None, bool]:
+    """The primitive of instance `rsc` (`db:1`, `api-db`) and whether it is part
+    of a promotable clone. (Indexed once per definition object: the stored
+    definition is parsed once per text.)"""
+    if not _INDEX or _INDEX[0][0] is not defn:
+        index: dict[str, tuple[Primitive, bool]] = {}
+        for top in defn.resources:
+            promotable = isinstance(top, Clone) and top.promotable
+            for p in iter_primitives((top,)):
+                index[p.id] = (p, promotable)
+        _INDEX[:] = [(defn, index)]
+    index = _INDEX[0][1]
+    hit = index.get(rsc) or index.get(rsc.rsplit(":", 1)[0])
+    return hit if hit is not None else (None, False)

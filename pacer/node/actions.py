@@ -190,6 +190,8 @@ class Executor:
             # computed from is not what this one knows (finding 5 of issue 13).
             self.log.info("refused %s %s (%s): meant for lease %x, this membership is %x",
                           task, request.rsc, request.id, request.lease, self.lease_id)
+            await self.retry(lambda: self.cluster.drop_action(self.node, self.lease_id,
+                                                               request.id))
             return
         if not await self._accept(plan, pending):
             self.log.info("refused %s %s (%s): stale token, gone, or not a member",

@@ -678,6 +678,14 @@ class ClusterStore:
              self._member_guard(node, lease), Compare.exists(k)], ops)
         return r.succeeded
 
+    async def drop_action(self, node: str, lease: int, action_id: str) -> None:
+        """Delete a request this node will never run (meant for another of its
+        incarnations), so that it does not linger; guarded by membership."""
+        r = await self.store.txn([self._member_guard(node, lease)],
+                                 [Delete(self.keys.action(node, action_id))])
+        if not r.succeeded:
+            raise NotMember(node)
+
     def watch_actions(self, node: str, start_revision: int | None = None
                       ) -> AsyncIterator[Event]:
         return self.store.watch_prefix(self.keys.node_actions(node), start_revision)
