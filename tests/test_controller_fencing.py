@@ -13,6 +13,7 @@ from node_helpers import LoopClock, run_virtual
 from pacer.agents.api import FenceRequest, FenceResult
 from pacer.controller import Controller, ControllerConfig
 from pacer.controller.fencing import WATCHDOG_MARGIN_S, lease_of, watchdog_wait
+from pacer.controller.offload import inline
 from pacer.model.yaml_loader import load_yaml
 from pacer.scheduler.transition import PlannedAction
 from pacer.status.types import FenceEvent, NodeState
@@ -145,7 +146,7 @@ def test_a_deposed_controller_shoots_nobody() -> None:
         assert snap.status.node_states["n1"].in_ccm == "false"
         fencer = _Fencer()
         ctl = Controller(a, _Member(lease_a), fencer, LoopClock(loop), lambda: 1e9,
-                         ControllerConfig(node="n2", schedule_in_thread=False))
+                         ControllerConfig(node="n2"), offload=inline)
         # deposed: the controller key is gone, another node is elected
         await mc.client("admin").delete(a.keys.controller)
         b = ClusterStore(mc.client("n3"))

@@ -12,6 +12,7 @@ import pytest
 import pacer.controller.controller as controller_module
 from pacer.controller.config import ControllerConfig
 from pacer.controller.controller import Controller
+from pacer.controller.offload import in_worker_thread, inline
 from pacer.store.clock import MonotonicClock
 from pacer.store.cluster import ClusterStore
 from pacer.store.memory import MemoryCluster
@@ -36,7 +37,8 @@ def _loop_ran_during_a_schedule(monkeypatch: pytest.MonkeyPatch, in_thread: bool
         clock = MonotonicClock()
         cluster = ClusterStore(MemoryCluster(clock).client("n1"), "t")
         ctl = Controller(cluster, None, None, clock, time.time,  # type: ignore[arg-type]
-                         ControllerConfig(node="n1", schedule_in_thread=in_thread))
+                         ControllerConfig(node="n1"),
+                         offload=in_worker_thread if in_thread else inline)
 
         async def ticker() -> None:
             nonlocal ticks

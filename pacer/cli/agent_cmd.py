@@ -1,9 +1,12 @@
 """`pacer agent`: run this node's daemon (one process per node, under systemd).
 
-The shell around `pacer.node.NodeDaemon`: it reads the options, builds the
-real world the daemon is written against (etcd, the monotonic clock, the
-system's epoch time, the agent registry, the watchdog) and runs it until
-SIGTERM, on which the node moves its resources away and leaves cleanly.
+The shell around `pacer.controller.assemble.build_node` (the node daemon, its
+heartbeats and its controller candidate, assembled as the fault simulator
+assembles them): it reads the options, builds the real world the node is
+written against (etcd, the monotonic clock, the system's epoch time, the
+agent registry, the watchdog, a UDP socket, a worker thread for the
+scheduler) and runs it until SIGTERM, on which the node moves its resources
+away and leaves cleanly.
 """
 
 from __future__ import annotations
@@ -219,24 +222,30 @@ async def _main(config: NodeConfig, conn: Connection, watchdog: Watchdog,
                 fence_dirs: list[Path], controller: bool) -> int:
     from pacer.agents.fence import DEFAULT_FENCE_DIRS
     from pacer.agents.registry import AgentRegistry
-    from pacer.controller import Controller, ControllerConfig
-    from pacer.controller.sessions import run_node
-    from pacer.node import NodeDaemon
-    from pacer.node.heartbeat import HeartbeatService, UdpLink
+    from pacer.controller.assemble import build_node
+    from pacer.controller.offload import in_worker_thread
+    from pacer.node.heartbeat import UdpLink
     from pacer.store.base import StoreUnavailable
     from pacer.store.clock import MonotonicClock
-    from pacer.store.cluster import ClusterStore
     from pacer.store.etcd import EtcdStore
 
     store = EtcdStore(conn.config)
     try:
-        runner = AgentRegistry(config.environment(),
-                               fence_dirs=[*fence_dirs, *DEFAULT_FENCE_DIRS])
-        daemon = NodeDaemon(store, MonotonicClock(), runner, config, time.time,
-                            watchdog=watchdog)
+        registry = AgentRegistry(config.environment(),
+                                 fence_dirs=[*fence_dirs, *DEFAULT_FENCE_DIRS])
+        # The node daemon, its heartbeats and (unless --no-controller) one
+        # controller session per membership, as the fault simulator builds
+        # them. The registry runs the agents and fence devices and answers
+        # meta-data (requests carry agents' own timeouts where the definition
+        # sets none); schedule() runs off the event loop (offload.py).
+        node = build_node(config, store=store, clock=MonotonicClock(), wall=time.time,
+                          agents=registry, fencer=registry.fencer, catalog=registry,
+                          watchdog=watchdog,
+                          link=UdpLink(config.heartbeat) if config.heartbeat else None,
+                          offload=in_worker_thread, controller=controller)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, daemon.request_shutdown)
+            loop.add_signal_handler(sig, node.daemon.request_shutdown)
         # Say plainly, once, when etcd does not answer; the daemon keeps trying
         # (etcd may be starting on this very machine), logging as it goes.
         try:
@@ -249,25 +258,8 @@ async def _main(config: NodeConfig, conn: Connection, watchdog: Watchdog,
                   "pacer agent: waiting for etcd; the node joins once it answers",
                   file=sys.stderr)
 
-        # Every node can become the controller: it campaigns with this node's
-        # lease, one session per membership (as the fault simulator runs it).
-        cluster = ClusterStore(store, config.cluster)
-        ctl_config = ControllerConfig(node=config.node, lease_ttl=config.lease_ttl)
-        heartbeats = None
-        if config.heartbeat:
-            heartbeats = HeartbeatService(cluster, MonotonicClock(), UdpLink(config.heartbeat),
-                                          daemon, config.node,
-                                          interval=config.heartbeat_interval,
-                                          timeout=config.heartbeat_timeout)
-
-        def make_controller() -> Controller:
-            # (the registry answers meta-data: requests carry agents' own
-            # timeouts where the definition sets none)
-            return Controller(cluster, daemon, runner.fencer, MonotonicClock(), time.time,
-                              ctl_config, liveness=heartbeats, catalog=runner)
-
         try:
-            await run_node(daemon, make_controller if controller else None, heartbeats)
+            await node.run()
         except WatchdogError as exc:  # the watchdog asked for cannot be armed
             print(f"pacer agent: error: cannot start: {exc}", file=sys.stderr)
             return 1

@@ -23,13 +23,6 @@ class ControllerConfig:
     # At most this many actions in flight per transition (0: no limit;
     # Pacemaker's batch-limit).
     batch_limit: int = 0
-    # Run the scheduler in a worker thread. It is pure CPU; on the event loop
-    # it would hold up everything else this process does, this node's
-    # heartbeats included, for as long as it runs (500 resources on 16 nodes:
-    # 0.1-0.25 s, against the 0.25 s of silence after which peers depose a
-    # controller). The fault simulator schedules inline: its virtual time has
-    # no threads.
-    schedule_in_thread: bool = True
 
     @property
     def default_watchdog_timeout(self) -> float:

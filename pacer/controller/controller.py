@@ -48,6 +48,7 @@ from pacer.controller.inflight import (
     top_of,
 )
 from pacer.controller.monitors import missing_monitors, monitors_after
+from pacer.controller.offload import Offload, in_worker_thread
 from pacer.controller.optimeouts import AgentCatalog, OpTimeouts
 from pacer.controller.probes import needed_probes
 from pacer.controller.requests import Context, RequestIds, for_action, for_monitor, for_probe
@@ -211,8 +212,8 @@ class _Feed:
 class Controller:
     def __init__(self, cluster: ClusterStore, membership: Membership, fencer: Fencer,
                  clock: Clock, wall: Callable[[], float], config: ControllerConfig,
-                 liveness: Liveness | None = None, catalog: AgentCatalog | None = None
-                 ) -> None:
+                 liveness: Liveness | None = None, catalog: AgentCatalog | None = None,
+                 offload: Offload = in_worker_thread) -> None:
         self.cluster = cluster
         self.liveness = liveness
         self.keys = cluster.keys
@@ -221,6 +222,9 @@ class Controller:
         self.clock = clock
         self.wall = wall
         self.config = config
+        # Where schedule() runs (pacer/controller/offload.py): a worker thread
+        # on a real host, inline on the simulator's virtual time.
+        self.offload = offload
         self.node = config.node
         self._journal_n = 0
         self._gone_since: dict[str, float] = {}
@@ -437,11 +441,7 @@ class Controller:
             await asyncio.sleep(delay)
 
     async def _schedule(self, defn: Definition, status: Status, now: int) -> ScheduleResult:
-        if not self.config.schedule_in_thread:
-            return schedule(defn, status, now)
-        # (the thread holds the GIL for a switch interval, 5 ms, at a time:
-        # the loop's heartbeats and watches go on while it schedules)
-        return await asyncio.to_thread(schedule, defn, status, now)
+        return await self.offload(schedule, defn, status, now)
 
     async def _wait_change(self, feed: _Feed, revision: int,
                            attrs: dict[tuple[str, str], str], timeout: float) -> None:

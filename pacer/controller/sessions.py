@@ -1,10 +1,11 @@
-"""One node's process: the node daemon and, beside it, its controller candidate.
+"""How one node's process runs: the node daemon and, beside it, its controller
+candidate (and the peer heartbeats).
 
 The controller campaigns with the node's lease, so a controller session lives
 exactly as long as one membership of the node: it is cancelled when the
 membership ends (`membership_lost`) and a new one starts when the node is a
-member again. `pacer agent` and the fault simulator both run this, so the
-simulator tests the composition that runs on real hosts.
+member again. `assemble.build_node` puts the parts together (for `pacer
+agent` and the fault simulator alike) and runs them with `run_node`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from pacer.tasks import stop_tasks
 CANCEL_GRACE_S = 5.0
 
 
-class NodeProcess(Protocol):
+class MemberDaemon(Protocol):
+    """What the sessions need of the node daemon."""
+
     membership_lost: asyncio.Event
 
     async def run(self) -> None: ...
@@ -28,7 +31,7 @@ class NodeProcess(Protocol):
     async def wait_member(self) -> int: ...
 
 
-async def controller_sessions(daemon: NodeProcess, make: Callable[[], Controller]) -> None:
+async def controller_sessions(daemon: MemberDaemon, make: Callable[[], Controller]) -> None:
     """One Controller per membership of the node daemon, until cancelled."""
     while True:
         await daemon.wait_member()
@@ -56,7 +59,7 @@ class Background(Protocol):
     async def run(self) -> None: ...
 
 
-async def run_node(daemon: NodeProcess, make: Callable[[], Controller] | None,
+async def run_node(daemon: MemberDaemon, make: Callable[[], Controller] | None,
                    beside: Background | None = None) -> None:
     """Run the daemon, `beside` (if any) and (unless `make` is None) its
     controller sessions; an error of any ends them all."""
