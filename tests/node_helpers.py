@@ -1,10 +1,12 @@
-"""Helpers for the node daemon tests: a virtual-time event loop, a fake agent runner
-and a fake watchdog device.
+"""Helpers for the node daemon tests: virtual time, a fake agent runner and a
+fake watchdog device.
 
-`run_virtual(coro_fn)` runs a coroutine on an asyncio loop whose clock jumps to
-the next timer whenever nothing is ready, so lease TTLs, keepalives and
-monitor intervals take no real time and every run is the same. Real I/O (a
-subprocess) would not wait on it: use the fake runner there.
+`run_virtual(coro_fn)` runs a coroutine on the fault simulator's event loop
+(`pacer.faultsim.loop.VirtualTimeLoop`), whose clock jumps to the next timer
+whenever nothing is ready, so lease TTLs, keepalives and monitor intervals
+take no real time and every run is the same; every task waits and no timer is
+set: `SimulationStalled` at once. The loop does no I/O (a subprocess, a
+socket would never be heard): use the fake runner there.
 """
 
 from __future__ import annotations
@@ -12,63 +14,17 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import selectors
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pacer.agents.api import ActionRequest as AgentRequest
 from pacer.agents.api import ActionResult
+from pacer.faultsim.loop import VirtualTimeLoop
 from pacer.node.watchdog import WDIOC_GETTIMEOUT, WDIOC_SETTIMEOUT
 
 T = TypeVar("T")
 EPOCH = 1_700_000_000.0
-
-
-class _VirtualSelector(selectors.BaseSelector):
-    """Polls the real selector without blocking; a wait with a timeout moves
-    the loop's virtual clock instead. Waiting for ever means every task waits
-    for something that cannot come: a deadlock, reported at once."""
-
-    def __init__(self) -> None:
-        self._real = selectors.DefaultSelector()
-        self.loop: VirtualLoop | None = None
-
-    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        return self._real.register(fileobj, events, data)
-
-    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
-        return self._real.unregister(fileobj)
-
-    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        return self._real.modify(fileobj, events, data)
-
-    def select(self, timeout: float | None = None) -> list:
-        ready = self._real.select(0)
-        if ready or timeout == 0:
-            return ready
-        if timeout is None:
-            raise RuntimeError("virtual time: every task waits and no timer is set (deadlock)")
-        assert self.loop is not None
-        self.loop.virtual_now += timeout
-        return []
-
-    def get_map(self) -> Any:
-        return self._real.get_map()
-
-    def close(self) -> None:
-        self._real.close()
-
-
-class VirtualLoop(asyncio.SelectorEventLoop):
-    def __init__(self) -> None:
-        selector = _VirtualSelector()
-        self.virtual_now = 0.0
-        super().__init__(selector)
-        selector.loop = self
-
-    def time(self) -> float:
-        return self.virtual_now
 
 
 class LoopClock:
@@ -85,7 +41,7 @@ def run_virtual(coro_fn: Callable[[], Awaitable[T]], limit: float = 3600.0) -> T
     """Run `coro_fn()` on virtual time; fails if it takes more than `limit` virtual s."""
     async def bounded() -> T:
         return await asyncio.wait_for(coro_fn(), limit)
-    with asyncio.Runner(loop_factory=VirtualLoop) as runner:
+    with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
         return runner.run(bounded())
 
 
