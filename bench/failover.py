@@ -72,7 +72,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from pacer.lab import gaps, hosts, keepalived, net  # noqa: E402
+from bench.compare import keepalived  # noqa: E402
+from pacer.lab import gaps, hosts, net  # noqa: E402
 from pacer.lab.probe import TrialResult, back_after_outage, moved_from, run_trial  # noqa: E402
 
 PACER_ROWS = ("host-lost", "host-lost-ctl", "freeze", "partition", "daemon-crash",
@@ -603,9 +604,9 @@ def main() -> int:
 
 def pacemaker_row(runs: int, workdir: Path) -> Row:
     try:
-        from pacer.lab import pacemaker
+        from bench.compare import pacemaker
     except ImportError:
-        return Row("pm", skipped="pacer/lab/pacemaker.py is not there yet")
+        return Row("pm", skipped="bench/compare/pacemaker.py is not there")
     try:
         return Row("pm", pacemaker.run(runs, workdir / "pm", progress=say))
     except pacemaker.AnchorUnavailable as exc:
