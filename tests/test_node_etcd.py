@@ -20,9 +20,9 @@ from etcd_cluster import EtcdCluster, require_etcd
 from pacer.agents.api import ActionRequest as AgentRequest
 from pacer.agents.api import ActionResult
 from pacer.agents.registry import AgentRegistry
+from pacer.clock import MonotonicClock
 from pacer.node import NodeConfig, NodeDaemon
 from pacer.status.types import OP_PENDING
-from pacer.store.clock import MonotonicClock
 from pacer.store.cluster import ActionRequest, ClusterStore, ControllerSession
 from pacer.store.etcd import EtcdConfig, EtcdStore
 

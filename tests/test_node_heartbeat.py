@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from pacer.clock import MonotonicClock
 from pacer.node.heartbeat import (
     HeartbeatService,
     PeerTracker,
@@ -16,7 +17,6 @@ from pacer.node.heartbeat import (
     encode_beat,
     parse_addr,
 )
-from pacer.store.clock import MonotonicClock
 from pacer.store.cluster import ClusterStore
 from pacer.store.memory import MemoryCluster
 

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
+from pacer.clock import ManualClock
 from pacer.store.base import EventType, LeaseNotFound, OutcomeUnknown, StoreUnavailable
-from pacer.store.clock import ManualClock
 from pacer.store.cluster import ClusterStore
 from pacer.store.memory import Fate, MemoryCluster, Request
 

@@ -219,12 +219,12 @@ async def _main(config: NodeConfig, conn: Connection, watchdog: Watchdog,
                 fence_dirs: list[Path], controller: bool) -> int:
     from pacer.agents.fence import DEFAULT_FENCE_DIRS
     from pacer.agents.registry import AgentRegistry
+    from pacer.clock import MonotonicClock
     from pacer.controller import Controller, ControllerConfig
     from pacer.controller.sessions import run_node
     from pacer.node import NodeDaemon
     from pacer.node.heartbeat import HeartbeatService, UdpLink
     from pacer.store.base import StoreUnavailable
-    from pacer.store.clock import MonotonicClock
     from pacer.store.cluster import ClusterStore
     from pacer.store.etcd import EtcdStore
 

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Protocol
 
 from pacer.agents.api import Fencer
+from pacer.clock import Clock
 from pacer.controller.changes import Change, Result, classify
 from pacer.controller.config import ControllerConfig
 from pacer.controller.fencing import (
@@ -64,7 +65,6 @@ from pacer.store.base import (
     StoreError,
     StoreUnavailable,
 )
-from pacer.store.clock import Clock
 from pacer.store.cluster import (
     ActionRequest,
     ClusterStore,

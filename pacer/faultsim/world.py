@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pacer.agents.api import ActionRequest, ActionResult, AgentRunner, Fencer, FenceResult
+from pacer.clock import Clock
 from pacer.faultsim import disk
 from pacer.faultsim.agents import SimAgentRunner, SimFencer, SimWatchdog
 from pacer.faultsim.config import SimConfig, parse_watchdog_mode
@@ -45,7 +46,6 @@ from pacer.store.base import (
     KeyValue,
     Store,
 )
-from pacer.store.clock import Clock
 from pacer.store.cluster import ClusterStore, Keys, build_status, parse_stored_definition
 from pacer.store.memory import Fate, MemoryCluster, Request
 

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from pacer.agents.api import ActionResult, AgentRunner
+from pacer.clock import Clock
 from pacer.node.active import ActiveResources
 from pacer.node.config import NodeConfig
 from pacer.node.definitions import DefinitionCache
@@ -51,7 +52,6 @@ from pacer.node.rules import Activity, failure_attributes
 from pacer.scheduler.clones import split_instance_id
 from pacer.status.types import OpRecord
 from pacer.store.base import Compacted, EventType, KeyValue, OutcomeUnknown, StoreError
-from pacer.store.clock import Clock
 from pacer.store.cluster import ActionRequest, ClusterStore, NotMember, history_slots
 from pacer.tasks import stop_tasks
 

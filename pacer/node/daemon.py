@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pacer.agents.api import AgentRunner
+from pacer.clock import Clock
 from pacer.node import statedir
 from pacer.node.actions import Executor
 from pacer.node.active import ACTIVE_FILE, ActiveResources
@@ -45,7 +46,6 @@ from pacer.store.base import (
     Store,
     StoreError,
 )
-from pacer.store.clock import Clock
 from pacer.store.cluster import ClusterStore, NodeAlreadyMember, NotMember
 from pacer.tasks import stop_tasks
 

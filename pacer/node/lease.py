@@ -18,10 +18,10 @@ import asyncio
 import logging
 import math
 
+from pacer.clock import Clock
 from pacer.node.config import NodeConfig
 from pacer.node.watchdog import Watchdog
 from pacer.store.base import LeaseNotFound, Store, StoreError
-from pacer.store.clock import Clock
 
 
 class LeaseGone(Exception):

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import NamedTuple
 
+from pacer.clock import Clock
 from pacer.store.base import (
     Compare,
     Delete,
@@ -60,7 +61,6 @@ from pacer.store.base import (
     TxnResult,
     check_branch,
 )
-from pacer.store.clock import Clock
 
 # etcd reads create_revision 0 as "missing"; the first revision of a fresh etcd is 1.
 _FIRST_REVISION = 1
