@@ -97,7 +97,7 @@ def test_a_campaign_whose_answer_was_lost_is_resumed_by_reading_again() -> None:
     async def body() -> None:
         cluster = MemoryCluster(ManualClock())
         c = ClusterStore(cluster.client("n1"))
-        lease = await c.store.grant(10)
+        lease = await c.grant_lease(10)
         cluster.set_fault("n1", lambda r: Fate.APPLIED_LOST if r.method == "txn" else Fate.OK)
         with pytest.raises(OutcomeUnknown):
             await c.campaign("n1", lease.id)
