@@ -306,3 +306,68 @@ def test_evicting_a_node_and_that_node_deposing_the_controller_exclude_each_othe
                 with contextlib.suppress(LeaseNotFound):
                     await a.revoke_lease(lease)
     backend.run(body)
+
+
+class _WritesBeforeFirstTxn:
+    """A store client whose first txn is preceded by another client's write
+    (it lands between the cleanup's read and its delete)."""
+
+    def __init__(self, inner, write) -> None:
+        self._inner = inner
+        self._write = write
+        self.outcomes: list[bool] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    async def txn(self, compares, on_success=(), on_failure=()):
+        if self._write is not None:
+            write, self._write = self._write, None
+            await write()
+        r = await self._inner.txn(compares, on_success, on_failure)
+        self.outcomes.append(r.succeeded)
+        return r
+
+
+def test_cleanup_deletes_what_it_read_history_and_fail_counts_together(backend: Backend
+                                                                          ) -> None:
+    """`pacer resource cleanup` is one typed operation: a node's history and fail
+    counts of the resource go in one txn guarded by what was read; a result
+    written in between makes it read and choose again (issue 14)."""
+    def failure_of(name: str) -> str | None:
+        for prefix in ("fail-count-", "last-failure-"):
+            if name.startswith(prefix):
+                return name[len(prefix):].partition("#")[0]
+        return None
+
+    async def body(h: Harness) -> None:
+        node = cluster_of(h, "node")
+        await node.put_definition(DEFINITION)
+        lease = (await node.grant_lease(60)).id
+        await node.join("n1", lease)
+        probe = OpRecord(rsc="vip", node="n1", operation="monitor", call_id=1,
+                         rc=OCF_NOT_RUNNING, expected_rc=OCF_NOT_RUNNING)
+        await node.record_op("n1", lease, probe, IPADDR)
+        await node.record_op("n1", lease, OpRecord(
+            rsc="vip", node="n1", operation="monitor", interval_ms=10000, call_id=3, rc=1,
+            expected_rc=OCF_SUCCESS, last_rc_change=1500), IPADDR)
+        await node.set_attribute("n1", "fail-count-vip#monitor_10000", "1")
+        await node.set_attribute("n1", "last-failure-vip#monitor_10000", "1500")
+        await node.set_attribute("n1", "unrelated", "x")
+        await node.record_op("n1", lease, started("fence", "n1", 2), FENCE)
+
+        async def a_result_lands() -> None:  # vip's start result replaces its probe
+            await node.record_op("n1", lease, started("vip", "n1", 4), IPADDR)
+
+        client = _WritesBeforeFirstTxn(h.client("operator"), a_result_lands)
+        operator = ClusterStore(client, cluster="test", root=h.prefix)
+        done = await operator.clean_up(lambda hid: hid == "vip", failure_of)
+        assert client.outcomes == [False, True]  # refused once, then read again
+        assert done.deleted == 5  # last_0, monitor_10000, last_failure_0, two attributes
+        assert done.cleaned == {"vip": frozenset({"n1"})}
+        ns = (await node.snapshot()).status.node_states["n1"]
+        assert [r.rsc for r in ns.history] == ["fence"]
+        assert {k: v for k, v in ns.transient.items() if not k.startswith("#")} == {
+            "unrelated": "x"}
+        assert (await operator.clean_up(lambda hid: hid == "vip", failure_of)).deleted == 0
+    backend.run(body)

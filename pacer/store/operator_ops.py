@@ -25,6 +25,29 @@ from pacer.store.records import (
 CLEANUP_ATTEMPTS = 20
 
 
+_Pick = tuple[KeyValue, str, str]  # a key to delete, its node, its history id
+
+
+def _batches(by_node: Mapping[str, list[_Pick]]) -> list[list[_Pick]]:
+    """Txns of at most MAX_TXN_OPS keys; a node's keys share one where they fit."""
+    out: list[list[_Pick]] = []
+    cur: list[_Pick] = []
+    for n in sorted(by_node):
+        picks = by_node[n]
+        if cur and len(cur) + len(picks) > MAX_TXN_OPS:
+            out.append(cur)
+            cur = []
+        for i in range(0, len(picks), MAX_TXN_OPS):
+            chunk = picks[i:i + MAX_TXN_OPS]
+            if len(cur) + len(chunk) > MAX_TXN_OPS:
+                out.append(cur)
+                cur = []
+            cur.extend(chunk)
+    if cur:
+        out.append(cur)
+    return out
+
+
 @dataclass(frozen=True)
 class Cleanup:
     """What `clean_up` deleted."""
@@ -70,55 +93,48 @@ class OperatorOperations(Layer):
         and every transient attribute `failure_of` names such a history id for
         (a fail count or last failure), on `node` or on every node.
 
-        One txn per node (batched past etcd's limit), each guarded by the
-        revision of every key it deletes: a record written after the read —
-        a result that replaced a pending record, a new failure — is never
-        deleted unseen; that node is read again and its keys chosen anew.
+        One txn when it fits etcd's limit, else a node's keys together in as
+        few txns as fit; each txn is guarded by the revision of every key it
+        deletes, so what it deletes is what was read: after a write landed in
+        between (a result replacing a pending record, a new failure), the
+        keys are read and chosen again.
         """
         deleted = 0
         cleaned: dict[str, set[str]] = {}
-        todo = await self._cleanup_keys(wanted, failure_of, node)
-        for n in sorted(todo):
-            for _ in range(CLEANUP_ATTEMPTS):
-                picked = todo[n]
-                done = 0
-                for i in range(0, len(picked), MAX_TXN_OPS):
-                    batch = picked[i:i + MAX_TXN_OPS]
-                    r = await self._store.txn(
-                        [Compare(kv.key, "mod", "==", kv.mod_revision) for kv, _ in batch],
-                        [Delete(kv.key) for kv, _ in batch])
-                    if not r.succeeded:
-                        break
-                    done += len(batch)
-                    for _, hid in batch:
-                        cleaned.setdefault(hid, set()).add(n)
-                deleted += done
-                if done == len(picked):
-                    break
-                todo[n] = (await self._cleanup_keys(wanted, failure_of, n)).get(n, [])
+        for _ in range(CLEANUP_ATTEMPTS):
+            todo = await self._cleanup_keys(wanted, failure_of, node)
+            for batch in _batches(todo):
+                r = await self._store.txn(
+                    [Compare(kv.key, "mod", "==", kv.mod_revision) for kv, _, _ in batch],
+                    [Delete(kv.key) for kv, _, _ in batch])
+                if not r.succeeded:
+                    break  # something changed since the read: read again
+                deleted += len(batch)
+                for _, n, hid in batch:
+                    cleaned.setdefault(hid, set()).add(n)
             else:
-                raise StoreError(f"the history of {n} kept changing during the cleanup; "
-                                 f"{deleted} keys were deleted, try again")
-        return Cleanup(deleted, {h: frozenset(ns) for h, ns in cleaned.items()})
+                return Cleanup(deleted, {h: frozenset(ns) for h, ns in cleaned.items()})
+        raise StoreError(f"the history kept changing during the cleanup ({deleted} keys "
+                         "deleted); try again")
 
     async def _cleanup_keys(self, wanted: Callable[[str], bool],
                             failure_of: Callable[[str], str | None], node: str | None
-                            ) -> dict[str, list[tuple[KeyValue, str]]]:
-        """node → [(key to delete, the history id it is about)], in key order."""
+                            ) -> dict[str, list[_Pick]]:
+        """node → the keys to delete there."""
         keys = self.keys
-        out: dict[str, list[tuple[KeyValue, str]]] = {}
+        out: dict[str, list[_Pick]] = {}
         history = await self._store.get_prefix(keys.node_history(node) if node
                                                else keys.history)
         for kv in history.kvs:
             parts = keys.parse(kv.key)
             if len(parts) == 4 and wanted(parts[2]):
-                out.setdefault(parts[1], []).append((kv, parts[2]))
+                out.setdefault(parts[1], []).append((kv, parts[1], parts[2]))
         attrs = await self._store.get_prefix(keys.node_attrs(node, True) if node
                                              else keys.transient)
         for kv in attrs.kvs:
             parts = keys.parse(kv.key)
             if len(parts) == 3 and (hid := failure_of(parts[2])) is not None and wanted(hid):
-                out.setdefault(parts[1], []).append((kv, hid))
+                out.setdefault(parts[1], []).append((kv, parts[1], hid))
         return out
 
     async def history_log(self) -> HistoryLog:
