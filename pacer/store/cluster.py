@@ -24,7 +24,6 @@ The key layout is `keys.py`, the records `records.py`, the refusals
 
 from __future__ import annotations
 
-from pacer.store.base import MAX_TXN_OPS
 from pacer.store.controller_ops import CandidateOperations, ControllerSession
 from pacer.store.errors import DefinitionConflict, NodeAlreadyMember, NotController, NotMember
 from pacer.store.keys import (
@@ -43,22 +42,21 @@ from pacer.store.records import (
     JournalEntry,
     NodeRequest,
     StoredDefinition,
-    history_slots,
     load_record,
     parse_stored_definition,
 )
-from pacer.store.snapshot import ParseCache, Snapshot, build_status
+from pacer.store.snapshot import Snapshot, build_status
 
 
 class ClusterStore(NodeOperations, CandidateOperations, OperatorOperations):
     """The one typed layer: `ClusterStore(store, cluster="default", root="/pacer")`."""
 
 
+# What callers outside pacer/store/ use.
 __all__ = [
-    "LEASE_ATTR", "LEASE_TTL_ATTR", "MAX_TXN_OPS", "STOP_TIMEOUT_KEY", "WATCHDOG_ATTR",
+    "LEASE_ATTR", "LEASE_TTL_ATTR", "STOP_TIMEOUT_KEY", "WATCHDOG_ATTR",
     "WATCHDOG_TIMEOUT_ATTR", "Agent", "Cleanup", "ClusterStore", "ControllerInfo",
     "ControllerSession", "DefinitionConflict", "HistoryLog", "JournalEntry", "Keys",
-    "NodeAlreadyMember", "NodeRequest", "NotController", "NotMember", "ParseCache", "Snapshot",
-    "StoredDefinition", "build_status", "history_slots", "load_record",
-    "parse_stored_definition",
+    "NodeAlreadyMember", "NodeRequest", "NotController", "NotMember", "Snapshot",
+    "StoredDefinition", "build_status", "load_record", "parse_stored_definition",
 ]
