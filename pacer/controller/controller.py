@@ -683,7 +683,7 @@ class Controller:
             message = (f"no heartbeat from {node} for {silent:.2f} s: evicted from the "
                        "membership; it is fenced before its resources start elsewhere")
             if await session.evict(node, lease, self._journal_entry("suspected", message,
-                                                                  node=node)):
+                                                                    node=node)):
                 log.warning("%s: %s", self.node, message)
                 evicted = True
         return evicted

@@ -341,7 +341,7 @@ class NodeDaemon:
             try:
                 if await self.cluster.membership_ended(self.config.node, lease):
                     break
-                continue  # the watch ended: read again
+                # (the watch ended without a word of it: read again)
             except Compacted:
                 continue
             except StoreError:
