@@ -116,7 +116,7 @@ class LiveCluster:
     def journal(self) -> list[dict]:
         """The controller's journal (`pacer history`), oldest first."""
         cluster = self.cluster()
-        rng = self.run(cluster.store.get_prefix(cluster.keys.events))
+        rng = self.run(cluster._store.get_prefix(cluster.keys.events))
         return [load_record(kv.value) for kv in rng.kvs]
 
     def power_off(self, node: str) -> None:

@@ -73,7 +73,7 @@ class Live:
             await cs.put_definition(DEFINITION, 0)
             leases = {}
             for n in ("n1", "n2"):
-                leases[n] = (await cs.store.grant(60)).id
+                leases[n] = (await cs.grant_lease(60)).id
                 await cs.join(n, leases[n])
             agent = Agent("ocf", "heartbeat", "Dummy")
             for n in ("n1", "n2"):
@@ -258,7 +258,7 @@ def test_cleanup_deletes_history_and_fail_counts(live: Live) -> None:
 def test_standby_and_maintenance_are_node_attributes(live: Live) -> None:
     live.populate()
     assert live.cli("node", "standby", "n1")[0] == 0
-    attrs = live.store(lambda cs: cs.store.get(cs.keys.attr("n1", "standby", False)))
+    attrs = live.store(lambda cs: cs._store.get(cs.keys.attr("n1", "standby", False)))
     assert attrs is not None and attrs.value == b"on"  # type: ignore[union-attr]
     assert live.placement() == "n2"
     code, out, _ = live.cli("status", "--json")
@@ -285,8 +285,8 @@ def test_status_json_reads_the_store_as_the_scheduler_does(live: Live) -> None:
 
     async def more(cs: ClusterStore) -> None:
         await cs.set_attribute("n2", "maintenance", "on", transient=False)
-        from pacer.store.cluster import ActionRequest
-        await cs.store.put(cs.keys.action("n1", "7.1.1"), ActionRequest(
+        from pacer.store.cluster import NodeRequest
+        await cs._store.put(cs.keys.action("n1", "7.1.1"), NodeRequest(
             id="7.1.1", token=7, node="n1", task="monitor", rsc="a").to_json())
     live.store(more)
     code, out, err = live.cli("status", "--json")
@@ -311,10 +311,10 @@ def test_history_merges_journal_fencing_and_failures(live: Live) -> None:
     live.populate()
 
     async def events(cs: ClusterStore) -> None:
-        await cs.store.put(cs.keys.events + "0".zfill(20), json.dumps(
+        await cs._store.put(cs.keys.events + "0".zfill(20), json.dumps(
             {"time": 1200, "transition": 4, "kind": "transition", "message": "started",
              "node": None, "rsc": None}).encode())
-        await cs.store.put(cs.keys.fence_event("n2", "e1"), json.dumps(
+        await cs._store.put(cs.keys.fence_event("n2", "e1"), json.dumps(
             {"target": "n2", "action": "reboot", "state": "success", "completed": 1100,
              "origin": "n1"}).encode())
         lease = (await cs.members())["n1"]

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from pacer.clock import ManualClock
 from pacer.controller.assemble import build_node
 from pacer.controller.offload import in_worker_thread, inline
 from pacer.node.config import NodeConfig
-from pacer.store.clock import ManualClock
 from pacer.store.memory import MemoryCluster
 
 ROOT = Path(__file__).resolve().parents[1] / "pacer"

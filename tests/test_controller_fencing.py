@@ -91,13 +91,13 @@ def test_a_fence_record_never_wipes_the_nodes_newer_incarnation() -> None:
         mc = MemoryCluster(LoopClock(asyncio.get_running_loop()))
         node = ClusterStore(mc.client("n1"))
         await node.put_definition(DEFN)
-        new_lease = (await node.store.grant(60)).id
+        new_lease = (await node.grant_lease(60)).id
 
         async def rejoin() -> None:
             await node.join("n1", new_lease)
 
         ctl = ClusterStore(_JoinsFirst(mc.client("n2"), rejoin))
-        session = await ctl.campaign("n2", (await ctl.store.grant(60)).id)
+        session = await ctl.campaign("n2", (await ctl.grant_lease(60)).id)
         assert session is not None
         # n1 was lost (no membership key) when its fence was decided
         recorded = await session.node_fenced(FenceEvent("n1", "reboot", "success"), "e1", 0)
@@ -135,13 +135,13 @@ def test_a_deposed_controller_shoots_nobody() -> None:
         mc = MemoryCluster(LoopClock(loop))
         a = ClusterStore(mc.client("n2"))
         await a.put_definition(DEFN)
-        lease_a = (await a.store.grant(60)).id
+        lease_a = (await a.grant_lease(60)).id
         await a.join("n2", lease_a)
         session = await a.campaign("n2", lease_a)
         assert session is not None
-        lost = (await a.store.grant(60)).id
+        lost = (await a.grant_lease(60)).id
         await a.join("n1", lost)
-        await a.store.revoke(lost)  # n1 is lost: it must be fenced
+        await a.revoke_lease(lost)  # n1 is lost: it must be fenced
         snap = await a.snapshot()
         assert snap.status.node_states["n1"].in_ccm == "false"
         fencer = _Fencer()
@@ -150,7 +150,7 @@ def test_a_deposed_controller_shoots_nobody() -> None:
         # deposed: the controller key is gone, another node is elected
         await mc.client("admin").delete(a.keys.controller)
         b = ClusterStore(mc.client("n3"))
-        lease_b = (await b.store.grant(60)).id
+        lease_b = (await b.grant_lease(60)).id
         await b.join("n3", lease_b)
         assert await b.campaign("n3", lease_b) is not None
         fence = PlannedAction(key="stonith-n1-reboot", task="stonith", node="n1", rsc=None)

@@ -10,10 +10,10 @@ import time
 import pytest
 
 import pacer.controller.controller as controller_module
+from pacer.clock import MonotonicClock
 from pacer.controller.config import ControllerConfig
 from pacer.controller.controller import Controller
 from pacer.controller.offload import in_worker_thread, inline
-from pacer.store.clock import MonotonicClock
 from pacer.store.cluster import ClusterStore
 from pacer.store.memory import MemoryCluster
 

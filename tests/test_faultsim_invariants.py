@@ -119,11 +119,11 @@ def test_a_fence_confirmed_while_the_node_runs_is_caught() -> None:
         if env.name == "n2":
             await asyncio.sleep(5)
             cs = ClusterStore(env.store)
-            session = await cs.campaign("n2", (await cs.store.get(cs.keys.node("n2"))).lease)
+            session = await cs.campaign("n2", await cs.membership_lease("n2"))
             assert session is not None
-            member = await cs.store.get(cs.keys.node("n1"))
+            member = await cs.membership_lease("n1")
             assert await session.node_fenced(FenceEvent("n1", "reboot", "success"), "liar",
-                                             member.lease if member else 0)
+                                             member or 0)
 
     r = _run(confirm_without_fencing)
     assert _kinds(r) == ["fence-confirmed"]
@@ -140,11 +140,11 @@ def test_a_real_fence_powers_the_node_off() -> None:
             res = await env.fencer.fence(FenceRequest("fence-sim", "fence_sim", "off", "n1"))
             assert res.ok
             cs = ClusterStore(env.store)
-            session = await cs.campaign("n2", (await cs.store.get(cs.keys.node("n2"))).lease)
+            session = await cs.campaign("n2", await cs.membership_lease("n2"))
             assert session is not None
-            member = await cs.store.get(cs.keys.node("n1"))
+            member = await cs.membership_lease("n1")
             assert await session.node_fenced(FenceEvent("n1", "off", "success"), "real",
-                                             member.lease if member else 0)
+                                             member or 0)
 
     r = _run(fence_then_confirm, converge_bound=1.0)
     # Safe; it only never converges (nothing drives this cluster).
@@ -199,7 +199,7 @@ def test_a_demote_while_the_resource_ordered_after_the_promotion_runs_is_allowed
 
 async def _campaign(env: HostEnv):  # a scripted controller session
     cs = ClusterStore(env.store)
-    session = await cs.campaign(env.name, (await cs.store.get(cs.keys.node(env.name))).lease)
+    session = await cs.campaign(env.name, await cs.membership_lease(env.name))
     assert session is not None
     return session
 
@@ -258,9 +258,9 @@ def test_a_fenced_host_that_runs_something_later_is_caught() -> None:
         if env.name == "n2":
             await asyncio.sleep(5)
             session = await _campaign(env)
-            member = await session.cluster.store.get(session.keys.node("n1"))
+            member = await session.cluster.membership_lease("n1")
             await session.node_fenced(FenceEvent("n1", "off", "success"), "liar",
-                                      member.lease if member else 0)
+                                      member or 0)
         if env.name == "n1":
             await asyncio.sleep(8)
             await _start(env, "lb")

@@ -27,9 +27,9 @@ from pacer.store.cluster import (
     LEASE_TTL_ATTR,
     WATCHDOG_ATTR,
     WATCHDOG_TIMEOUT_ATTR,
-    ActionRequest,
     ClusterStore,
     ControllerSession,
+    NodeRequest,
 )
 from pacer.store.memory import MemoryCluster
 
@@ -73,14 +73,14 @@ class World:
                    **extra: str) -> str:
         self.n += 1
         rid = f"{self.session.token}.1.{self.n}"
-        await self.session.request_actions([ActionRequest(
+        await self.session.request_actions([NodeRequest(
             id=rid, token=self.session.token, node=node, task=task, rsc=rsc,
             interval_ms=interval_ms, definition_revision=self.revision, transition=1,
             extra=extra)])
         return rid
 
     async def op(self, rsc: str, slot: str, node: str = "n1") -> dict | None:
-        kv = await self.admin.store.get(self.admin.keys.op(node, rsc, slot))
+        kv = await self.admin._store.get(self.admin.keys.op(node, rsc, slot))
         return json.loads(kv.value)["op"] if kv else None
 
     async def result(self, rid: str, rsc: str, slot: str = "last_0", node: str = "n1") -> dict:
@@ -116,7 +116,7 @@ async def world(runner: FakeRunner | None = None, definition: str = DEFINITION,
     admin = ClusterStore(mc.client("admin"), cluster=CLUSTER)
     rev = await admin.put_definition(definition)
     ctl = ClusterStore(mc.client("ctl"), cluster=CLUSTER)
-    ctl_lease = await ctl.store.grant(100_000)
+    ctl_lease = await ctl.grant_lease(100_000)
     session = await ctl.campaign("ctl", ctl_lease.id)
     assert session is not None
     runner = runner or FakeRunner()
@@ -172,14 +172,14 @@ def test_a_request_under_a_stale_token_is_never_run() -> None:
     async def body() -> None:
         w = await world()
         old = w.session
-        stale = ActionRequest(id=f"{old.token}.1.99", token=old.token, node="n1",
-                              task="start", rsc="vip", definition_revision=w.revision)
+        stale = NodeRequest(id=f"{old.token}.1.99", token=old.token, node="n1",
+                            task="start", rsc="vip", definition_revision=w.revision)
         await old.resign()
         ctl = ClusterStore(w.mc.client("ctl2"), cluster=CLUSTER)
-        new = await ctl.campaign("ctl2", (await ctl.store.grant(100_000)).id)
+        new = await ctl.campaign("ctl2", (await ctl.grant_lease(100_000)).id)
         assert new is not None
         # a request of the deposed controller lands after the takeover
-        await w.admin.store.put(w.admin.keys.action("n1", stale.id), stale.to_json())
+        await w.admin._store.put(w.admin.keys.action("n1", stale.id), stale.to_json())
         w.session = new
         rid = await w.send("monitor", "vip", expected_rc="7")  # same instance, queued after
         assert (await w.result(rid, "vip"))["rc"] == 7
@@ -225,10 +225,10 @@ def test_recurring_monitor_records_only_changes_and_counts_a_failure() -> None:
         first = await w.result(rid, "vip", "monitor_10000")
         assert first["rc"] == 0 and first["digest"] is None
         key = w.admin.keys.op("n1", "vip", "monitor_10000")
-        rev = (await w.admin.store.get(key)).mod_revision  # type: ignore[union-attr]
+        rev = (await w.admin._store.get(key)).mod_revision  # type: ignore[union-attr]
         await asyncio.sleep(35)  # three more runs, all rc 0
         assert w.runner.calls.count(("vip", "monitor", 10_000)) == 4
-        assert (await w.admin.store.get(key)).mod_revision == rev  # type: ignore[union-attr]
+        assert (await w.admin._store.get(key)).mod_revision == rev  # type: ignore[union-attr]
         w.runner.running.clear()  # the resource dies
         await until(lambda: w.op("vip", "monitor_10000"), "monitor recorded")
 
@@ -240,9 +240,9 @@ def test_recurring_monitor_records_only_changes_and_counts_a_failure() -> None:
         assert op["action_id"] is None and op["call_id"] > first["call_id"]  # type: ignore[index]
         assert (await w.attrs())["fail-count-vip#monitor_10000"] == "1"
         assert (await w.op("vip", "last_failure_0"))["operation"] == "monitor"  # type: ignore[index]
-        rev = (await w.admin.store.get(key)).mod_revision  # type: ignore[union-attr]
+        rev = (await w.admin._store.get(key)).mod_revision  # type: ignore[union-attr]
         await asyncio.sleep(30)  # still failing: nothing new recorded, counted once
-        assert (await w.admin.store.get(key)).mod_revision == rev  # type: ignore[union-attr]
+        assert (await w.admin._store.get(key)).mod_revision == rev  # type: ignore[union-attr]
         assert (await w.attrs())["fail-count-vip#monitor_10000"] == "1"
         await stop_daemon(w)
     run_virtual(body)
@@ -401,14 +401,14 @@ def test_an_earlier_incarnations_lease_is_waited_for_never_stolen() -> None:
         loop = asyncio.get_running_loop()
         mc = MemoryCluster(LoopClock(loop))
         old = ClusterStore(mc.client("old"), cluster=CLUSTER)
-        old_lease = (await old.store.grant(30)).id
+        old_lease = (await old.grant_lease(30)).id
         await old.join("n1", old_lease)
         daemon = make_daemon(mc, FakeRunner())
         task = asyncio.create_task(daemon.run())
         await asyncio.sleep(10)
         assert daemon.state == JOINING and not daemon.member.is_set()
         assert (await old.members()) == {"n1": old_lease}
-        await old.store.keepalive(old_lease)  # still alive: keep waiting
+        await old.keepalive(old_lease)  # still alive: keep waiting
         await asyncio.sleep(20)
         assert daemon.state == JOINING
         # the old lease runs out (30 s after the keepalive): the node joins
@@ -432,7 +432,7 @@ def test_clean_shutdown_sets_the_attribute_waits_for_the_controller_and_leaves()
         await w.result(await w.send("stop", "vip"), "vip")
         await asyncio.wait_for(w.task, 30)
         assert await w.admin.members() == {}
-        kv = await w.admin.store.get(w.admin.keys.expected_state("n1"))
+        kv = await w.admin._store.get(w.admin.keys.expected_state("n1"))
         assert kv is not None and kv.value == b"down"
         assert [a for _, a, _ in w.runner.calls] == ["start", "stop"]
     run_virtual(body)
@@ -525,7 +525,7 @@ def test_the_watchdog_starves_while_a_self_stop_hangs(tmp_path: Path) -> None:
 
 async def permanent_attrs(w: World, node: str = "n1") -> dict[str, str]:
     """What the node published at join, but the lease id (test_store_cluster)."""
-    rng = await w.admin.store.get_prefix(w.admin.keys.node_attrs(node, False))
+    rng = await w.admin._store.get_prefix(w.admin.keys.node_attrs(node, False))
     return {name: kv.value.decode() for kv in rng.kvs
             if (name := kv.key.rsplit("/", 1)[1]) != "#pacer-lease"}
 
@@ -565,10 +565,10 @@ def test_a_stale_watchdog_timeout_is_deleted_when_the_node_joins_without_one() -
         loop = asyncio.get_running_loop()
         mc = MemoryCluster(LoopClock(loop))
         admin = ClusterStore(mc.client("admin"), cluster=CLUSTER)
-        lease = (await admin.store.grant(1)).id
+        lease = (await admin.grant_lease(1)).id
         await admin.join("n1", lease, watchdog=True, watchdog_timeout=9, lease_ttl=1)
         assert (await admin.attributes("n1"))[WATCHDOG_TIMEOUT_ATTR] == "9"
-        await admin.store.revoke(lease)
+        await admin.revoke_lease(lease)
         daemon = make_daemon(mc, FakeRunner())
         task = asyncio.create_task(daemon.run())
         await asyncio.wait_for(daemon.wait_member(), 30)

@@ -20,10 +20,10 @@ from etcd_cluster import EtcdCluster, require_etcd
 from pacer.agents.api import ActionRequest as AgentRequest
 from pacer.agents.api import ActionResult
 from pacer.agents.registry import AgentRegistry
+from pacer.clock import MonotonicClock
 from pacer.node import NodeConfig, NodeDaemon
 from pacer.status.types import OP_PENDING
-from pacer.store.clock import MonotonicClock
-from pacer.store.cluster import ActionRequest, ClusterStore, ControllerSession
+from pacer.store.cluster import ClusterStore, ControllerSession, NodeRequest
 from pacer.store.etcd import EtcdConfig, EtcdStore
 
 DEFINITION = """\
@@ -73,7 +73,7 @@ class Ctl:
     async def send(self, task: str, rsc: str, interval_ms: int = 0, **extra: str) -> str:
         self.n += 1
         rid = f"{self.session.token}.1.{self.n}"
-        await self.session.request_actions([ActionRequest(
+        await self.session.request_actions([NodeRequest(
             id=rid, token=self.session.token, node="n1", task=task, rsc=rsc,
             interval_ms=interval_ms, definition_revision=self.revision, extra=extra)])
         return rid
@@ -82,7 +82,7 @@ class Ctl:
                      timeout: float = 30.0) -> dict:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            kv = await self.cs.store.get(self.cs.keys.op("n1", rsc, slot))
+            kv = await self.cs._store.get(self.cs.keys.op("n1", rsc, slot))
             if kv is not None:
                 op = json.loads(kv.value)["op"]
                 if op.get("action_id") == rid and op["op_status"] != OP_PENDING:
@@ -145,7 +145,7 @@ def test_probe_start_monitor_promote_stop_with_real_agents(etcd: EtcdCluster,
             (state / "rsctmp" / "Dummy-d1.state").unlink()
             end = time.monotonic() + 20
             while time.monotonic() < end:
-                kv = await ctl.cs.store.get(ctl.cs.keys.op("n1", "d1", "monitor_1000"))
+                kv = await ctl.cs._store.get(ctl.cs.keys.op("n1", "d1", "monitor_1000"))
                 if kv is not None and json.loads(kv.value)["op"]["rc"] == 7:
                     break
                 await asyncio.sleep(0.1)
@@ -157,7 +157,7 @@ def test_probe_start_monitor_promote_stop_with_real_agents(etcd: EtcdCluster,
             assert "master-db" in attrs
             stop = await ctl.result(await ctl.send("stop", "d1"), "d1")
             assert stop["rc"] == 0
-            kv = await ctl.cs.store.get(ctl.cs.keys.op("n1", "d1", "monitor_1000"))
+            kv = await ctl.cs._store.get(ctl.cs.keys.op("n1", "d1", "monitor_1000"))
             assert kv is None  # cancelled and forgotten with the stop
             assert await ctl.cs.pending_actions("n1") == []
         finally:

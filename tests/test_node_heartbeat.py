@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from pacer.clock import MonotonicClock
 from pacer.node.heartbeat import (
     HeartbeatService,
     PeerTracker,
@@ -16,7 +17,6 @@ from pacer.node.heartbeat import (
     encode_beat,
     parse_addr,
 )
-from pacer.store.clock import MonotonicClock
 from pacer.store.cluster import ClusterStore
 from pacer.store.memory import MemoryCluster
 
@@ -219,7 +219,7 @@ def test_service_over_udp_suspects_a_silent_peer_and_only_it() -> None:
         services: dict[str, HeartbeatService] = {}
         for n in names:
             cluster = ClusterStore(mem.client(n), "hb")
-            lease = await cluster.store.grant(60)
+            lease = await cluster.grant_lease(60)
             await cluster.join(n, lease.id, heartbeat=addrs[n])
             services[n] = HeartbeatService(cluster, MonotonicClock(), UdpLink(addrs[n]),
                                            _Member(lease.id), n, interval=0.02,
@@ -267,7 +267,7 @@ def test_service_logs_a_late_peer_before_it_would_be_suspected(
         services = {}
         for n in addrs:
             cluster = ClusterStore(mem.client(n), "hb")
-            lease = await cluster.store.grant(60)
+            lease = await cluster.grant_lease(60)
             await cluster.join(n, lease.id, heartbeat=addrs[n])
             services[n] = HeartbeatService(cluster, MonotonicClock(), links[n],
                                            _Member(lease.id), n, interval=0.05,

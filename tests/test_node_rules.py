@@ -18,7 +18,7 @@ from pacer.node.watchdog import (
     open_watchdog,
 )
 from pacer.status.types import OP_DONE, OP_NOT_INSTALLED, OP_TIMEOUT, OpRecord
-from pacer.store.cluster import ActionRequest
+from pacer.store.cluster import NodeRequest
 
 DEFN = """\
 defaults:
@@ -43,9 +43,9 @@ resources:
 
 
 def req(task: str, rsc: str, interval_ms: int = 0, timeout_ms: int | None = None,
-        **extra: str) -> ActionRequest:
-    return ActionRequest(id="1.1.1", token=1, node="n1", task=task, rsc=rsc,
-                         interval_ms=interval_ms, timeout_ms=timeout_ms, extra=extra)
+        **extra: str) -> NodeRequest:
+    return NodeRequest(id="1.1.1", token=1, node="n1", task=task, rsc=rsc,
+                       interval_ms=interval_ms, timeout_ms=timeout_ms, extra=extra)
 
 
 @pytest.fixture(scope="module")

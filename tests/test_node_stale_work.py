@@ -13,7 +13,7 @@ from test_node_daemon import CLUSTER, DEFINITION, EPOCH, stop_daemon, until, wor
 
 from pacer.node import NodeConfig, NodeDaemon
 from pacer.store.base import Compare, Op, TxnResult
-from pacer.store.cluster import ActionRequest, ClusterStore
+from pacer.store.cluster import ClusterStore, NodeRequest
 from pacer.store.memory import MemoryCluster
 
 
@@ -51,7 +51,7 @@ def test_a_start_taken_just_before_a_pause_does_not_run_after_it() -> None:
         admin = ClusterStore(mc.client("admin"), cluster=CLUSTER)
         rev = await admin.put_definition(DEFINITION)
         ctl = ClusterStore(mc.client("ctl"), cluster=CLUSTER)
-        session = await ctl.campaign("ctl", (await ctl.store.grant(100_000)).id)
+        session = await ctl.campaign("ctl", (await ctl.grant_lease(100_000)).id)
         assert session is not None
         rid = f"{session.token}.1.1"
         store = _PausedAfterAccept(mc.client("n1"), rid)
@@ -60,7 +60,7 @@ def test_a_start_taken_just_before_a_pause_does_not_run_after_it() -> None:
                             wall=lambda: EPOCH + loop.time())
         task = asyncio.create_task(daemon.run())
         await asyncio.wait_for(daemon.wait_member(), 30)
-        await session.request_actions([ActionRequest(
+        await session.request_actions([NodeRequest(
             id=rid, token=session.token, node="n1", task="start", rsc="vip",
             definition_revision=rev, transition=1)])
         await until(lambda: store.fired, "the request taken")
@@ -83,7 +83,7 @@ def test_a_request_for_an_earlier_incarnation_is_refused() -> None:
                     "joined again")  # ...fences itself and joins again
         w.n += 1
         rid = f"{w.session.token}.1.{w.n}"
-        await w.session.request_actions([ActionRequest(
+        await w.session.request_actions([NodeRequest(
             id=rid, token=w.session.token, node="n1", task="start", rsc="vip",
             definition_revision=w.revision, transition=1, lease=old)])
         await asyncio.sleep(5)
@@ -91,7 +91,7 @@ def test_a_request_for_an_earlier_incarnation_is_refused() -> None:
         # the same request for the current membership runs
         w.n += 1
         rid = f"{w.session.token}.1.{w.n}"
-        await w.session.request_actions([ActionRequest(
+        await w.session.request_actions([NodeRequest(
             id=rid, token=w.session.token, node="n1", task="start", rsc="vip",
             definition_revision=w.revision, transition=1, lease=w.daemon.lease_id)])
         await w.result(rid, "vip")

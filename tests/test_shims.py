@@ -38,8 +38,8 @@ def world(tmp_path_factory: pytest.TempPathFactory):
 
         async def setup(cs: ClusterStore) -> None:
             await cs.put_definition(DEFINITION, 0)
-            await cs.join("n1", (await cs.store.grant(120)).id)
-            await cs.join("n2", (await cs.store.grant(120)).id)
+            await cs.join("n1", (await cs.grant_lease(120)).id)
+            await cs.join("n2", (await cs.grant_lease(120)).id)
         _store(endpoint, setup)
         sbin = d / "sbin"
         install_shims(sbin, sys.executable, SHIM_NAMES)
@@ -77,7 +77,7 @@ def test_crm_attribute_round_trip(world) -> None:
     assert r.stdout == "b\n"
     # reboot lifetime on the local node (PACER_NODE): a transient attribute
     assert shim(world, "crm_attribute", "-n", "x", "-l", "reboot", "-v", "7").returncode == 0
-    attrs = _store(endpoint, lambda cs: cs.store.get(cs.keys.attr("n1", "x", True)))
+    attrs = _store(endpoint, lambda cs: cs._store.get(cs.keys.attr("n1", "x", True)))
     assert attrs is not None and attrs.value == b"7"  # type: ignore[union-attr]
     r = shim(world, "crm_attribute", "-N", "n2", "-n", "rack", "-D")
     assert r.stdout == "Deleted nodes attribute: id=nodes-n2-rack name=rack\n"

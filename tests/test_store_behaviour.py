@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from etcd_cluster import EtcdCluster, etcd3_fixture  # noqa: F401  (the fixture)
 
+from pacer.clock import ManualClock
 from pacer.store.base import (
     Compare,
     Delete,
@@ -24,7 +25,6 @@ from pacer.store.base import (
     Put,
     Store,
 )
-from pacer.store.clock import ManualClock
 from pacer.store.etcd import EtcdConfig, EtcdStore
 from pacer.store.memory import MemoryCluster
 

@@ -28,11 +28,11 @@ from pacer.store.cluster import (
     LEASE_TTL_ATTR,
     WATCHDOG_ATTR,
     WATCHDOG_TIMEOUT_ATTR,
-    ActionRequest,
     Agent,
     ClusterStore,
     DefinitionConflict,
     NodeAlreadyMember,
+    NodeRequest,
     NotController,
     NotMember,
 )
@@ -104,7 +104,7 @@ def test_membership_attributes_and_history_make_the_status(backend: Backend) -> 
     async def body(h: Harness) -> None:
         c = cluster_of(h)
         await c.put_definition(DEFINITION)
-        l1, l2 = await c.store.grant(2), await c.store.grant(60)
+        l1, l2 = await c.grant_lease(2), await c.grant_lease(60)
         await c.join("n1", l1.id)
         await c.join("n1", l1.id)  # the same lease again: a repeated join is harmless
         await c.join("n2", l2.id)
@@ -176,7 +176,7 @@ def test_membership_attributes_and_history_make_the_status(backend: Backend) -> 
         assert ("vip_start_0", "n2") in required(defn, snap.status)
 
         # n1 comes back under a new lease and leaves cleanly
-        l3 = await c.store.grant(60)
+        l3 = await c.grant_lease(60)
         await c.join("n1", l3.id)
         await c.leave("n1", l3.id)
         ns = (await c.snapshot()).status.node_states["n1"]
@@ -190,19 +190,19 @@ def test_join_publishes_the_watchdog_and_lease_ttl_as_permanent_attributes(
         c = cluster_of(h)
 
         async def permanent() -> dict[str, str]:
-            rng = await c.store.get_prefix(c.keys.node_attrs("n1", False))
+            rng = await c._store.get_prefix(c.keys.node_attrs("n1", False))
             return {kv.key.rsplit("/", 1)[1]: kv.value.decode() for kv in rng.kvs}
 
-        lease = await c.store.grant(60)
+        lease = await c.grant_lease(60)
         await c.join("n1", lease.id, watchdog=True, watchdog_timeout=11, lease_ttl=5)
         said = {WATCHDOG_ATTR: "true", WATCHDOG_TIMEOUT_ATTR: "11", LEASE_TTL_ATTR: "5",
                 LEASE_ATTR: f"{lease.id:x}"}
         assert await permanent() == said
-        await c.store.revoke(lease.id)  # the node is lost: what it said stays
+        await c.revoke_lease(lease.id)  # the node is lost: what it said stays
         assert await c.members() == {}
         assert await permanent() == said
 
-        lease = await c.store.grant(60)
+        lease = await c.grant_lease(60)
         with pytest.raises(ValueError, match="without its timeout"):
             await c.join("n1", lease.id, watchdog=True, lease_ttl=5)
         assert await c.members() == {}  # nothing written
@@ -219,7 +219,7 @@ def test_guarded_writes_refused_after_the_controller_key_changes_hands(backend: 
     async def body(h: Harness) -> None:
         a, b = cluster_of(h, "a"), cluster_of(h, "b")
         await a.put_definition(DEFINITION)
-        la, lb = await a.store.grant(60), await b.store.grant(60)
+        la, lb = await a.grant_lease(60), await b.grant_lease(60)
         await a.join("n1", la.id)
         await b.join("n2", lb.id)
         ctl_a = await a.campaign("n1", la.id)
@@ -229,20 +229,20 @@ def test_guarded_writes_refused_after_the_controller_key_changes_hands(backend: 
         assert again is not None and again.token == ctl_a.token
         assert (await b.controller()).token == ctl_a.token  # type: ignore[union-attr]
 
-        req = ActionRequest(id="t1-1", token=0, node="n2", task="start", rsc="vip",
-                            transition=1)
+        req = NodeRequest(id="t1-1", token=0, node="n2", task="start", rsc="vip",
+                          transition=1)
         await ctl_a.request_actions([req])
         pending = await b.pending_actions("n2")
         assert [(p.id, p.token) for p in pending] == [("t1-1", ctl_a.token)]
 
         # a's lease is revoked (it hung and lost it); b takes over
-        await a.store.revoke(la.id)
+        await a.revoke_lease(la.id)
         ctl_b = await b.campaign("n2", lb.id)
         assert ctl_b is not None and ctl_b.token > ctl_a.token
         assert not await ctl_a.is_current() and await ctl_b.is_current()
 
         before = await b.snapshot()
-        for write in (ctl_a.request_actions([req]), ctl_a.clear_history("n2"),
+        for write in (ctl_a.request_actions([req]), ctl_a.withdraw(req),
                       ctl_a.record_fencing(FenceEvent("n2", "off", "success"), "x"),
                       ctl_a.resign()):
             with pytest.raises(NotController):
@@ -279,7 +279,7 @@ def test_evicting_a_node_and_that_node_deposing_the_controller_exclude_each_othe
         a, b = cluster_of(h, "a"), cluster_of(h, "b")
         await a.put_definition(DEFINITION)
         for first in ("evict", "depose"):
-            la, lb = await a.store.grant(60), await b.store.grant(60)
+            la, lb = await a.grant_lease(60), await b.grant_lease(60)
             await a.join("n1", la.id, heartbeat="10.0.0.1:7405")
             await b.join("n2", lb.id)
             assert await b.member_records() == {"n1": (la.id, "10.0.0.1:7405"),
@@ -293,7 +293,7 @@ def test_evicting_a_node_and_that_node_deposing_the_controller_exclude_each_othe
                 assert not await b.depose("n2", lb.id, info)
                 assert await b.members() == {"n1": la.id}
                 with pytest.raises(LeaseNotFound):  # revoked: n2 sees it at once
-                    await b.store.keepalive(lb.id)
+                    await b.keepalive(lb.id)
             else:
                 assert await b.depose("n2", lb.id, info)
                 with pytest.raises(NotController):
@@ -301,8 +301,73 @@ def test_evicting_a_node_and_that_node_deposing_the_controller_exclude_each_othe
                 assert await b.controller() is None
                 assert await b.members() == {"n2": lb.id}
                 with pytest.raises(LeaseNotFound):
-                    await a.store.keepalive(la.id)
+                    await a.keepalive(la.id)
             for lease in (la.id, lb.id):
                 with contextlib.suppress(LeaseNotFound):
-                    await a.store.revoke(lease)
+                    await a.revoke_lease(lease)
+    backend.run(body)
+
+
+class _WritesBeforeFirstTxn:
+    """A store client whose first txn is preceded by another client's write
+    (it lands between the cleanup's read and its delete)."""
+
+    def __init__(self, inner, write) -> None:
+        self._inner = inner
+        self._write = write
+        self.outcomes: list[bool] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    async def txn(self, compares, on_success=(), on_failure=()):
+        if self._write is not None:
+            write, self._write = self._write, None
+            await write()
+        r = await self._inner.txn(compares, on_success, on_failure)
+        self.outcomes.append(r.succeeded)
+        return r
+
+
+def test_cleanup_deletes_what_it_read_history_and_fail_counts_together(backend: Backend
+                                                                          ) -> None:
+    """`pacer resource cleanup` is one typed operation: a node's history and fail
+    counts of the resource go in one txn guarded by what was read; a result
+    written in between makes it read and choose again (issue 14)."""
+    def failure_of(name: str) -> str | None:
+        for prefix in ("fail-count-", "last-failure-"):
+            if name.startswith(prefix):
+                return name[len(prefix):].partition("#")[0]
+        return None
+
+    async def body(h: Harness) -> None:
+        node = cluster_of(h, "node")
+        await node.put_definition(DEFINITION)
+        lease = (await node.grant_lease(60)).id
+        await node.join("n1", lease)
+        probe = OpRecord(rsc="vip", node="n1", operation="monitor", call_id=1,
+                         rc=OCF_NOT_RUNNING, expected_rc=OCF_NOT_RUNNING)
+        await node.record_op("n1", lease, probe, IPADDR)
+        await node.record_op("n1", lease, OpRecord(
+            rsc="vip", node="n1", operation="monitor", interval_ms=10000, call_id=3, rc=1,
+            expected_rc=OCF_SUCCESS, last_rc_change=1500), IPADDR)
+        await node.set_attribute("n1", "fail-count-vip#monitor_10000", "1")
+        await node.set_attribute("n1", "last-failure-vip#monitor_10000", "1500")
+        await node.set_attribute("n1", "unrelated", "x")
+        await node.record_op("n1", lease, started("fence", "n1", 2), FENCE)
+
+        async def a_result_lands() -> None:  # vip's start result replaces its probe
+            await node.record_op("n1", lease, started("vip", "n1", 4), IPADDR)
+
+        client = _WritesBeforeFirstTxn(h.client("operator"), a_result_lands)
+        operator = ClusterStore(client, cluster="test", root=h.prefix)
+        done = await operator.clean_up(lambda hid: hid == "vip", failure_of)
+        assert client.outcomes == [False, True]  # refused once, then read again
+        assert done.deleted == 5  # last_0, monitor_10000, last_failure_0, two attributes
+        assert done.cleaned == {"vip": frozenset({"n1"})}
+        ns = (await node.snapshot()).status.node_states["n1"]
+        assert [r.rsc for r in ns.history] == ["fence"]
+        assert {k: v for k, v in ns.transient.items() if not k.startswith("#")} == {
+            "unrelated": "x"}
+        assert (await operator.clean_up(lambda hid: hid == "vip", failure_of)).deleted == 0
     backend.run(body)

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
+from pacer.clock import ManualClock
 from pacer.store.base import EventType, LeaseNotFound, OutcomeUnknown, StoreUnavailable
-from pacer.store.clock import ManualClock
 from pacer.store.cluster import ClusterStore
 from pacer.store.memory import Fate, MemoryCluster, Request
 
@@ -97,7 +97,7 @@ def test_a_campaign_whose_answer_was_lost_is_resumed_by_reading_again() -> None:
     async def body() -> None:
         cluster = MemoryCluster(ManualClock())
         c = ClusterStore(cluster.client("n1"))
-        lease = await c.store.grant(10)
+        lease = await c.grant_lease(10)
         cluster.set_fault("n1", lambda r: Fate.APPLIED_LOST if r.method == "txn" else Fate.OK)
         with pytest.raises(OutcomeUnknown):
             await c.campaign("n1", lease.id)

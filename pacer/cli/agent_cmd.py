@@ -222,11 +222,11 @@ async def _main(config: NodeConfig, conn: Connection, watchdog: Watchdog,
                 fence_dirs: list[Path], controller: bool) -> int:
     from pacer.agents.fence import DEFAULT_FENCE_DIRS
     from pacer.agents.registry import AgentRegistry
+    from pacer.clock import MonotonicClock
     from pacer.controller.assemble import build_node
     from pacer.controller.offload import in_worker_thread
     from pacer.node.heartbeat import UdpLink
     from pacer.store.base import StoreUnavailable
-    from pacer.store.clock import MonotonicClock
     from pacer.store.etcd import EtcdStore
 
     store = EtcdStore(conn.config)

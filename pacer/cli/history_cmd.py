@@ -16,9 +16,7 @@ from dataclasses import asdict, dataclass
 from pacer.cli.live import CONNECTION_HELP, EXIT_HELP, add_connection_arguments, run_live
 from pacer.cli.status_view import OP_STATUS_TEXT, RC_TEXT, format_time
 from pacer.scheduler.history import is_failure
-from pacer.status.types import OpRecord
-from pacer.store.base import KeyValue
-from pacer.store.cluster import ClusterStore, Keys, load_record
+from pacer.store.cluster import ClusterStore, HistoryLog
 
 DESCRIPTION = """\
 Show the cluster's history, oldest first (the newest are at the bottom):
@@ -53,51 +51,35 @@ class Entry:
     transition: int | None = None
 
 
-def collect(kvs: list[KeyValue], keys: Keys) -> list[Entry]:
-    """Every history entry in one read of the cluster's keys, oldest first."""
+def collect(log: HistoryLog) -> list[Entry]:
+    """Every history entry of one read of the cluster, oldest first."""
     out: list[Entry] = []
+    for j in log.journal:
+        out.append(Entry(j.time, "controller", j.kind, j.message, j.node, j.rsc,
+                         j.transition))
+    for f in log.fencing:
+        msg = (f"{f.action} of {f.target}: {f.state or '?'}"
+               + (f" (asked by {f.origin})" if f.origin else ""))
+        out.append(Entry(float(f.completed or 0), "fencing", str(f.state), msg, f.target))
     seen_failures: set[tuple[str, str, object]] = set()
-    for kv in kvs:
-        parts = keys.parse(kv.key)
-        if not parts:
+    for rec in log.ops:
+        key = (rec.node, rec.rsc, rec.call_id)
+        if key in seen_failures:
+            continue  # one failure sits in two slots (its own and last_failure_0)
+        if not is_failure(rec):
             continue
-        if parts[0] == "events" and len(parts) == 2:
-            d = load_record(kv.value)
-            out.append(Entry(float(d.get("time") or 0), "controller", str(d.get("kind", "")),
-                             str(d.get("message", "")), d.get("node"), d.get("rsc"),
-                             d.get("transition")))
-        elif parts[0] == "fencing" and len(parts) == 3:
-            d = load_record(kv.value)
-            msg = (f"{d.get('action', 'fence')} of {parts[1]}: {d.get('state', '?')}"
-                   + (f" (asked by {d['origin']})" if d.get("origin") else ""))
-            out.append(Entry(float(d.get("completed") or 0), "fencing",
-                             str(d.get("state", "")), msg, parts[1]))
-        elif parts[0] == "history" and len(parts) == 4:
-            op = load_record(kv.value).get("op")
-            if not isinstance(op, dict):
-                continue
-            node, rsc = parts[1], parts[2]
-            key = (node, rsc, op.get("call_id"))
-            if key in seen_failures:
-                continue  # one failure sits in two slots (its own and last_failure_0)
-            names = OpRecord.__dataclass_fields__
-            rec = OpRecord(**{**{k: v for k, v in op.items() if k in names},
-                              "rsc": rsc, "node": node})
-            if not is_failure(rec):
-                continue
-            seen_failures.add(key)
-            every = f" (every {rec.interval_ms / 1000:g}s)" if rec.interval_ms else ""
-            out.append(Entry(float(rec.last_rc_change or rec.last_run), "failure",
-                             OP_STATUS_TEXT.get(rec.op_status, str(rec.op_status)),
-                             f"{rsc} {rec.operation}{every} on {node} failed: rc={rec.rc} "
-                             f"({RC_TEXT.get(rec.rc, 'unknown')})", node, rsc))
+        seen_failures.add(key)
+        every = f" (every {rec.interval_ms / 1000:g}s)" if rec.interval_ms else ""
+        out.append(Entry(float(rec.last_rc_change or rec.last_run), "failure",
+                         OP_STATUS_TEXT.get(rec.op_status, str(rec.op_status)),
+                         f"{rec.rsc} {rec.operation}{every} on {rec.node} failed: rc={rec.rc} "
+                         f"({RC_TEXT.get(rec.rc, 'unknown')})", rec.node, rec.rsc))
     # A stable sort keeps the journal's own order (its sequence) for equal times.
     return sorted(out, key=lambda e: e.time)
 
 
 async def _history(cs: ClusterStore, args: argparse.Namespace) -> int:
-    r = await cs.store.get_prefix(cs.keys.prefix)
-    entries = collect(list(r.kvs), cs.keys)
+    entries = collect(await cs.history_log())
     if args.limit is not None:
         entries = entries[-args.limit:] if args.limit > 0 else []
     if args.json:

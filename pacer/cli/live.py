@@ -1,10 +1,10 @@
 """What every command on a live cluster shares: how to reach etcd, and how to fail.
 
 Every live command (`pacer status`, `pacer resource`, `pacer node`, `pacer
-history`, `pacer config push|show|edit` and the crm_* shims) reaches the
-cluster the same way: etcd endpoints, a cluster name (the key prefix
-`/pacer/<cluster>/`) and optional TLS files, from options or from the
-environment the node daemon gives agents:
+history`, `pacer config push|show|edit`, and the crm_* shims through
+`pacer/store/client.py`) reaches the cluster the same way: etcd
+endpoints, a cluster name (the key prefix `/pacer/<cluster>/`) and optional
+TLS files, from options or from the environment the node daemon gives agents:
 
     option        environment        default
     --endpoints   PACER_ENDPOINTS    http://127.0.0.1:2379
@@ -24,20 +24,19 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
 from pacer.model.edits import Edit, EditError, EditResult, apply_edit
-from pacer.model.errors import ConfigError
-from pacer.store.base import OutcomeUnknown, StoreError, StoreUnavailable
+from pacer.store.client import (
+    DEFAULT_CLUSTER,
+    DEFAULT_ENDPOINTS,
+    BadConnection,
+    Connection,
+    make_connection,
+    run_client,
+)
+from pacer.store.client import unreachable_message as unreachable_message  # (pacer agent's)
 from pacer.store.cluster import ClusterStore, DefinitionConflict, Snapshot
-
-if TYPE_CHECKING:  # pragma: no cover
-    from pacer.store.etcd import EtcdConfig
-
-DEFAULT_ENDPOINTS = "http://127.0.0.1:2379"
-DEFAULT_CLUSTER = "default"
 
 CONNECTION_HELP = """\
 connection (every live command):
@@ -59,46 +58,12 @@ class LiveError(Exception):
     """A live command cannot do what was asked: printed as one message, exit 1."""
 
 
-@dataclass(frozen=True)
-class Connection:
-    """Where the cluster is: etcd's address and TLS, and the cluster's name."""
-
-    config: EtcdConfig
-    cluster: str = DEFAULT_CLUSTER
-
-    @property
-    def endpoints(self) -> tuple[str, ...]:
-        return self.config.endpoints
-
-
-def connection_from_env(environ: Mapping[str, str] | None = None,
-                        timeout: float = 5.0) -> Connection:
-    """The connection the node daemon hands to agents (and the shims use)."""
-    env = os.environ if environ is None else environ
-    try:  # an agent's own timeout may be shorter than the default
-        timeout = float(env.get("PACER_ETCD_TIMEOUT") or timeout)
-    except ValueError:
-        pass
-    return _connection(env.get("PACER_ENDPOINTS") or DEFAULT_ENDPOINTS,
-                       env.get("PACER_CLUSTER") or DEFAULT_CLUSTER,
-                       env.get("PACER_ETCD_CA") or None, env.get("PACER_ETCD_CERT") or None,
-                       env.get("PACER_ETCD_KEY") or None, timeout)
-
-
 def _connection(endpoints: str, cluster: str, ca: str | None, cert: str | None,
                 key: str | None, timeout: float) -> Connection:
-    from pacer.store.etcd import EtcdConfig  # grpc: only loaded by commands that use it
-
-    eps = tuple(e.strip() for e in endpoints.split(",") if e.strip())
     try:
-        config = EtcdConfig(eps, timeout=timeout, connect_timeout=min(1.0, timeout),
-                            ca_file=ca, cert_file=cert, key_file=key)
-    except ValueError as exc:
-        raise LiveError(f"{exc} (check --endpoints/$PACER_ENDPOINTS and --ca/--cert/--key)"
-                        ) from None
-    if not cluster or "/" in cluster:
-        raise LiveError(f"cluster name {cluster!r}: must be non-empty and without '/'")
-    return Connection(config, cluster)
+        return make_connection(endpoints, cluster, ca, cert, key, timeout)
+    except BadConnection as exc:
+        raise LiveError(str(exc)) from None
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,63 +96,11 @@ def connection_from_args(args: argparse.Namespace) -> Connection:
                        args.etcd_timeout)
 
 
-def unreachable_message(conn: Connection, exc: StoreUnavailable) -> str:
-    """etcd did not answer: which endpoints, why each failed, what to check."""
-    lines = [f"cannot reach etcd for cluster {conn.cluster!r}"]
-    tried = exc.endpoints or conn.endpoints
-    lines.append("  tried:")
-    lines.extend(f"    {t}" for t in tried)
-    lines.append("  check:")
-    lines.append("    - etcd runs and answers: etcdctl --endpoints="
-                 f"{','.join(conn.endpoints)} endpoint health")
-    lines.append("    - the endpoints are right: --endpoints or $PACER_ENDPOINTS")
-    if conn.config.tls:
-        lines.append("    - TLS: --ca/--cert/--key name the right files and etcd trusts "
-                     "the client certificate")
-    else:
-        lines.append("    - if etcd wants TLS: https:// endpoints and --ca/--cert/--key")
-    lines.append("    - a majority of etcd members is up (without quorum nothing answers)")
-    return "\n".join(lines)
-
-
 def run_async(conn: Connection, body: Callable[[ClusterStore], Awaitable[int]],
-              prog: str = "pacer", unreachable: int = 1) -> int:
-    """Run `body(cluster)` on a fresh etcd client and turn store failures into messages.
-
-    Returns the body's exit code, or after printing what went wrong 1 (`unreachable`
-    when etcd did not answer: the shims use Pacemaker's code for that).
-    """
-    from pacer.store.etcd import EtcdStore
-
-    async def main() -> int:
-        store = EtcdStore(conn.config)
-        try:
-            return await body(ClusterStore(store, conn.cluster))
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(main())
-    except OutcomeUnknown as exc:
-        # Never retried blindly (a CAS could apply twice): say so and let the user look.
-        print(f"{prog}: error: the answer to a write was lost; it may or may not have "
-              f"been applied. Look with `pacer status` before trying again.\n  {exc}",
-              file=sys.stderr)
-        return 1
-    except StoreUnavailable as exc:
-        print(f"{prog}: error: {unreachable_message(conn, exc)}", file=sys.stderr)
-        return unreachable
-    except ConfigError as exc:
-        for p in exc.problems:
-            print(p, file=sys.stderr)
-        print(f"{prog}: error: the configuration has {len(exc.errors)} error(s); "
-              "nothing was changed", file=sys.stderr)
-        return 1
-    except (LiveError, StoreError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+              prog: str = "pacer") -> int:
+    """Run `body(cluster)` on a fresh etcd client and turn store failures (and
+    `LiveError`) into messages: the body's exit code, or 1."""
+    return run_client(conn, body, prog, errors=(LiveError,))
 
 
 def run_live(args: argparse.Namespace, body: Callable[[ClusterStore], Awaitable[int]]

@@ -39,8 +39,7 @@ from pacer.model.edits import (
 )
 from pacer.model.meta import parse_interval_ms
 from pacer.scheduler.explain_text import close_matches
-from pacer.store.base import Delete
-from pacer.store.cluster import MAX_TXN_OPS, ClusterStore, Snapshot
+from pacer.store.cluster import ClusterStore, Snapshot
 
 DESCRIPTION = """\
 Act on one resource of the live cluster.
@@ -115,7 +114,7 @@ def lifetime_end(lifetime: str | None, now: float) -> str | None:
 
 
 def _view(snap: Snapshot, cs: ClusterStore) -> StatusView:
-    return view_of(snap, cs.keys.prefix.rstrip("/").rsplit("/", 1)[-1])
+    return view_of(snap, cs.cluster)
 
 
 def _current_node(snap: Snapshot, cs: ClusterStore, rsc: str, verb: str) -> str:
@@ -214,7 +213,7 @@ def _cli_ids(defn: Definition, rsc: str) -> list[str]:
 # --------------------------------------------------------------------------- cleanup
 
 
-def history_ids(defn: Definition | None, rsc: str) -> set[str]:
+def primitives_of(defn: Definition | None, rsc: str) -> set[str]:
     """The primitive ids whose history belongs to RSC (a group's members, a clone's child)."""
     if defn is None:
         return {rsc}
@@ -242,6 +241,12 @@ def _belongs(hid: str, prims: set[str] | None) -> bool:
     return prims is None or hid in prims or hid.split(":", 1)[0] in prims
 
 
+def _failure_of(attribute: str) -> str | None:
+    """The history id a fail-count or last-failure attribute counts for."""
+    parsed = parse_fail_attribute(attribute)
+    return parsed[1] if parsed else None
+
+
 async def _cleanup(cs: ClusterStore, args: argparse.Namespace) -> int:
     snap = await cs.snapshot()
     defn = snap.definition.definition if snap.definition else None
@@ -252,34 +257,18 @@ async def _cleanup(cs: ClusterStore, args: argparse.Namespace) -> int:
             _resource(defn, args.rsc)
     if args.node and args.node not in snap.status.node_states:
         raise LiveError(f"node {args.node!r} has never joined: it has no history")
-    prims = history_ids(defn, args.rsc) if args.rsc else None
-    keys = cs.keys
-    deletes: list[Delete] = []
-    touched: dict[str, set[str]] = {}
-    r = await cs.store.get_prefix(keys.prefix)
-    for kv in r.kvs:
-        parts = keys.parse(kv.key)
-        if len(parts) < 3 or (args.node and parts[1] != args.node):
-            continue
-        if parts[0] == "history" and len(parts) == 4 and _belongs(parts[2], prims):
-            deletes.append(Delete(kv.key))
-            touched.setdefault(parts[2], set()).add(parts[1])
-        elif parts[0] == "attrs/transient" and len(parts) == 3:
-            parsed = parse_fail_attribute(parts[2])
-            if parsed and _belongs(parsed[1], prims):
-                deletes.append(Delete(kv.key))
-                touched.setdefault(parsed[1], set()).add(parts[1])
-    for i in range(0, len(deletes), MAX_TXN_OPS):
-        await cs.store.txn([], deletes[i:i + MAX_TXN_OPS])
+    prims = primitives_of(defn, args.rsc) if args.rsc else None
+    done = await cs.clean_up(lambda hid: _belongs(hid, prims), _failure_of, args.node)
     what = args.rsc or "every resource"
     where = f"on {args.node}" if args.node else "on every node"
-    data = {"rsc": args.rsc, "node": args.node, "deleted_keys": len(deletes),
-            "cleaned": {k: sorted(v) for k, v in sorted(touched.items())}}
-    if not deletes:
+    data = {"rsc": args.rsc, "node": args.node, "deleted_keys": done.deleted,
+            "cleaned": {k: sorted(v) for k, v in sorted(done.cleaned.items())}}
+    if not done.deleted:
         _emit(args, data, f"{what}: no history or fail-count {where}; nothing to clean up")
         return 0
-    lines = [f"cleaned up {what} {where}: {len(deletes)} keys deleted"]
-    lines += [f"  {hid} on {' '.join(sorted(nodes))}" for hid, nodes in sorted(touched.items())]
+    lines = [f"cleaned up {what} {where}: {done.deleted} keys deleted"]
+    lines += [f"  {hid} on {' '.join(sorted(nodes))}"
+              for hid, nodes in sorted(done.cleaned.items())]
     lines.append("the controller probes it again and decides from what it finds")
     _emit(args, data, "\n".join(lines))
     return 0

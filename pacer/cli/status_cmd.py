@@ -63,7 +63,7 @@ def view_of(snap: Snapshot, cluster: str, now: int | None = None) -> StatusView:
 
 
 async def _status(cs: ClusterStore, args: argparse.Namespace) -> int:
-    name = cs.keys.prefix.rstrip("/").rsplit("/", 1)[-1]
+    name = cs.cluster
     snap = await cs.snapshot()
     if not args.watch:
         view = view_of(snap, name)

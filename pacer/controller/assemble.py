@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pacer.agents.api import AgentRunner, Fencer
+from pacer.clock import Clock
 from pacer.controller.config import ControllerConfig
 from pacer.controller.controller import Controller
 from pacer.controller.offload import Offload
@@ -30,7 +31,6 @@ from pacer.node.daemon import NodeDaemon
 from pacer.node.heartbeat import DatagramLink, HeartbeatService
 from pacer.node.watchdog import Watchdog
 from pacer.store.base import Store
-from pacer.store.clock import Clock
 from pacer.store.cluster import ClusterStore
 
 

@@ -19,12 +19,12 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Protocol
 
 from pacer.agents.api import Fencer
+from pacer.clock import Clock
 from pacer.controller.changes import Change, Result, classify
 from pacer.controller.config import ControllerConfig
 from pacer.controller.fencing import (
@@ -61,16 +61,15 @@ from pacer.status.types import OP_TIMEOUT, FenceEvent, Status
 from pacer.store.base import (
     Event,
     LeaseNotFound,
-    Put,
     StoreError,
     StoreUnavailable,
 )
-from pacer.store.clock import Clock
 from pacer.store.cluster import (
-    ActionRequest,
     ClusterStore,
     ControllerInfo,
     ControllerSession,
+    JournalEntry,
+    NodeRequest,
     NotController,
 )
 
@@ -285,14 +284,12 @@ class Controller:
     async def _await_vacancy(self, lease: int) -> None:
         """Until the controller key is gone (or a while has passed: look again).
         If the controller's node is suspected meanwhile, depose it."""
-        rng = await self.cluster.store.get_prefix(self.keys.controller)
-        kv = next((kv for kv in rng.kvs if kv.key == self.keys.controller), None)
-        if kv is None:
+        ctl, revision = await self.cluster.controller_at()
+        if ctl is None:
             return
-        ctl = ControllerInfo.from_kv(kv)
         # Only the controller key: a candidate has no use for the rest, and
         # waking on every change cost the fault simulator 6% of its time.
-        feed = _Feed(self.cluster, rng.revision + 1, self.liveness,
+        feed = _Feed(self.cluster, revision + 1, self.liveness,
                      self.cluster.watch_controller)
         try:
             while True:
@@ -317,7 +314,7 @@ class Controller:
         message = (f"no heartbeat from the controller {ctl.node} for {silent:.2f} s: "
                    f"{self.node} ended its membership and term; the next controller "
                    "fences it before its resources start elsewhere")
-        journal = self._journal_put("deposed", message, node=ctl.node)
+        journal = self._journal_entry("deposed", message, node=ctl.node)
         if await self.cluster.depose(self.node, lease, ctl, journal):
             log.warning("%s: %s", self.node, message)
             return True
@@ -463,9 +460,9 @@ class Controller:
                 return
 
     async def _drive(self, session: ControllerSession, feed: _Feed, run: TransitionRun,
-                     build: Callable[[int], ActionRequest], revision: int,
+                     build: Callable[[int], NodeRequest], revision: int,
                      attrs: dict[tuple[str, str], str],
-                     followups: Callable[[PlannedAction], list[ActionRequest]] | None = None
+                     followups: Callable[[PlannedAction], list[NodeRequest]] | None = None
                      ) -> None:
         """Send what is ready, complete what reports, until the run is finished.
         `followups`: requests to send as soon as an action completed as
@@ -473,7 +470,7 @@ class Controller:
         they are not part of the run, and their first results only abort it
         when they find something wrong."""
         inflight: dict[str, int] = {}
-        requests: dict[str, ActionRequest] = {}
+        requests: dict[str, NodeRequest] = {}
         side: set[str] = set()  # follow-up requests sent
         deadlines: dict[str, float] = {}  # when to stop waiting for a report
         while True:
@@ -581,11 +578,11 @@ class Controller:
             node = self._side_nodes.pop(aid, None)
             if node is None:
                 continue
-            await self._withdraw(session, ActionRequest(id=aid, token=session.token,
-                                                        node=node, task="monitor"))
+            await self._withdraw(session, NodeRequest(id=aid, token=session.token,
+                                                      node=node, task="monitor"))
         side.clear()
 
-    async def _withdraw(self, session: ControllerSession, request: ActionRequest,
+    async def _withdraw(self, session: ControllerSession, request: NodeRequest,
                         attempts: int = 3) -> bool | None:
         """Withdraw a request: True if it was still there (it can never run now),
         False if a node had taken it, None if the store would not say."""
@@ -599,7 +596,7 @@ class Controller:
         return None
 
     async def _overdue(self, session: ControllerSession, run: TransitionRun, i: int,
-                       request: ActionRequest) -> None:
+                       request: NodeRequest) -> None:
         """No result within the request's timeout plus the grace. If its node has
         not taken it, withdraw it: it can then never run (a request left in
         the store could run much later, after its resource was placed
@@ -685,8 +682,8 @@ class Controller:
             silent = self.liveness.silent_for(node) or 0.0
             message = (f"no heartbeat from {node} for {silent:.2f} s: evicted from the "
                        "membership; it is fenced before its resources start elsewhere")
-            if await session.evict(node, lease, self._journal_put("suspected", message,
-                                                                  node=node)):
+            if await session.evict(node, lease, self._journal_entry("suspected", message,
+                                                                    node=node)):
                 log.warning("%s: %s", self.node, message)
                 evicted = True
         return evicted
@@ -742,7 +739,7 @@ class Controller:
             left = self._elected_at + dc_deadtime(defn) - self.clock.now()
             if left > 0:
                 return left
-        elif ns.in_ccm != "true" and await self.cluster.store.get(self.keys.node(target)):
+        elif ns.in_ccm != "true" and await self.cluster.membership_lease(target) is not None:
             # It came back (a fresh incarnation that knows nothing yet) since
             # the snapshot: schedule again rather than shoot a healthy node.
             return 0.0
@@ -768,9 +765,9 @@ class Controller:
                     # with the host (one that rejoined while the device ran was
                     # cut too); read which one that is once, never again on a
                     # retry: a later one is alive (finding 7).
-                    kv = await self.cluster.store.get(self.keys.node(target))
+                    lease = await self.cluster.membership_lease(target)
                     return await self._confirm(session, target, action, f"device {done}",
-                                               kv.lease if kv is not None else 0)
+                                               lease or 0)
                 self._device_done.add(target)
                 await self._journal(session, "fence", f"device {done} says {target} is "
                                     "fenced; waiting for its lease to be gone "
@@ -789,7 +786,7 @@ class Controller:
         if member_lease:
             # Still holds its lease (a failed stop, say): end its membership;
             # the node sees it and fences itself. Guarded by the token.
-            await session.evict(target, member_lease, self._journal_put(
+            await session.evict(target, member_lease, self._journal_entry(
                 "fence", f"ended the membership of {target} (lease {member_lease:x}): "
                 "it must stop everything", node=target))
         if target not in self._device_done and not watchdog_fencing_allowed(defn, ns):
@@ -859,9 +856,8 @@ class Controller:
         """Whether etcd says `lease` no longer exists; if it does, revoke it again
         (the earlier revoke may have been lost)."""
         try:
-            await self.cluster.store.time_to_live(lease)
-        except LeaseNotFound:
-            return True
+            if not await self.cluster.lease_exists(lease):
+                return True
         except StoreError:
             return False
         await session.revoke(lease)
@@ -890,39 +886,38 @@ class Controller:
 
     # ------------------------------------------------------------- journal
 
-    def _journal_put(self, kind: str, message: str, *, transition: int | None = None,
-                     node: str | None = None, rsc: str | None = None) -> Put:
+    def _journal_entry(self, kind: str, message: str, *, transition: int | None = None,
+                       node: str | None = None, rsc: str | None = None) -> JournalEntry:
         self._journal_n = (self._journal_n + 1) % 100_000
         ms = int(self.wall() * 1000)
-        key = f"{self.keys.events}{ms:015d}{self._journal_n:05d}"
-        record = {"time": self.wall(), "kind": kind, "message": message,
-                  "controller": self.node, "transition": transition, "node": node, "rsc": rsc}
-        return Put(key, json.dumps(record).encode())
+        return JournalEntry(id=f"{ms:015d}{self._journal_n:05d}", time=self.wall(), kind=kind,
+                            message=message, controller=self.node, transition=transition,
+                            node=node, rsc=rsc)
 
     async def _journal(self, session: ControllerSession, kind: str, message: str, *,
                        transition: int | None = None, node: str | None = None,
                        rsc: str | None = None) -> None:
-        put = self._journal_put(kind, message, transition=transition, node=node, rsc=rsc)
+        entry = self._journal_entry(kind, message, transition=transition, node=node, rsc=rsc)
         log.info("%s: %s: %s", self.node, kind, message)
         try:
-            await session.write([put])
+            await session.journal(entry)
         except StoreError as e:
             if isinstance(e, NotController):
                 raise
             log.warning("%s: journal entry lost: %s", self.node, e)
 
 
-def _monitors_after(defn: Definition, ctx: Context, a: PlannedAction) -> list[ActionRequest]:
+def _monitors_after(defn: Definition, ctx: Context, a: PlannedAction) -> list[NodeRequest]:
     if a.node is None or a.rsc is None:
         return []
     return [for_monitor(m, ctx) for m in monitors_after(defn, a.node, a.rsc, a.task)]
 
 
-def _request_for(run: TransitionRun, ctx: Context, i: int) -> ActionRequest:
+def _request_for(run: TransitionRun, ctx: Context, i: int) -> NodeRequest:
     return for_action(run.actions[i], ctx)
 
 
-def _plain(reqs: list[ActionRequest]) -> TransitionRun:
+def _plain(reqs: list[NodeRequest]) -> TransitionRun:
     """A run of independent requests (probes, monitors): no order between them."""
     actions = tuple(PlannedAction(key=r.id, task=r.task, node=r.node, rsc=r.rsc,
                                   interval_ms=r.interval_ms) for r in reqs)

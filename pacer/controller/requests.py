@@ -9,7 +9,7 @@ from pacer.controller.monitors import MonitorRequest
 from pacer.controller.probes import Probe
 from pacer.node.mapping import STOP_TIMEOUT_KEY
 from pacer.scheduler.transition import PlannedAction
-from pacer.store.cluster import ActionRequest
+from pacer.store.cluster import NodeRequest
 
 OCF_NOT_RUNNING = 7
 
@@ -50,19 +50,19 @@ class Context:
 
 
 def _request(ctx: Context, node: str, rsc: str, task: str, interval_ms: int,
-             extra: Mapping[str, str]) -> ActionRequest:
+             extra: Mapping[str, str]) -> NodeRequest:
     extra = dict(extra)
     if task in ACTIVATING:
         extra[STOP_TIMEOUT_KEY] = str(ctx.timeout_ms(rsc, "stop", 0))
-    return ActionRequest(id=ctx.ids.next(), token=ctx.ids.token, node=node, task=task,
-                         rsc=rsc, interval_ms=interval_ms,
-                         definition_revision=ctx.definition_revision,
-                         transition=ctx.ids.transition,
-                         timeout_ms=ctx.timeout_ms(rsc, task, interval_ms), extra=extra,
-                         lease=ctx.members.get(node, 0))
+    return NodeRequest(id=ctx.ids.next(), token=ctx.ids.token, node=node, task=task,
+                       rsc=rsc, interval_ms=interval_ms,
+                       definition_revision=ctx.definition_revision,
+                       transition=ctx.ids.transition,
+                       timeout_ms=ctx.timeout_ms(rsc, task, interval_ms), extra=extra,
+                       lease=ctx.members.get(node, 0))
 
 
-def for_action(a: PlannedAction, ctx: Context) -> ActionRequest:
+def for_action(a: PlannedAction, ctx: Context) -> NodeRequest:
     assert a.node is not None and a.rsc is not None
     # Every planned action succeeds with 0; a planned migration is carried out
     # as stop + start (the scheduler plans both), so no task needs mapping.
@@ -70,11 +70,11 @@ def for_action(a: PlannedAction, ctx: Context) -> ActionRequest:
                     {"expected_rc": "0", **a.extra})
 
 
-def for_probe(p: Probe, ctx: Context) -> ActionRequest:
+def for_probe(p: Probe, ctx: Context) -> NodeRequest:
     return _request(ctx, p.node, p.rsc, "monitor", 0,
                     {"expected_rc": str(OCF_NOT_RUNNING)})
 
 
-def for_monitor(m: MonitorRequest, ctx: Context) -> ActionRequest:
+def for_monitor(m: MonitorRequest, ctx: Context) -> NodeRequest:
     return _request(ctx, m.node, m.rsc, "monitor", m.interval_ms,
                     {"expected_rc": str(m.expected_rc)})

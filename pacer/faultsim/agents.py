@@ -182,14 +182,12 @@ class SimAgentRunner:
         cur = self.world.reality.get(self.host, key)
         want = None if cur is None else "10" if cur.role in PROMOTED_ROLES else "5"
         name = f"master-{request.rsc_id}"
-        k = self.cluster.keys.attr(self.host, name, True)
         # Each crm_master call gives up after the shim's timeout, as the real
         # shim does (a self-fencing node's stops must not wait for a store
         # that is slow or gone).
         try:
             async with asyncio.timeout(self.shim_timeout):
-                kv = await self.cluster.store.get(k)
-            have = kv.value.decode() if kv is not None else None
+                have = await self.cluster.attribute(self.host, name, True)
             if have != want:
                 async with asyncio.timeout(self.shim_timeout):
                     await self.cluster.set_attribute(self.host, name, want)

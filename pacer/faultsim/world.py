@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pacer.agents.api import ActionRequest, ActionResult, AgentRunner, Fencer, FenceResult
+from pacer.clock import Clock
 from pacer.faultsim import disk
 from pacer.faultsim.agents import SimAgentRunner, SimFencer, SimWatchdog
 from pacer.faultsim.config import SimConfig, parse_watchdog_mode
@@ -45,7 +46,6 @@ from pacer.store.base import (
     KeyValue,
     Store,
 )
-from pacer.store.clock import Clock
 from pacer.store.cluster import ClusterStore, Keys, build_status, parse_stored_definition
 from pacer.store.memory import Fate, MemoryCluster, Request
 
@@ -538,7 +538,7 @@ class World:
     def _lease_gone(self, node: str) -> bool:
         """Is the lease of the node's last membership gone from the store?"""
         lease = self._last_lease.get(node)
-        return lease is None or lease not in self.cluster._leases
+        return lease is None or not self.cluster.has_lease(lease)
 
     def busy_for(self, seconds: float) -> None:
         """Something a fault slowed (a hung fence request) lasts this long:
@@ -548,13 +548,13 @@ class World:
     def _lapsed(self, host: str) -> str | None:
         """Why the host's membership is over at this instant, per the store (None:
         its membership key exists and its lease lives)."""
-        kv = self.cluster._kvs.get(self.keys.node(host))
+        kv = self.cluster.peek(self.keys.node(host))
         if kv is None:
             gone = self._key_gone_at.get(host)
             return "its membership key is gone" + (f" (since t={gone:.3f})" if gone is not None
                                                     else "")
-        st = self.cluster._leases.get(kv.lease)
-        if st is None or st.deadline <= self.loop.now:
+        deadline = self.cluster.lease_deadline(kv.lease)
+        if deadline is None or deadline <= self.loop.now:
             return f"its lease {kv.lease:x} has expired"
         return None
 
@@ -945,7 +945,7 @@ class World:
                              "yields on every request; this one would spin for ever)", client)
 
     def _store_events(self) -> None:
-        events = self.cluster._events_from(self.keys.prefix, self._rev + 1)
+        events = self.cluster.events_since(self.keys.prefix, self._rev + 1)
         self._rev = self.cluster.revision
         for ev in events:
             parts = self.keys.parse(ev.kv.key)
@@ -1011,7 +1011,7 @@ class World:
         (issue 13, finding 4: key gone is not lease gone). Rule 4 asks a node
         to stop before its lease can expire; while the lease lives, what must
         not happen is a takeover (fenced-before-takeover, fence-confirmed)."""
-        if lease in self.cluster._leases:
+        if self.cluster.has_lease(lease):
             self.loop.call_sim_at(self.loop.now + 0.1, self._lease_gone_check, node, lease)
             return
         now = self.loop.now

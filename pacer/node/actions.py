@@ -24,19 +24,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from pacer.agents.api import ActionResult, AgentRunner
+from pacer.clock import Clock
 from pacer.node.active import ActiveResources
 from pacer.node.config import NodeConfig
 from pacer.node.definitions import DefinitionCache
 from pacer.node.lease import LeaseGone
 from pacer.node.mapping import (
-    Plan,
+    RunPlan,
     UnknownResource,
     pending_record,
     plan_action,
@@ -51,8 +51,7 @@ from pacer.node.rules import Activity, failure_attributes
 from pacer.scheduler.clones import split_instance_id
 from pacer.status.types import OpRecord
 from pacer.store.base import Compacted, EventType, KeyValue, OutcomeUnknown, StoreError
-from pacer.store.clock import Clock
-from pacer.store.cluster import ActionRequest, ClusterStore, NotMember, history_slots
+from pacer.store.cluster import ClusterStore, NodeRequest, NotMember
 from pacer.tasks import stop_tasks
 
 T = TypeVar("T")
@@ -94,7 +93,7 @@ class Executor:
         self.closed = False
         # Set when a guarded write found the membership gone.
         self.not_member = asyncio.Event()
-        self._queues: dict[str, deque[ActionRequest]] = {}
+        self._queues: dict[str, deque[NodeRequest]] = {}
         self._workers: dict[str, asyncio.Task] = {}
         self._known: set[str] = set()
 
@@ -114,11 +113,10 @@ class Executor:
 
     async def watch(self) -> None:
         """Follow `actions/<node>/` until cancelled."""
-        prefix = self.cluster.keys.node_actions(self.node)
         failures = 0
         while not self.closed:
             try:
-                listing = await self.cluster.store.get_prefix(prefix)
+                listing = await self.cluster.list_actions(self.node)
                 for kv in listing.kvs:
                     self._dispatch_kv(kv)
                 failures = 0
@@ -139,13 +137,13 @@ class Executor:
                 await asyncio.sleep(self.config.keepalive_s)
 
     def _dispatch_kv(self, kv: KeyValue) -> None:
-        request = ActionRequest.from_json(kv.value)
+        request = NodeRequest.from_json(kv.value)
         if request is None:
             self.log.error("unreadable action request %s: %r", kv.key, kv.value[:200])
             return
         self.dispatch(request)
 
-    def dispatch(self, request: ActionRequest) -> None:
+    def dispatch(self, request: NodeRequest) -> None:
         if self.closed or request.id in self._known:
             return
         self._known.add(request.id)
@@ -179,7 +177,7 @@ class Executor:
 
     # ------------------------------------------------------------- one request
 
-    async def handle(self, request: ActionRequest) -> None:
+    async def handle(self, request: NodeRequest) -> None:
         plan = await self._plan(request)
         call_id = self.call_ids()
         task = request.task
@@ -227,14 +225,14 @@ class Executor:
             await self.monitors.start(Monitor(plan, call_id, result.rc, result.op_status,
                                               rec.last_rc_change))
 
-    async def _run(self, plan: Plan) -> ActionResult:
+    async def _run(self, plan: RunPlan) -> ActionResult:
         try:
             return await self.runner.run(plan.agent_request)
         except Exception as exc:  # a runner bug is an error result, not a dead daemon
             self.log.exception("agent runner raised for %s", plan.request.id)
             return runner_error(exc)
 
-    async def _plan(self, request: ActionRequest) -> Plan:
+    async def _plan(self, request: NodeRequest) -> RunPlan:
         index = await self.retry(lambda: self.definitions.at_least(request.definition_revision))
         default = self.config.default_timeout_ms
         try:
@@ -250,7 +248,7 @@ class Executor:
                                                entry.hist_id, entry.stop_timeout_ms)
             return unknown_plan(request, str(exc), default)
 
-    async def _accept(self, plan: Plan, pending: OpRecord | None) -> bool:
+    async def _accept(self, plan: RunPlan, pending: OpRecord | None) -> bool:
         request = plan.request
         while True:
             try:
@@ -264,20 +262,9 @@ class Executor:
                 self.log.warning("accepting %s: %s; trying again", request.id, exc)
             await asyncio.sleep(self.config.keepalive_s)
 
-    async def _accepted_anyway(self, plan: Plan, pending: OpRecord | None) -> bool:
-        keys = self.cluster.keys
-        if pending is None:  # a cancel: gone means taken (a stale cancel is harmless)
-            return await self.cluster.store.get(
-                keys.action(self.node, plan.request.id)) is None
-        kv = await self.cluster.store.get(
-            keys.op(self.node, plan.hist_id, history_slots(pending)[0]))
-        if kv is None:
-            return False
-        try:
-            op = json.loads(kv.value).get("op") or {}
-        except ValueError:
-            return False
-        return op.get("action_id") == plan.request.id
+    async def _accepted_anyway(self, plan: RunPlan, pending: OpRecord | None) -> bool:
+        # (the pending record, written by the accept, carries the request's id)
+        return await self.cluster.was_accepted(self.node, plan.request.id, pending)
 
     async def _cancel_monitors(self, hist_id: str, interval_ms: int | None) -> None:
         for interval in await self.monitors.cancel(hist_id, interval_ms):
@@ -286,7 +273,7 @@ class Executor:
 
     # ------------------------------------------------------------- results
 
-    async def _record(self, plan: Plan, result: ActionResult, call_id: int,
+    async def _record(self, plan: RunPlan, result: ActionResult, call_id: int,
                       action_id: str | None, last_rc_change: int | None = None) -> OpRecord:
         now = int(self.wall())
         rec = result_record(plan, result, self.node, call_id, now, action_id, last_rc_change)
@@ -309,8 +296,7 @@ class Executor:
         return rec
 
     async def _transient(self, name: str) -> str | None:
-        kv = await self.cluster.store.get(self.cluster.keys.attr(self.node, name, True))
-        return kv.value.decode() if kv else None
+        return await self.cluster.attribute(self.node, name, True)
 
     async def _monitor_result(self, mon: Monitor, result: ActionResult) -> None:
         plan = mon.plan

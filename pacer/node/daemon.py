@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pacer.agents.api import AgentRunner
+from pacer.clock import Clock
 from pacer.node import statedir
 from pacer.node.actions import Executor
 from pacer.node.active import ACTIVE_FILE, ActiveResources
@@ -39,13 +40,11 @@ from pacer.node.selffence import stop_entries, stop_everything
 from pacer.node.watchdog import NoWatchdog, Watchdog, WatchdogError
 from pacer.store.base import (
     Compacted,
-    EventType,
     LeaseNotFound,
     OutcomeUnknown,
     Store,
     StoreError,
 )
-from pacer.store.clock import Clock
 from pacer.store.cluster import ClusterStore, NodeAlreadyMember, NotMember
 from pacer.tasks import stop_tasks
 
@@ -71,13 +70,13 @@ class NodeDaemon:
     def __init__(self, store: Store, clock: Clock, runner: AgentRunner, config: NodeConfig,
                  wall: Callable[[], float], *, watchdog: Watchdog | None = None,
                  logger: logging.Logger | None = None) -> None:
-        self.store = store
         self.clock = clock
         self.runner = runner
         self.config = config
         self.wall = wall
         self.watchdog: Watchdog = watchdog or NoWatchdog()
         self.log = _NodeLog(logger or logging.getLogger("pacer.node"), {"node": config.node})
+        # (the raw store only through the typed layer)
         self.cluster = ClusterStore(store, config.cluster)
         self.definitions = DefinitionCache(self.cluster)
         path = config.state_dir / ACTIVE_FILE if config.state_dir is not None else None
@@ -227,20 +226,19 @@ class NodeDaemon:
     async def _join(self) -> bool:
         """Grant a lease and join; False if shutdown came first."""
         self.state = JOINING
-        keys = self.cluster.keys
         failures = 0
         waiting_for: int | None = None
         while not self._shutdown.is_set():
             try:
-                kv = await self.store.get(keys.node(self.config.node))
-                if kv is not None:
-                    if waiting_for != kv.lease:
+                earlier = await self.cluster.membership_lease(self.config.node)
+                if earlier is not None:
+                    if waiting_for != earlier:
                         self.log.warning("an earlier incarnation's lease %x is still alive; "
-                                         "waiting for it to end (never stolen)", kv.lease)
-                        waiting_for = kv.lease
+                                         "waiting for it to end (never stolen)", earlier)
+                        waiting_for = earlier
                     await self._pause(self.config.join_retry_s)
                     continue
-                keeper = LeaseKeeper(self.store, self.clock, self.config, self.watchdog,
+                keeper = LeaseKeeper(self.cluster, self.clock, self.config, self.watchdog,
                                      self.log)
                 lease = await keeper.grant()
                 if await self._join_with(keeper, lease):
@@ -280,7 +278,7 @@ class NodeDaemon:
             return True
         with contextlib.suppress(StoreError, TimeoutError):
             async with asyncio.timeout(self.config.keepalive_s):
-                await self.store.revoke(lease)
+                await self.cluster.revoke_lease(lease)
         return False
 
     # ------------------------------------------------------------- membership
@@ -339,22 +337,11 @@ class NodeDaemon:
         membership is over even though the lease may live on (the controller
         evicted this node, or a peer deposed it as the controller, and the
         revocation that follows may be lost): end it as a lost lease ends it."""
-        key = self.cluster.keys.node(self.config.node)
         while True:
             try:
-                rng = await self.store.get_prefix(key)
-                kv = next((kv for kv in rng.kvs if kv.key == key), None)
-                if kv is None or kv.lease != lease:
+                if await self.cluster.membership_ended(self.config.node, lease):
                     break
-                async with contextlib.aclosing(
-                        self.store.watch_prefix(key, rng.revision + 1)) as events:
-                    async for ev in events:
-                        if ev.kv.key == key and (ev.type is EventType.DELETE
-                                                 or ev.kv.lease != lease):
-                            break
-                    else:
-                        continue
-                break
+                # (the watch ended without a word of it: read again)
             except Compacted:
                 continue
             except StoreError:
@@ -414,7 +401,7 @@ class NodeDaemon:
         # If the store answers, end the old membership now rather than at expiry.
         with contextlib.suppress(StoreError, LeaseNotFound, TimeoutError):
             async with asyncio.timeout(self.config.keepalive_s):
-                await self.store.revoke(old)
+                await self.cluster.revoke_lease(old)
         self.keeper = None
         if failed and self.watchdog_timeout is not None:
             # Joining again would feed the watchdog (every keepalive does) and

@@ -41,8 +41,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pacer.clock import Clock
 from pacer.store.base import StoreError
-from pacer.store.clock import Clock
 from pacer.store.cluster import ClusterStore
 from pacer.tasks import stop_tasks
 

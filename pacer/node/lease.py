@@ -18,10 +18,11 @@ import asyncio
 import logging
 import math
 
+from pacer.clock import Clock
 from pacer.node.config import NodeConfig
 from pacer.node.watchdog import Watchdog
-from pacer.store.base import LeaseNotFound, Store, StoreError
-from pacer.store.clock import Clock
+from pacer.store.base import LeaseNotFound, StoreError
+from pacer.store.cluster import ClusterStore
 
 
 class LeaseGone(Exception):
@@ -39,9 +40,9 @@ def self_fence_deadline(send_time: float, ttl: float, margin: float) -> float:
 class LeaseKeeper:
     """One lease of one incarnation: `grant()`, then `run()` and `expired()`."""
 
-    def __init__(self, store: Store, clock: Clock, config: NodeConfig, watchdog: Watchdog,
-                 log: logging.LoggerAdapter) -> None:
-        self.store = store
+    def __init__(self, cluster: ClusterStore, clock: Clock, config: NodeConfig,
+                 watchdog: Watchdog, log: logging.LoggerAdapter) -> None:
+        self.cluster = cluster
         self.clock = clock
         self.config = config
         self.watchdog = watchdog
@@ -63,7 +64,7 @@ class LeaseKeeper:
         """A fresh lease (raises StoreUnavailable). The grant counts as the first
         keepalive: the lease lives at least TTL from the moment it was asked for."""
         send = self.clock.now()
-        lease = await self.store.grant(self.config.lease_ttl)
+        lease = await self.cluster.grant_lease(self.config.lease_ttl)
         self.lease_id = lease.id
         self.lost.clear()
         self._confirmed(send)
@@ -87,7 +88,7 @@ class LeaseKeeper:
             # gets through (found in the lab: survivors of the etcd
             # leader's host self-fenced).
             async with asyncio.timeout(min(left, self.config.keepalive_s)):
-                await self.store.keepalive(self.lease_id)
+                await self.cluster.keepalive(self.lease_id)
         except LeaseNotFound:
             self.log.error("lease %x is gone (expired or revoked)", self.lease_id)
             self.lost.set()

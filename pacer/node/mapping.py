@@ -29,7 +29,7 @@ from pacer.status.types import (
     PENDING_RC,
     OpRecord,
 )
-from pacer.store.cluster import STOP_TIMEOUT_KEY, ActionRequest, Agent
+from pacer.store.cluster import STOP_TIMEOUT_KEY, Agent, NodeRequest
 
 
 class UnknownResource(LookupError):
@@ -69,10 +69,11 @@ def index_definition(definition: Definition, revision: int, n_nodes: int) -> Def
 
 
 @dataclass(frozen=True)
-class Plan:
-    """Everything about one request the daemon needs to run and record it."""
+class RunPlan:
+    """Everything about one request the daemon needs to run and record it (the
+    node's own plan for one request; the scheduler's working plan is another thing)."""
 
-    request: ActionRequest
+    request: NodeRequest
     hist_id: str  # history/<node>/<hist_id>/, also the serialisation key
     agent: Agent
     agent_request: AgentRequest
@@ -117,13 +118,13 @@ def clone_meta(opts: CloneOptions, number: int | None) -> dict[str, str]:
     return meta
 
 
-def default_expected_rc(request: ActionRequest) -> int:
+def default_expected_rc(request: NodeRequest) -> int:
     if request.task == "monitor" and request.interval_ms == 0:
         return OCF_NOT_RUNNING  # a probe: "not running" is what a fresh node expects
     return OCF_SUCCESS
 
 
-def expected_rc(request: ActionRequest) -> int:
+def expected_rc(request: NodeRequest) -> int:
     text = request.extra.get("expected_rc")
     try:
         return int(text) if text is not None else default_expected_rc(request)
@@ -131,8 +132,8 @@ def expected_rc(request: ActionRequest) -> int:
         return default_expected_rc(request)
 
 
-def plan_action(request: ActionRequest, index: DefinitionIndex,
-                default_timeout_ms: int) -> Plan:
+def plan_action(request: NodeRequest, index: DefinitionIndex,
+                default_timeout_ms: int) -> RunPlan:
     """Map a request to the agent action it means (raises UnknownResource)."""
     if not request.rsc:
         raise UnknownResource(f"action {request.id} names no resource")
@@ -167,15 +168,15 @@ def plan_action(request: ActionRequest, index: DefinitionIndex,
         timeout_ms=_timeout_ms(request.timeout_ms, prim, request.task, request.interval_ms,
                                index.op_defaults, default_timeout_ms),
         notify=MappingProxyType(notify))
-    return Plan(request=request, hist_id=instance,
-                agent=Agent(prim.agent_class, prim.provider, prim.type),
-                agent_request=agent_request, expected_rc=expected_rc(request),
-                digest=params_digest(params) if request.interval_ms == 0 else None,
-                stop_timeout_ms=_stop_timeout_ms(request, prim, index, default_timeout_ms),
-                start_failure_is_fatal=index.start_failure_is_fatal)
+    return RunPlan(request=request, hist_id=instance,
+                   agent=Agent(prim.agent_class, prim.provider, prim.type),
+                   agent_request=agent_request, expected_rc=expected_rc(request),
+                   digest=params_digest(params) if request.interval_ms == 0 else None,
+                   stop_timeout_ms=_stop_timeout_ms(request, prim, index, default_timeout_ms),
+                   start_failure_is_fatal=index.start_failure_is_fatal)
 
 
-def _stop_timeout_ms(request: ActionRequest, prim: Primitive, index: DefinitionIndex,
+def _stop_timeout_ms(request: NodeRequest, prim: Primitive, index: DefinitionIndex,
                      default_ms: int) -> int:
     """What stopping the instance may take, for a self-fence that stops it without
     a request: the controller says so in the requests that activate it (its
@@ -190,23 +191,23 @@ def _stop_timeout_ms(request: ActionRequest, prim: Primitive, index: DefinitionI
     return effective_timeout_ms(prim, "stop", 0, index.op_defaults, default_ms=default_ms)
 
 
-def plan_without_definition(request: ActionRequest, agent_request: AgentRequest,
-                            agent: Agent, hist_id: str, stop_timeout_ms: int) -> Plan:
+def plan_without_definition(request: NodeRequest, agent_request: AgentRequest,
+                            agent: Agent, hist_id: str, stop_timeout_ms: int) -> RunPlan:
     """A plan from what the node itself ran before: stopping an instance the
     definition no longer has (an orphan) with the parameters it was started with."""
     task_request = dataclasses.replace(
         agent_request, action=request.task, interval_ms=request.interval_ms,
         timeout_ms=request.timeout_ms or stop_timeout_ms)
-    return Plan(request=request, hist_id=hist_id, agent=agent, agent_request=task_request,
-                expected_rc=expected_rc(request),
-                digest=params_digest(agent_request.params) if request.interval_ms == 0
-                else None, stop_timeout_ms=stop_timeout_ms)
+    return RunPlan(request=request, hist_id=hist_id, agent=agent,
+                   agent_request=task_request, expected_rc=expected_rc(request),
+                   digest=params_digest(agent_request.params) if request.interval_ms == 0
+                   else None, stop_timeout_ms=stop_timeout_ms)
 
 
 # --------------------------------------------------------------------------- records
 
 
-def pending_record(plan: Plan, node: str, call_id: int, now: int) -> OpRecord:
+def pending_record(plan: RunPlan, node: str, call_id: int, now: int) -> OpRecord:
     """What history shows while the action runs (Pacemaker's record-pending)."""
     r = plan.request
     return OpRecord(rsc=plan.hist_id, node=node, operation=r.task, interval_ms=r.interval_ms,
@@ -217,7 +218,7 @@ def pending_record(plan: Plan, node: str, call_id: int, now: int) -> OpRecord:
                     timeout_ms=plan.agent_request.effective_timeout_ms)
 
 
-def result_record(plan: Plan, result: ActionResult, node: str, call_id: int, now: int,
+def result_record(plan: RunPlan, result: ActionResult, node: str, call_id: int, now: int,
                   action_id: str | None, last_rc_change: int | None = None) -> OpRecord:
     """The history entry of a finished run. `action_id` None for the later runs of
     a recurring monitor, which answer no request; `last_rc_change` keeps the time
@@ -232,19 +233,19 @@ def result_record(plan: Plan, result: ActionResult, node: str, call_id: int, now
         migrate_target=r.extra.get("migrate_target"))
 
 
-def unknown_plan(request: ActionRequest, reason: str, default_timeout_ms: int) -> Plan:
+def unknown_plan(request: NodeRequest, reason: str, default_timeout_ms: int) -> RunPlan:
     """A request whose resource the node cannot map (not in the definition, and
     not something it runs): recorded, never run."""
     rsc = request.rsc or "-"
     placeholder = AgentRequest(rsc_id=rsc, agent=AgentSpec("ocf", "unknown", "pacer"),
                                action=request.task, instance=rsc,
                                interval_ms=request.interval_ms, timeout_ms=default_timeout_ms)
-    return Plan(request=request, hist_id=rsc, agent=Agent(), agent_request=placeholder,
-                expected_rc=expected_rc(request), digest=None,
-                stop_timeout_ms=default_timeout_ms, error=reason)
+    return RunPlan(request=request, hist_id=rsc, agent=Agent(), agent_request=placeholder,
+                   expected_rc=expected_rc(request), digest=None,
+                   stop_timeout_ms=default_timeout_ms, error=reason)
 
 
-def unknown_result(plan: Plan) -> ActionResult:
+def unknown_result(plan: RunPlan) -> ActionResult:
     """The answer for an unknown resource. The node has no record of running it
     (its history was cleared when it joined, and everything it ran since is in
     its own record), so a stop or a probe truthfully finds it stopped; anything

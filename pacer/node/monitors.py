@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from pacer.agents.api import ActionResult, AgentRunner
-from pacer.node.mapping import Plan
+from pacer.node.mapping import RunPlan
 from pacer.tasks import stop_tasks
 
 
 @dataclass
 class Monitor:
-    plan: Plan
+    plan: RunPlan
     call_id: int  # of the request that registered it
     rc: int  # last recorded
     op_status: int

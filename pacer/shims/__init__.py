@@ -6,7 +6,10 @@ Resource agents (ocf:pacemaker:Stateful, galera, rabbitmq-server-ha, ...) call
 directory of small wrappers (`pacer.node.statedir.install_shims`) first in PATH and as HA_SBIN_DIR; each
 runs `python -m pacer.shims NAME ARGS` and reaches the cluster through the
 environment the daemon sets: PACER_NODE (this node), PACER_CLUSTER,
-PACER_ENDPOINTS and PACER_ETCD_CA/CERT/KEY.
+PACER_ENDPOINTS and PACER_ETCD_CA/CERT/KEY (`pacer/store/client.py`), with the
+store's typed layer (`ClusterStore`); `crm_mon` renders as `pacer status` does
+(`pacer/status_view.py`). Nothing of `pacer/cli/` is loaded: an agent calls
+these often, and on a node.
 
 Only what agents rely on is copied, but that exactly: the output agents parse
 (`crm_attribute -G -q` prints the bare value, `crm_node -n` the bare name) and

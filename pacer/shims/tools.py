@@ -2,7 +2,10 @@
 
 Option letters and output follow Pacemaker 2.1's tools (checked against
 `crm_attribute --help-all` and the tools' own output with a CIB_file), for the
-queries and updates agents make.
+queries and updates agents make. They reach the cluster through the typed
+layer (`pacer.store.client`: the connection from the agent's environment,
+`ClusterStore`) and show it as `pacer status` does (`pacer.status_view`),
+loading nothing of the `pacer` command line.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 
-from pacer.cli.live import LiveError, connection_from_env, run_async
 from pacer.shims import (
     CRM_EX_ERROR,
     CRM_EX_NOSUCH,
@@ -21,6 +23,7 @@ from pacer.shims import (
     CRM_EX_UNIMPLEMENT_FEATURE,
     CRM_EX_USAGE,
 )
+from pacer.store.client import BadConnection, connection_from_env, run_client
 from pacer.store.cluster import ClusterStore, NotMember
 
 NOSUCH = "No such device or address"
@@ -49,10 +52,10 @@ def _run(prog: str, env: Mapping[str, str],
          body: Callable[[ClusterStore], Awaitable[int]]) -> int:
     try:
         conn = connection_from_env(env)
-    except LiveError as exc:
+    except BadConnection as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return CRM_EX_ERROR
-    return run_async(conn, body, prog=prog, unreachable=CRM_EX_NOT_CONNECTED)
+    return run_client(conn, body, prog=prog, unreachable=CRM_EX_NOT_CONNECTED)
 
 
 def _local_node(env: Mapping[str, str]) -> str:
@@ -126,19 +129,18 @@ def crm_attribute(argv: list[str], env: Mapping[str, str], prog: str = "crm_attr
                 return CRM_EX_NOSUCH
             return CRM_EX_OK
         if args.delete:
-            kv = await cs.store.get(cs.keys.attr(node, args.name, transient))
-            if kv is None:
+            if await cs.attribute(node, args.name, transient) is None:
                 return CRM_EX_OK  # nothing to delete is no error, as in Pacemaker
             try:
                 await cs.set_attribute(node, args.name, None, transient=transient)
             except NotMember:
-                await cs.store.delete(kv.key)  # its lease is going anyway
+                # its lease is going anyway
+                await cs.delete_attribute(node, args.name, transient)
             if not args.quiet:
                 print(f"Deleted {scope} attribute: id={scope}-{node}-{args.name} "
                       f"name={args.name}")
             return CRM_EX_OK
-        r = await cs.store.get_prefix(cs.keys.node_attrs(node, transient))
-        values = {kv.key.rsplit("/", 1)[1]: kv.value.decode() for kv in r.kvs}
+        values = await cs.node_attributes(node, transient)
         wanted = [args.name] if args.name else sorted(values)
         for name in wanted:
             rc = _print_value(prog, scope, name, values.get(name, args.default), args.quiet)
@@ -256,10 +258,10 @@ def attrd_updater(argv: list[str], env: Mapping[str, str]) -> int:
             nodes = sorted(await cs.members()) if args.all else [node]
             found = False
             for n in nodes:
-                kv = await cs.store.get(cs.keys.attr(n, args.name, True))
-                if kv is not None:
+                have = await cs.attribute(n, args.name, True)
+                if have is not None:
                     found = True
-                    print(f'name="{args.name}" host="{n}" value="{kv.value.decode()}"')
+                    print(f'name="{args.name}" host="{n}" value="{have}"')
             if not found:
                 print(f"attrd_updater: Could not query value of {args.name}: attribute "
                       "does not exist", file=sys.stderr)
@@ -364,8 +366,7 @@ def crm_mon(argv: list[str], env: Mapping[str, str]) -> int:
     args = _parse(p, argv)
     if args is None:
         return CRM_EX_USAGE
-    from pacer.cli.status_cmd import view_of
-    from pacer.cli.status_view import render, status_line
+    from pacer.status_view import render, status_line, view_of
 
     async def body(cs: ClusterStore) -> int:
         view = view_of(await cs.snapshot(), env.get("PACER_CLUSTER") or "default")
@@ -407,9 +408,8 @@ def crm_resource(argv: list[str], env: Mapping[str, str]) -> int:
         print("crm_resource: pacer's shim supports --locate, --list, --list-raw and "
               "--get-parameter; use `pacer resource` for the rest", file=sys.stderr)
         return CRM_EX_UNIMPLEMENT_FEATURE
-    from pacer.cli.status_cmd import view_of
-    from pacer.cli.status_view import find_resource
     from pacer.model.definition import resource_index
+    from pacer.status_view import find_resource, view_of
 
     async def body(cs: ClusterStore) -> int:
         snap = await cs.snapshot()

@@ -1,6 +1,7 @@
 """The coordination store: one interface (`base.Store`), etcd and in-memory
-implementations, and the cluster's typed records on top (`cluster.ClusterStore`).
-See README.md in this directory for the key layout."""
+implementations, and the one typed layer on top (`cluster.ClusterStore`), which
+every caller uses. See README.md in this directory for the modules, the key
+layout and who writes what."""
 
 from pacer.store.base import (
     Compacted,

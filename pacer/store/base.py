@@ -161,6 +161,9 @@ class Get:
 
 
 Op = Put | Delete | Get
+# etcd refuses txns with more operations than --max-txn-ops (128 by default)
+# in a branch or among the compares: batch below it.
+MAX_TXN_OPS = 120
 # Per op of the branch that ran: Get -> tuple of KeyValue, Delete -> number deleted, Put -> None.
 OpResult = tuple[KeyValue, ...] | int | None
 

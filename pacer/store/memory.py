@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import NamedTuple
 
+from pacer.clock import Clock
 from pacer.store.base import (
     Compare,
     Delete,
@@ -60,7 +61,6 @@ from pacer.store.base import (
     TxnResult,
     check_branch,
 )
-from pacer.store.clock import Clock
 
 # etcd reads create_revision 0 as "missing"; the first revision of a fresh etcd is 1.
 _FIRST_REVISION = 1
@@ -229,6 +229,20 @@ class MemoryCluster:
     def leases(self) -> dict[int, float]:
         """Live lease ids and their deadlines on the clock's scale."""
         return {lid: st.deadline for lid, st in self._leases.items()}
+
+    def has_lease(self, lease_id: int) -> bool:
+        """Whether the lease lives, for invariant checks (no client, no faults)."""
+        return lease_id in self._leases
+
+    def lease_deadline(self, lease_id: int) -> float | None:
+        """When the lease runs out on the clock's scale (None: it is gone)."""
+        st = self._leases.get(lease_id)
+        return st.deadline if st is not None else None
+
+    def events_since(self, prefix: str, revision: int) -> list[Event]:
+        """Every event under `prefix` from `revision` on, as a watch would have
+        delivered them (for the simulator's own bookkeeping: no client, no faults)."""
+        return self._events_from(prefix, revision)
 
     # ------------------------------------------------------------- the state machine
 

@@ -1,8 +1,9 @@
 """Time as an injected dependency: a real monotonic clock, or virtual time.
 
-Lease expiry in the in-memory store and every deadline in the daemons read a
-`Clock`, so the fault simulator can run hours of cluster life in milliseconds
-and replay them exactly.
+Lease expiry in the in-memory store and every deadline in the daemons (node,
+controller, heartbeats) read a `Clock`, so the fault simulator can run hours
+of cluster life in milliseconds and replay them exactly. It lives at the top
+of the package because everything that waits uses it, not only the store.
 """
 
 from __future__ import annotations
