@@ -14,7 +14,7 @@ from pacer.agents.api import FenceRequest, FenceResult
 from pacer.controller import Controller, ControllerConfig
 from pacer.controller.fencing import WATCHDOG_MARGIN_S, lease_of, watchdog_wait
 from pacer.model.yaml_loader import load_yaml
-from pacer.scheduler.transition import PlannedAction
+from pacer.scheduler import PlannedAction
 from pacer.status.types import FenceEvent, NodeState
 from pacer.store.base import Op, TxnResult
 from pacer.store.cluster import (

@@ -37,8 +37,8 @@ from pacer.model.edits import (
     cli_constraints,
     cli_prefer_id,
 )
+from pacer.model.errors import close_matches
 from pacer.model.meta import parse_interval_ms
-from pacer.scheduler.explain_text import close_matches
 from pacer.store.base import Delete
 from pacer.store.cluster import MAX_TXN_OPS, ClusterStore, Snapshot
 

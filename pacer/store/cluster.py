@@ -30,7 +30,7 @@ from types import MappingProxyType
 
 from pacer.model.definition import Definition
 from pacer.model.yaml_loader import load_yaml
-from pacer.scheduler.history import is_failure
+from pacer.status.failures import is_failure
 from pacer.status.types import (
     OP_TIMEOUT,
     FenceEvent,
