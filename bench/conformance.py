@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Conformance of pacer's scheduler against Pacemaker 2.1.5's regression corpus.
 
-Runs ``pacer.scheduler.api.simulate_file`` on every ``xml/NAME.xml`` of the corpus
+Runs pacer on every ``xml/NAME.xml`` of the corpus (``pacer.status.load.load_snapshot``,
+the one loader, then ``pacer.scheduler.schedule`` at the CIB's execution-date)
 (``../shared/pacemaker-corpus`` beside the repository unless ``--corpus`` or
 ``PACER_CORPUS`` says otherwise) and compares with the stored
 ``summary/NAME.summary`` that ``crm_simulate -S`` printed.
@@ -36,7 +37,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "pacemaker-corpus"
-API_NAME = "pacer.scheduler.api.simulate_file"
+API_NAME = "pacer.status.load.load_snapshot / pacer.scheduler.schedule"
 ACTION_PREFIXES = ("* Resource action:", "* Cluster action:", "* Pseudo action:")
 # features.csv has one input that is not in tests.json; the corpus README says to ignore it.
 IGNORED_ROWS = {"bundle-order-partial"}
@@ -196,21 +197,28 @@ def failed(test: CorpusTest, error: str, seconds: float = 0.0) -> Result:
 
 
 def load_api():
-    """``simulate_file`` or raise ImportError with a message saying what is missing."""
+    """A function scheduling a CIB file (the one loader, then the scheduler), or
+    raise ImportError with a message saying what is missing."""
     try:
-        from pacer.scheduler.api import simulate_file
+        from pacer.scheduler import schedule
+        from pacer.status.load import decision_time, load_snapshot
     except ImportError as exc:
         raise ImportError(f"cannot import {API_NAME}: {type(exc).__name__}: {exc}") from exc
-    return simulate_file
+
+    def simulate(path):
+        snap = load_snapshot(path)
+        return schedule(snap.definition, snap.status, decision_time(snap.status))
+
+    return simulate
 
 
-def run_one(test: CorpusTest, simulate_file=None) -> Result:
+def run_one(test: CorpusTest, simulate=None) -> Result:
     """Run one test in this process; every exception is a recorded failure."""
     t0 = time.perf_counter()
     try:
-        if simulate_file is None:
-            simulate_file = load_api()
-        out = simulate_file(test.xml)
+        if simulate is None:
+            simulate = load_api()
+        out = simulate(test.xml)
         res = compare(test, out.summary_lines, out.action_lines)
     except BaseException as exc:  # noqa: BLE001 - a failure to record, whatever it is
         if isinstance(exc, KeyboardInterrupt):
@@ -226,9 +234,9 @@ def run_one(test: CorpusTest, simulate_file=None) -> Result:
 
 
 def _worker(conn) -> None:
-    simulate_file = None
+    simulate = None
     try:
-        simulate_file = load_api()
+        simulate = load_api()
     except ImportError:
         pass  # run_one records the ImportError for each test
     while True:
@@ -238,7 +246,7 @@ def _worker(conn) -> None:
             return
         if test is None:
             return
-        conn.send(run_one(test, simulate_file))
+        conn.send(run_one(test, simulate))
 
 
 class _Slot:

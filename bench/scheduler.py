@@ -8,9 +8,9 @@ Follows ../shared/bench/ANCHORS.md: for each size N (resources, 16 nodes)
   failover<N>.xml  gen_failover.py steady<N>.xml         last node cleanly offline
 
 and three cases on them: ``from-stopped`` (big), ``steady`` and ``node-lost``
-(failover). pacer is timed in-process (wall time of one
-``pacer.scheduler.api.simulate_file`` call, in a forked child so that a runaway
-can be stopped); crm_simulate as a whole process with ``LC_ALL=C`` and a fresh
+(failover). pacer is timed in-process (wall time of loading the file with
+``pacer.status.load.load_snapshot`` and one ``pacer.scheduler.schedule`` call, in
+a forked child so that a runaway can be stopped); crm_simulate as a whole process with ``LC_ALL=C`` and a fresh
 ``CIB_shadow_dir``: ``-x FILE -s -Q -G graph.xml`` from stopped and node lost,
 ``-x FILE -S -Q -G graph.xml`` in steady state (never ``-S`` from stopped: see
 ANCHORS.md). Above ``--skip-pacemaker-above`` resources crm_simulate is not run
@@ -179,12 +179,14 @@ def run_crm_simulate(cib: Path, case: str, graph_out: Path, timeout: float) -> f
 
 def _pacer_child(conn, cib: str, repeat: int) -> None:
     try:
-        from pacer.scheduler.api import simulate_file
+        from pacer.scheduler import schedule
+        from pacer.status.load import decision_time, load_snapshot
 
         best, lines = None, []
         for _ in range(repeat):
             t0 = time.perf_counter()
-            res = simulate_file(cib)
+            snap = load_snapshot(cib)
+            res = schedule(snap.definition, snap.status, decision_time(snap.status))
             elapsed = time.perf_counter() - t0
             best = elapsed if best is None else min(best, elapsed)
             lines = list(res.action_lines)
@@ -196,7 +198,7 @@ def _pacer_child(conn, cib: str, repeat: int) -> None:
 
 
 def run_pacer(cib: Path, timeout: float, repeat: int = 1) -> tuple[float, list[str]]:
-    """Seconds of ``simulate_file(cib)`` (best of ``repeat``) and its action lines,
+    """Seconds of loading and scheduling ``cib`` (best of ``repeat``) and its action lines,
     measured in a forked child that is killed after ``timeout`` seconds."""
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
@@ -391,9 +393,10 @@ def main(argv: list[str] | None = None) -> int:
             print(msg, file=sys.stderr, flush=True)
 
     try:
-        from pacer.scheduler.api import simulate_file  # noqa: F401 - imported before forking
+        from pacer.scheduler import schedule  # noqa: F401 - imported before forking
+        from pacer.status.load import load_snapshot  # noqa: F401
     except ImportError as exc:
-        print(f"bench: cannot import pacer.scheduler.api.simulate_file: {exc}", file=sys.stderr)
+        print(f"bench: cannot import pacer's scheduler or loader: {exc}", file=sys.stderr)
     if not crm_simulate_available():
         print("bench: crm_simulate not found (make deps): Pacemaker is not timed",
               file=sys.stderr)

@@ -1,21 +1,14 @@
-"""What `pacer status` and the crm_mon and crm_resource shims show, computed
-from one store snapshot — pure but for `view_of`, which reads the clock.
+"""What `pacer status` shows, computed from one store snapshot — pure.
 
 The cluster's state is read the way the controller reads it: the snapshot's
 Definition and Status go through `scheduler.schedule()`, and the nodes' health
 (online, unclean, standby, ...) and each resource's node and role are taken
-from the scheduler's plan, never interpreted a second time here. What the
+from the result's read-only view, never interpreted a second time here. What the
 scheduler does not keep — the raw failed operations, fail-counts, the actions
 in flight — comes from the snapshot as stored.
 
-`view_of(snapshot, cluster)` / `build_view(snapshot, result)` → `StatusView`
-(plain data, `to_json()`), and `render(view)` → text lines, modelled on crm_mon
-but spelled out.
-
-Outside `pacer/cli/` so that the crm_* shims, which every agent call on a node
-runs, load no CLI code (issue 14). For now a copy of `pacer/cli/status_view.py`
-(and of `view_of` in `pacer/cli/status_cmd.py`), which another part of issue 14
-restructures; the two become this one module when both land.
+`build_view(snapshot, result)` → `StatusView` (plain data, `to_json()`), and
+`render(view)` → text lines, modelled on crm_mon but spelled out.
 """
 
 from __future__ import annotations
@@ -25,20 +18,13 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pacer.scheduler.api import schedule
-from pacer.scheduler.history import is_failure
-from pacer.status.types import OP_PENDING, OpRecord
+from pacer.scheduler import NodeHealth, ResourceState, ScheduleResult, schedule
+from pacer.status.failures import is_failure
+from pacer.status.types import OCF_RC_NAMES, OP_PENDING, OpRecord
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pacer.scheduler.api import ScheduleResult
-    from pacer.scheduler.nodes import NodeInfo
-    from pacer.scheduler.resources import Rsc
     from pacer.store.cluster import Snapshot
 
-RC_TEXT = {0: "ok", 1: "error", 2: "invalid parameter", 3: "unimplemented feature",
-           4: "insufficient privileges", 5: "not installed", 6: "not configured",
-           7: "not running", 8: "promoted", 9: "promoted (failed)", 190: "degraded",
-           191: "promoted (degraded)", 193: "pending"}
 OP_STATUS_TEXT = {-1: "pending", 0: "done", 1: "cancelled", 2: "timed out",
                   3: "not supported", 4: "error", 5: "hard error", 6: "fatal error",
                   7: "not installed", 8: "not connected", 9: "invalid"}
@@ -61,7 +47,9 @@ class NodeView:
 
 
 @dataclass
-class Placement:
+class ActiveOn:
+    """Where a resource is active, and how."""
+
     node: str
     role: str  # Started Promoted Unpromoted
     failed: bool = False
@@ -73,7 +61,7 @@ class ResourceView:
     kind: str  # primitive group clone
     agent: str | None = None
     description: str = ""  # "clone of haproxy", "promotable clone of db", "group"
-    active: list[Placement] = field(default_factory=list)
+    active: list[ActiveOn] = field(default_factory=list)
     target_role: str = "Started"
     managed: bool = True
     blocked: bool = False
@@ -142,7 +130,7 @@ class StatusView:
 # --------------------------------------------------------------------------- building
 
 
-def _node_view(name: str, info: NodeInfo | None, member: bool, controller: str | None
+def _node_view(name: str, info: NodeHealth | None, member: bool, controller: str | None
                ) -> NodeView:
     v = NodeView(name=name, state="online" if member else "offline", member=member,
                  controller=name == controller, configured=info is not None)
@@ -167,35 +155,34 @@ def _node_view(name: str, info: NodeInfo | None, member: bool, controller: str |
     return v
 
 
-def _role(r: Rsc, node: str) -> str:
+def _role(r: ResourceState, node: str) -> str:
     role = r.roles.get(node, "Started")
     if r.promotable and role != "Promoted":
         return "Unpromoted"
     return role
 
 
-def _resource_view(r: Rsc) -> ResourceView | None:
+def _resource_view(r: ResourceState) -> ResourceView | None:
     if r.kind == "primitive":
-        if r.orphan and not r.running_on:
+        if r.orphan and not r.active:
             return None  # a stopped orphan is history, not a resource
         return ResourceView(
-            id=r.id, kind="primitive", agent=r.prim.agent if r.prim else None,
-            active=[Placement(n, _role(r, n), n in r.failed_nodes) for n in r.running_on],
+            id=r.id, kind="primitive", agent=r.agent,
+            active=[ActiveOn(n, _role(r, n), n in r.failed_on) for n in r.active],
             target_role=r.target_role, managed=r.managed, blocked=r.blocked, orphan=r.orphan)
     children = [c for c in (_resource_view(x) for x in r.children) if c is not None]
     if r.kind == "group":
         desc = "group"
     else:
-        child = r.config.child.id if r.config is not None else "?"  # type: ignore[union-attr]
+        child = r.clone_child or "?"
         desc = f"{'promotable clone' if r.promotable else 'clone'} of {child}"
     active = [p for c in children for p in _leaf_placements(c)]
     return ResourceView(id=r.id, kind=r.kind, description=desc, active=active,
                         target_role=r.target_role, managed=r.managed, orphan=r.orphan,
-                        children=children,
-                        child=r.config.child.id if r.kind == "clone" and r.config else None)  # type: ignore[union-attr]
+                        children=children, child=r.clone_child)
 
 
-def _leaf_placements(v: ResourceView) -> list[Placement]:
+def _leaf_placements(v: ResourceView) -> list[ActiveOn]:
     if v.kind == "primitive":
         return v.active
     if v.kind == "group":
@@ -213,7 +200,7 @@ def _failures(snapshot: Snapshot) -> list[Failure]:
                     # One op is kept in two slots (its own and last_failure_0).
                     seen.setdefault((ns.name, h.rsc, op.call_id), op)
     out = [Failure(rsc=op.rsc, node=node, operation=op.operation, interval_ms=op.interval_ms,
-                   rc=op.rc, rc_text=RC_TEXT.get(op.rc, "unknown"),
+                   rc=op.rc, rc_text=OCF_RC_NAMES.get(op.rc, "unknown"),
                    op_status=OP_STATUS_TEXT.get(op.op_status, str(op.op_status)),
                    time=op.last_rc_change or op.last_run)
            for (node, _rsc, _call), op in seen.items()]
@@ -262,7 +249,7 @@ def build_view(snapshot: Snapshot, result: ScheduleResult | None, cluster: str) 
     status = snapshot.status
     controller = snapshot.controller.node if snapshot.controller else None
     members = {n for n, ns in status.node_states.items() if ns.crmd == "online"}
-    infos = dict(result.plan.nodes) if result is not None else {}
+    infos = {n.name: n for n in result.view.nodes} if result is not None else {}
     names = list(infos) + sorted(n for n in status.node_states if n not in infos)
     nodes = [_node_view(n, infos.get(n), n in members, controller) for n in names]
     for v in nodes:
@@ -270,7 +257,7 @@ def build_view(snapshot: Snapshot, result: ScheduleResult | None, cluster: str) 
     resources: list[ResourceView] = []
     planned: list[str] = []
     if result is not None:
-        resources = [v for v in (_resource_view(r) for r in result.plan.rscs.top) if v]
+        resources = [v for v in (_resource_view(r) for r in result.view.resources) if v]
         planned = [line.strip() for line in result.summary_lines]
     return StatusView(
         cluster=cluster, revision=snapshot.revision,
@@ -281,7 +268,8 @@ def build_view(snapshot: Snapshot, result: ScheduleResult | None, cluster: str) 
 
 
 def view_of(snap: Snapshot, cluster: str, now: int | None = None) -> StatusView:
-    """The status view of one snapshot: scheduled at `now` (default: the clock)."""
+    """The status view of one snapshot: scheduled at `now` (default: the clock).
+    (`pacer status` and the crm_mon shim both show this.)"""
     now = int(time.time()) if now is None else now
     result = None
     if snap.definition is not None:
@@ -302,7 +290,7 @@ def _interval(ms: int) -> str:
     return f" (every {ms / 1000:g}s)" if ms else ""
 
 
-def _where(active: list[Placement]) -> str:
+def _where(active: list[ActiveOn]) -> str:
     if not active:
         return ""
     by_role: dict[str, list[str]] = {}

@@ -166,8 +166,8 @@ class LiveCluster:
         snap = self.snapshot()
         if snap.definition is None:
             return {}
-        plan = schedule(snap.definition.definition, snap.status, int(time.time())).plan
-        return {r.id: list(r.running_on) for r in plan.rscs.primitives}
+        view = schedule(snap.definition.definition, snap.status, int(time.time())).view
+        return {r.id: list(r.active) for r in view.primitives}
 
     def wait(self, cond: Callable[[LiveCluster], object], what: str,
              timeout: float = 60.0) -> object:

@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from strategies_config import definitions
 
-from pacer.model.cib_export import export_cib
 from pacer.model.definition import (
     Clone,
     Colocation,
@@ -29,12 +28,13 @@ from pacer.model.definition import (
     frozen,
 )
 from pacer.model.yaml_loader import load_yaml
+from pacer.status.cib import export_cib
 from pacer.status.types import NodeState, OpRecord, ResourceHistory, Status
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 try:
-    from pacer.model.cib_import import load_cib
+    from pacer.status.cib import load_cib
 except ImportError:  # being written in parallel; the round trips need it
     load_cib = None
 

@@ -25,9 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pacer.model.definition import Clone, Definition, Location, Node, Primitive
-from pacer.model.meta import INFINITY
+from pacer.model.meta import INFINITY, PROMOTED, STOPPED
 from pacer.scheduler.api import schedule
-from pacer.scheduler.history import PROMOTED, STOPPED, params_digest
+from pacer.status.digests import params_digest
 from pacer.status.types import NodeState, OpRecord, ResourceHistory, Status
 
 NOW = 1_700_000_000
@@ -121,7 +121,7 @@ def cases(draw) -> Case:
 def _after(case: Case) -> list[tuple[str, str, str]]:
     """(instance, node, role) of every instance active after the transition."""
     res = schedule(case.defn, case.status, NOW)
-    clone = res.plan.rscs.by_id["C"]
+    clone = res.view.resource("C")
     out = []
     for inst in clone.children:
         for p in inst.primitives():

@@ -15,7 +15,7 @@ from pacer.controller import Controller, ControllerConfig
 from pacer.controller.fencing import WATCHDOG_MARGIN_S, lease_of, watchdog_wait
 from pacer.controller.offload import inline
 from pacer.model.yaml_loader import load_yaml
-from pacer.scheduler.transition import PlannedAction
+from pacer.scheduler import PlannedAction
 from pacer.status.types import FenceEvent, NodeState
 from pacer.store.base import Op, TxnResult
 from pacer.store.cluster import (

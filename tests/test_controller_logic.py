@@ -8,11 +8,8 @@ import json
 from pacer.controller.changes import Change, Result, classify
 from pacer.controller.fencing import devices_for, fence_action, watchdog_timeout
 from pacer.controller.graph import State, TransitionRun
-from pacer.controller.monitors import missing_monitors
-from pacer.controller.probes import needed_probes
 from pacer.model.yaml_loader import load_yaml
-from pacer.scheduler.api import schedule
-from pacer.scheduler.transition import PlannedAction, Transition
+from pacer.scheduler import PlannedAction, Transition, schedule
 from pacer.status.types import NodeState, OpRecord, ResourceHistory, Status
 from pacer.store.base import Event, EventType, KeyValue
 from pacer.store.cluster import Keys
@@ -129,7 +126,7 @@ def test_a_failure_aborts_but_waits_for_what_is_in_flight() -> None:
 def test_probes_every_primitive_on_members_only_and_each_unique_instance() -> None:
     status = _status({"n1": (_hist("vip", "n1", _op("vip", "n1", "monitor", rc=7)),)},
                      members=("n1",))
-    probes = {(p.node, p.rsc) for p in needed_probes(_defn(), status)}
+    probes = {(p.node, p.rsc) for p in schedule(_defn(), status, 1000).probes}
     assert probes == {("n1", "db"), ("n1", "u:0"), ("n1", "u:1")}  # vip known, fence skipped
 
 
@@ -146,9 +143,9 @@ def test_monitors_follow_the_role_and_skip_what_history_has() -> None:
         "n2": (_hist("db", "n2", _op("db", "n2", "start"), t="Stateful",
                      provider="pacemaker"),),
     })
-    plan = schedule(defn, status, 1000).plan
+    result = schedule(defn, status, 1000)
     got = {(m.node, m.rsc.split(":")[0], m.interval_ms, m.expected_rc)
-           for m in missing_monitors(plan.rscs)}
+           for m in result.monitors}
     assert got == {("n1", "db", 5000, 8), ("n2", "db", 10000, 0)}
 
 
@@ -197,6 +194,6 @@ def test_a_failure_record_is_not_a_running_monitor() -> None:
     failed = OpRecord(rsc="vip", node="n1", operation="monitor", interval_ms=10000, call_id=2,
                       rc=7, expected_rc=0, id="vip_last_failure_0")
     status = _status({"n1": (_hist("vip", "n1", failed, _op("vip", "n1", "start", call=3)),)})
-    plan = schedule(_defn(), status, 1000).plan
-    assert [(m.node, m.rsc, m.interval_ms) for m in missing_monitors(plan.rscs)] == \
+    result = schedule(_defn(), status, 1000)
+    assert [(m.node, m.rsc, m.interval_ms) for m in result.monitors] == \
         [("n1", "vip", 10000)]

@@ -21,7 +21,7 @@ from node_helpers import EPOCH, FakeDevice, FakeRunner, LoopClock, run_virtual
 from pacer.node import NodeConfig, NodeDaemon
 from pacer.node.daemon import JOINING, MEMBER
 from pacer.node.watchdog import DeviceWatchdog, FileWatchdog, WatchdogError
-from pacer.scheduler.history import params_digest
+from pacer.status.digests import params_digest
 from pacer.status.types import OP_PENDING, FenceEvent
 from pacer.store.cluster import (
     LEASE_TTL_ATTR,

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pacer.scheduler.api import simulate_file
+from pacer.scheduler import schedule
+from pacer.status.load import load_snapshot
 
 CIB = Path(__file__).parent / "data" / "notify-start-3nodes.xml"
 
@@ -39,7 +40,8 @@ RECORDED = {
 
 
 def _ours() -> tuple[dict, object]:
-    res = simulate_file(CIB, now=1000)
+    snap = load_snapshot(CIB)
+    res = schedule(snap.definition, snap.status, 1000)
     t = res.transition
     got = {}
     for a in t.actions:

@@ -52,7 +52,7 @@ from pacer.model.definition import (
 )
 from pacer.model.meta import INFINITY
 from pacer.scheduler.api import ScheduleResult, schedule
-from pacer.scheduler.history import params_digest
+from pacer.status.digests import params_digest
 from pacer.status.types import NodeState, OpRecord, ResourceHistory, Status
 
 NOW = 1_700_000_000
@@ -182,7 +182,7 @@ def clusters(draw, coloc_scores: tuple[int, ...] = COLOC_SCORES,
 
 def cib_of(case: Case) -> str:
     """The case as CIB XML, to check a failing example with crm_simulate."""
-    from pacer.model.cib_export import export_cib
+    from pacer.status.cib import export_cib
 
     return export_cib(case.defn, case.status)
 
@@ -221,15 +221,16 @@ def started_on(result: ScheduleResult) -> list[tuple[str, str]]:
 
 def after_transition(case: Case, result: ScheduleResult) -> Status:
     """The status once the transition has run: fenced nodes down, stops and starts done."""
-    plan = result.plan
-    fenced = {a.node for a in plan.actions if a.task == "stonith" and a.required}
+    view = result.view
+    fenced = {a.node for a in result.transition.actions if a.task == "stonith"}
     active: dict[str, set[str]] = {}
-    for r in plan.rscs.primitives:
-        nodes = set(r.running_on)
-        for s in r.actions.get("stops", []):
+    for r in view.primitives:
+        nodes = set(r.active)
+        actions = view.actions(r.id)
+        for s in actions.stops:
             if s.required and (s.runnable or s.pseudo):
                 nodes.discard(s.node)
-        start = r.actions.get("start")
+        start = actions.start
         if start is not None and start.required and start.runnable and start.node:
             nodes.add(start.node)
         nodes -= fenced

@@ -18,9 +18,9 @@ from test_store_behaviour import (  # noqa: F401  (the fixtures)
 
 from pacer.model.errors import ConfigError
 from pacer.scheduler.api import schedule
-from pacer.scheduler.history import params_digest
 from pacer.scheduler.nodes import interpret_nodes
 from pacer.scheduler.options import ClusterOptions
+from pacer.status.digests import params_digest
 from pacer.status.types import OCF_NOT_RUNNING, OCF_SUCCESS, OP_PENDING, FenceEvent, OpRecord
 from pacer.store.base import LeaseNotFound
 from pacer.store.cluster import (

@@ -594,7 +594,7 @@ def test_definition_without_origins_gets_structural_paths():
 
 
 def test_validate_never_crashes_on_the_pacemaker_corpus(corpus_dir):
-    from pacer.model.cib_import import load_cib
+    from pacer.status.cib import load_cib
 
     files = sorted(glob.glob(str(corpus_dir / "xml" / "*.xml")))
     assert files

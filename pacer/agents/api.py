@@ -18,7 +18,10 @@ from typing import Protocol, runtime_checkable
 
 from pacer.model.timeouts import DEFAULT_TIMEOUT_MS  # noqa: F401 (re-exported)
 from pacer.status.types import (
+    OCF_DEGRADED,
+    OCF_DEGRADED_PROMOTED,
     OCF_ERR_GENERIC,
+    OCF_RC_NAMES,
     OP_DONE,
     OP_ERROR,
     OP_NOT_INSTALLED,
@@ -32,17 +35,8 @@ EMPTY: Mapping[str, str] = MappingProxyType({})
 def _empty() -> Mapping[str, str]:
     return EMPTY
 
-OCF_DEGRADED = 190
-OCF_DEGRADED_PROMOTED = 191
 # 0..9 are OCF's own codes; 190/191 are Pacemaker's "degraded" extensions.
 KNOWN_OCF_RCS = frozenset(range(10)) | {OCF_DEGRADED, OCF_DEGRADED_PROMOTED}
-
-OCF_RC_NAMES = {
-    0: "ok", 1: "error", 2: "invalid parameter", 3: "unimplemented feature",
-    4: "insufficient privileges", 5: "not installed", 6: "not configured",
-    7: "not running", 8: "promoted", 9: "promoted (failed)",
-    190: "degraded", 191: "promoted (degraded)", 193: "pending",
-}
 
 OP_STATUS_NAMES = {
     -1: "pending", 0: "complete", 1: "cancelled", 2: "timed out",

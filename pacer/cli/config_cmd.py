@@ -30,7 +30,9 @@ from pacer.model.definition import (
 )
 from pacer.model.errors import ConfigError, Problem
 from pacer.model.meta import format_score
+from pacer.status.cib import export_cib
 from pacer.status.fresh import all_online_status
+from pacer.status.load import load_snapshot
 from pacer.status.types import Status
 
 FORMATTER = argparse.RawDescriptionHelpFormatter
@@ -39,47 +41,16 @@ FORMATTER = argparse.RawDescriptionHelpFormatter
 # --------------------------------------------------------------------------- loading
 
 
-def is_cib(path: Path, text: str) -> bool:
-    """CIB XML by extension (.xml) or by content (starts with '<')."""
-    return path.suffix.lower() == ".xml" or text.lstrip().startswith("<")
-
-
 def load_config_file(
     path: str | Path, warnings: list[Problem] | None = None
 ) -> tuple[Definition, Status, str]:
     """Load and validate a YAML or CIB file: (definition, status, "yaml"|"cib").
 
     Raises ConfigError when the file cannot be read or has errors; warnings go to
-    `warnings` if given.
+    `warnings` if given. (The one loader, `pacer.status.load`, with validation.)
     """
-    from pacer.model.validate import validate
-    from pacer.model.yaml_loader import load_yaml
-
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(Problem(str(p), None, "", "no such file")) from None
-    except IsADirectoryError:
-        raise ConfigError(Problem(str(p), None, "", "is a directory, not a file")) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(Problem(str(p), None, "", f"cannot read: {exc}")) from None
-    if is_cib(p, text):
-        try:
-            from pacer.model.cib_import import load_cib
-        except ImportError:
-            raise ConfigError(Problem(str(p), None, "", "reading CIB XML is not available "
-                                      "(pacer.model.cib_import is missing)")) from None
-        defn, status = load_cib(text, filename=str(p))
-        problems = [
-            dataclasses.replace(x, file=str(p)) if x.file is None else x for x in validate(defn)
-        ]
-        if any(x.is_error for x in problems):
-            raise ConfigError(problems)
-        if warnings is not None:
-            warnings.extend(problems)
-        return defn, status, "cib"
-    return load_yaml(text, filename=str(p), warnings=warnings), Status(), "yaml"
+    snap = load_snapshot(path, validate=True, warnings=warnings)
+    return snap.definition, snap.status, snap.kind
 
 
 def _print_problems(problems: list[Problem], file=None) -> None:
@@ -383,8 +354,6 @@ def cmd_import_cib(args: argparse.Namespace) -> int:
 
 @_handles_config_errors
 def cmd_export_cib(args: argparse.Namespace) -> int:
-    from pacer.model.cib_export import export_cib
-
     warnings: list[Problem] = []
     defn, status, kind = load_config_file(args.file, warnings)
     _print_problems(warnings)
@@ -410,8 +379,6 @@ async def _show_live(cs, args: argparse.Namespace) -> int:
     if fmt == "yaml":
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     elif fmt == "cib":
-        from pacer.model.cib_export import export_cib
-
         # With the live status, so `crm_simulate -x` replays the cluster as it is.
         sys.stdout.write(export_cib(defn, snap.status))
     elif fmt == "json":

@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from pacer.cli.explain_text import ResourceNotFound, explain_resource, render
 from pacer.cli.main import UserError
 from pacer.cli.simulate_cmd import run
-from pacer.scheduler.explain_text import UnknownResource, explain_resource, render
 
 DESCRIPTION = """\
 Explain, in plain words, why resource RSC is placed where it is (or why it is
@@ -51,10 +51,10 @@ unknown resource or node; close matches are suggested), 2 on a usage error.
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    result, before, _what = run(args)
+    r = run(args)
     try:
-        expl = explain_resource(result, args.rsc, before)
-    except UnknownResource as exc:
+        expl = explain_resource(r.definition, r.result, args.rsc, r.before)
+    except ResourceNotFound as exc:
         raise UserError(str(exc)) from None
     if args.json:
         print(json.dumps(expl.to_json(), indent=2))

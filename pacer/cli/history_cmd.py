@@ -14,8 +14,9 @@ import sys
 from dataclasses import asdict, dataclass
 
 from pacer.cli.live import CONNECTION_HELP, EXIT_HELP, add_connection_arguments, run_live
-from pacer.cli.status_view import OP_STATUS_TEXT, RC_TEXT, format_time
-from pacer.scheduler.history import is_failure
+from pacer.status.failures import is_failure
+from pacer.status.types import OCF_RC_NAMES as RC_TEXT
+from pacer.status_view import OP_STATUS_TEXT, format_time
 from pacer.store.cluster import ClusterStore, HistoryLog
 
 DESCRIPTION = """\

@@ -7,7 +7,7 @@ import argparse
 import json
 
 from pacer.cli.live import CONNECTION_HELP, EXIT_HELP, LiveError, add_connection_arguments, run_live
-from pacer.scheduler.explain_text import close_matches
+from pacer.model.errors import close_matches
 from pacer.store.cluster import ClusterStore, NotMember
 
 DESCRIPTION = """\

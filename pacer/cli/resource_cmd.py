@@ -26,7 +26,6 @@ from pacer.cli.live import (
     wait_for_change,
 )
 from pacer.cli.status_cmd import view_of
-from pacer.cli.status_view import ResourceView, StatusView, find_resource, parse_fail_attribute
 from pacer.model.definition import Clone, Definition, Group, Resource, resource_index
 from pacer.model.edits import (
     AddLocation,
@@ -37,8 +36,9 @@ from pacer.model.edits import (
     cli_constraints,
     cli_prefer_id,
 )
+from pacer.model.errors import close_matches
 from pacer.model.meta import parse_interval_ms
-from pacer.scheduler.explain_text import close_matches
+from pacer.status_view import ResourceView, StatusView, find_resource, parse_fail_attribute
 from pacer.store.cluster import ClusterStore, Snapshot
 
 DESCRIPTION = """\

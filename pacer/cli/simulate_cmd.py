@@ -4,7 +4,8 @@ The pure scheduler run on a file, the way `crm_simulate -S` runs Pacemaker's:
 the current state, the what-if modifications, the `Transition Summary:` in
 crm_simulate's own line format and the actions of the transition.
 
-The loading and what-if helpers here are shared with `pacer explain`.
+The file is read by the one loader (`pacer.status.load`) and edited by the
+what-ifs (`pacer.status.whatif`); `run` is shared with `pacer explain`.
 """
 
 from __future__ import annotations
@@ -12,19 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from types import MappingProxyType
 
+from pacer.cli.cluster_text import placement_of, score_table, scores_of
+from pacer.cli.cluster_text import status_lines as render_status
 from pacer.cli.main import UserError
-from pacer.model.definition import Definition, resource_index
+from pacer.model.definition import Definition
 from pacer.model.errors import ConfigError
-from pacer.scheduler.api import ScheduleResult, schedule
-from pacer.scheduler.explain_text import close_matches, placement_of, score_table, scores_of
-from pacer.scheduler.explain_text import status_lines as render_status
-from pacer.status.fresh import all_online_status
-from pacer.status.types import NodeState, Status
+from pacer.scheduler import ScheduleResult, schedule
+from pacer.status.load import FileSnapshot, decision_time, is_cib, load_snapshot
+from pacer.status.whatif import WhatIf, WhatIfError, apply_what_if
 
 EXAMPLES = """\
 examples:
@@ -79,22 +78,14 @@ crm_simulate -i RSC_monitor_10000@NODE=1 does), so migration-threshold applies.
 """
 
 
-@dataclass(frozen=True)
-class WhatIf:
-    node_down: tuple[str, ...] = ()
-    node_fail: tuple[str, ...] = ()
-    fail: tuple[str, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.node_down or self.node_fail or self.fail)
-
-    def lines(self) -> list[str]:
-        out = [f"  * Taking node {n} offline" for n in self.node_down]
-        out += [f"  * Failing node {n}" for n in self.node_fail]
-        for spec in self.fail:
-            rsc, _, node = spec.partition(":")
-            out.append(f"  * Failing the recurring monitor of {rsc} on {node}")
-        return out
+def what_if_lines(what: WhatIf) -> list[str]:
+    """The "Performing Requested Modifications" lines."""
+    out = [f"  * Taking node {n} offline" for n in what.node_down]
+    out += [f"  * Failing node {n}" for n in what.node_fail]
+    for spec in what.fail:
+        rsc, _, node = spec.partition(":")
+        out.append(f"  * Failing the recurring monitor of {rsc} on {node}")
+    return out
 
 
 def add_input_arguments(p: argparse.ArgumentParser) -> None:
@@ -129,39 +120,18 @@ def _debug() -> bool:
     return bool(os.environ.get("PACER_DEBUG"))
 
 
-def load_snapshot(path_text: str) -> tuple[Definition, Status]:
+def load_file(path_text: str) -> FileSnapshot:
     """Definition and status from a CIB or a YAML file; input problems → UserError."""
-    path = Path(path_text)
-    if not path.exists():
-        raise UserError(f"{path_text}: no such file")
-    if path.is_dir():
-        raise UserError(f"{path_text}: is a directory, expected a CIB (.xml) or YAML file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"{path_text}: not a text file (expected CIB XML or YAML)") from None
-    except OSError as exc:
-        raise UserError(f"{path_text}: cannot read: {exc.strerror or exc}") from None
-    text = text.lstrip("\ufeff")
-    is_xml = path.suffix.lower() == ".xml" or text.lstrip().startswith("<")
-    if is_xml and not text.lstrip().startswith("<"):
-        raise UserError(f"{path_text}: malformed XML: it does not start with '<' "
-                        "(expected a CIB: <cib> ... </cib>)")
-    try:
-        if is_xml:
-            from pacer.model.cib_import import load_cib
-
-            return load_cib(text, filename=path_text)
-        from pacer.model.yaml_loader import load_yaml
-
-        defn = load_yaml(text, filename=path_text)
-        return defn, all_online_status(defn)
+        return load_snapshot(path_text)
     except ConfigError as exc:
         raise UserError(_config_error_text(exc)) from None
     except Exception as exc:  # the importers' own bugs: still one clean line
         if _debug():
             raise
-        kind = "CIB" if is_xml else "YAML definition"
+        path = Path(path_text)
+        text = path.read_text(errors="replace").lstrip("\ufeff")
+        kind = "CIB" if is_cib(path, text) else "YAML definition"
         raise UserError(f"{path_text}: cannot be read as a {kind}: "
                         f"{type(exc).__name__}: {exc} (PACER_DEBUG=1 shows a traceback)"
                         ) from None
@@ -179,93 +149,29 @@ def what_if_from_args(args: argparse.Namespace) -> WhatIf:
                   fail=tuple(args.fail))
 
 
-def apply_modifications(defn: Definition, status: Status, what: WhatIf,
-                        now: int | None = None) -> Status:
-    """The what-if edits, with clean errors for unknown nodes and resources."""
-    if not what:
-        return status
-    from pacer.scheduler.whatif import WhatIfError, apply_what_if
+@dataclass(frozen=True)
+class Run:
+    """One file scheduled (after the what-ifs), and before them when there were any."""
 
-    nodes = [n.name for n in defn.nodes]
-    for n in what.node_down + what.node_fail:
-        if n not in nodes:
-            raise UserError(_unknown("node", n, nodes))
-    rscs = sorted(resource_index(defn.resources))
-    for spec in what.fail:
-        rsc, sep, node = spec.partition(":")
-        if not sep or not rsc or not node:
-            raise UserError(f"--fail {spec!r}: expected RSC:NODE, e.g. --fail vip:node1")
-        if rsc not in rscs:
-            raise UserError(f"--fail {spec!r}: " + _unknown("resource", rsc, rscs))
-        if node not in nodes:
-            raise UserError(f"--fail {spec!r}: " + _unknown("node", node, nodes))
-    try:
-        status = apply_what_if(defn, status, node_down=what.node_down,
-                               node_fail=what.node_fail, fail=what.fail)
-    except WhatIfError as exc:
-        raise UserError(str(exc)) from None
-    return inject_failcounts(status, what.fail, decision_time(status, now))
+    definition: Definition
+    result: ScheduleResult
+    before: ScheduleResult | None
+    what: WhatIf
 
 
-def inject_failcounts(status: Status, fail: tuple[str, ...], now: int) -> Status:
-    """Count each injected failure as crm_simulate's `-i RSC_monitor_10000@NODE=1` does.
-
-    The failed operation itself is recorded by `whatif.apply_what_if`; Pacemaker also
-    increments the node's fail-count attribute and stamps last-failure, which is what
-    migration-threshold and failure-timeout read.
-    """
-    if not fail:
-        return status
-    per_op = _feature_at_least(status.feature_set, (3, 0, 13))
-    states = dict(status.node_states)
-    for spec in fail:
-        rsc, _, node = spec.partition(":")
-        ns = states.get(node, NodeState(name=node))
-        attrs = dict(ns.transient)
-        suffix = f"{rsc}#monitor_10000" if per_op else rsc
-        try:
-            count = int(attrs.get(f"fail-count-{suffix}", "0"))
-        except ValueError:
-            count = 0
-        attrs[f"fail-count-{suffix}"] = str(count + 1)
-        attrs[f"last-failure-{suffix}"] = str(now)
-        states[node] = replace(ns, transient=MappingProxyType(attrs))
-    return replace(status, node_states=states)
-
-
-def _feature_at_least(feature_set: str, want: tuple[int, ...]) -> bool:
-    try:
-        return tuple(int(x) for x in feature_set.split(".")) >= want
-    except ValueError:
-        return True
-
-
-def _unknown(kind: str, name: str, known: list[str]) -> str:
-    near = close_matches(name, known)
-    if near:
-        hint = "did you mean " + " or ".join(repr(x) for x in near) + "?"
-    else:
-        hint = f"{kind}s are: {', '.join(known) if known else '(none)'}"
-    return f"unknown {kind} {name!r}; {hint}"
-
-
-def decision_time(status: Status, now: int | None) -> int:
-    if now is not None:
-        return now
-    if status.now is not None:
-        return status.now
-    return int(time.time())
-
-
-def run(args: argparse.Namespace) -> tuple[ScheduleResult, ScheduleResult | None, WhatIf]:
+def run(args: argparse.Namespace) -> Run:
     """Schedule the file (after the what-ifs); also the run before them when there are any."""
-    defn, status = load_snapshot(args.file)
+    snap = load_file(args.file)
+    defn, status = snap.definition, snap.status
     what = what_if_from_args(args)
     now = decision_time(status, args.now)
-    modified = apply_modifications(defn, status, what, now)
+    try:
+        modified = apply_what_if(defn, status, what, now)
+    except WhatIfError as exc:
+        raise UserError(str(exc)) from None
     result = schedule(defn, replace(modified), now)
     before = schedule(defn, replace(status), now) if what else None
-    return result, before, what
+    return Run(defn, result, before, what)
 
 
 def result_json(result: ScheduleResult) -> dict:
@@ -278,7 +184,8 @@ def result_json(result: ScheduleResult) -> dict:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    result, before, what = run(args)
+    r = run(args)
+    result, before, what = r.result, r.before, r.what
     if args.json:
         print(json.dumps(result_json(result), indent=2))
         return 0
@@ -287,7 +194,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out.append("")
     if what:
         out.append("Performing Requested Modifications:")
-        out.extend(what.lines())
+        out.extend(what_if_lines(what))
         out.append("")
     if args.show_scores:
         out.extend(score_table(result))

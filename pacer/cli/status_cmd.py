@@ -14,10 +14,9 @@ from pacer.cli.live import (
     run_live,
     wait_for_change,
 )
-from pacer.cli.status_view import StatusView, build_view, render
-from pacer.scheduler.api import schedule
+from pacer.status_view import render, view_of
 from pacer.store.base import Compacted
-from pacer.store.cluster import ClusterStore, Snapshot
+from pacer.store.cluster import ClusterStore
 
 DESCRIPTION = """\
 Show the live cluster as its controller sees it: one consistent read of the
@@ -51,15 +50,6 @@ in_flight [{node, task, rsc, interval_ms, state, id}], planned [lines].
 With --watch, one such object per line, each time the cluster changes.
 
 """ + CONNECTION_HELP + "\n" + EXIT_HELP
-
-
-def view_of(snap: Snapshot, cluster: str, now: int | None = None) -> StatusView:
-    """The status view of one snapshot (shared with the crm_mon shim)."""
-    now = int(time.time()) if now is None else now
-    result = None
-    if snap.definition is not None:
-        result = schedule(snap.definition.definition, snap.status, now)
-    return build_view(snap, result, cluster)
 
 
 async def _status(cs: ClusterStore, args: argparse.Namespace) -> int:

@@ -3,10 +3,11 @@
     campaign for the controller key (with the node's lease)
     elected:
         discard requests of earlier controllers
-        loop:  snapshot → probes? → schedule → fence? → run the DAG → monitors? → wait
+        loop:  snapshot → schedule → probes? → fence? → run the DAG → monitors? → wait
 
-Every decision is made by a pure module (`probes`, `monitors`, `graph`,
-`fencing`, `changes`, `requests`, and the scheduler); this file only reads the
+Every decision is made by a pure module (`graph`, `fencing`, `changes`,
+`requests`, and the scheduler, whose one result also says which probes and
+recurring monitors to run); this file only reads the
 store, writes through the `ControllerSession` (so a deposed controller writes
 nothing), runs fence devices through the `Fencer` and waits on the store's
 watch, with time from the injected `clock` and `wall` so the fault simulator
@@ -47,16 +48,13 @@ from pacer.controller.inflight import (
     top_level,
     top_of,
 )
-from pacer.controller.monitors import missing_monitors, monitors_after
 from pacer.controller.offload import Offload, in_worker_thread
 from pacer.controller.optimeouts import AgentCatalog, OpTimeouts
-from pacer.controller.probes import needed_probes
 from pacer.controller.requests import Context, RequestIds, for_action, for_monitor, for_probe
 from pacer.model.definition import Definition
 from pacer.model.meta import parse_bool
 from pacer.node.rules import failure_attributes
-from pacer.scheduler.api import ScheduleResult, schedule
-from pacer.scheduler.transition import PlannedAction, Transition
+from pacer.scheduler import PlannedAction, ScheduleResult, Transition, monitors_after, schedule
 from pacer.status.types import OP_TIMEOUT, FenceEvent, Status
 from pacer.store.base import (
     Event,
@@ -357,7 +355,9 @@ class Controller:
                 ctx = Context(ids, snap.definition.revision,
                               functools.partial(self._timeouts.timeout_ms, defn),
                               snap.members)
-                probes = needed_probes(defn, status)
+                now = int(self.wall())
+                result = await self._schedule(defn, status, now)
+                probes = result.probes
                 if probes:
                     ids.next_transition()
                     reqs = [for_probe(p, ctx) for p in probes]
@@ -366,8 +366,6 @@ class Controller:
                     await self._drive(session, feed, _plain(reqs), reqs.__getitem__,
                                       snap.revision, attrs)
                     continue
-                now = int(self.wall())
-                result = await self._schedule(defn, status, now)
                 t = result.transition
                 fences = [a for a in t.actions if a.task == "stonith" and a.runnable]
                 fence_wait: float | None = None
@@ -405,8 +403,7 @@ class Controller:
                 # the next failure; faultsim seed 16 lost a VIP unnoticed).
                 held_tops = held_resources(defn, pending) if pending else frozenset()
                 tops = top_level(defn) if held_tops else {}
-                mons = [m for m in missing_monitors(result.plan.rscs)
-                        if top_of(tops, m.rsc) not in held_tops]
+                mons = [m for m in result.monitors if top_of(tops, m.rsc) not in held_tops]
                 if mons:
                     ids.next_transition()
                     reqs = [for_monitor(m, ctx) for m in mons]

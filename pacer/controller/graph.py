@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from pacer.scheduler.transition import PlannedAction, Transition
+from pacer.scheduler import PlannedAction, Transition
 
 
 class State(Enum):

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pacer.model.definition import Clone, Definition, Group, Resource, ResourceSet
-from pacer.scheduler.clones import split_instance_id
+from pacer.status.instances import split_instance_id
 from pacer.status.types import OP_PENDING, OpRecord, Status
 
 

@@ -18,7 +18,7 @@ from pacer.agents.api import AgentSpec
 from pacer.agents.metadata import AgentMetadata
 from pacer.model.definition import Definition, Primitive, iter_primitives
 from pacer.model.timeouts import effective_timeout_ms, rule_free_op_defaults
-from pacer.scheduler.clones import split_instance_id
+from pacer.status.instances import split_instance_id
 
 log = logging.getLogger("pacer.controller")
 

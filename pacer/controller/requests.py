@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from pacer.controller.monitors import MonitorRequest
-from pacer.controller.probes import Probe
 from pacer.node.mapping import STOP_TIMEOUT_KEY
-from pacer.scheduler.transition import PlannedAction
+from pacer.scheduler import MonitorRequest, PlannedAction, ProbeRequest
 from pacer.store.cluster import NodeRequest
 
 OCF_NOT_RUNNING = 7
@@ -70,7 +68,7 @@ def for_action(a: PlannedAction, ctx: Context) -> NodeRequest:
                     {"expected_rc": "0", **a.extra})
 
 
-def for_probe(p: Probe, ctx: Context) -> NodeRequest:
+def for_probe(p: ProbeRequest, ctx: Context) -> NodeRequest:
     return _request(ctx, p.node, p.rsc, "monitor", 0,
                     {"expected_rc": str(OCF_NOT_RUNNING)})
 

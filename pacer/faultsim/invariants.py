@@ -61,8 +61,9 @@ from pacer.faultsim.reality import (
     Reality,
     Running,
 )
+from pacer.model.clones import CloneOptions
 from pacer.model.definition import Clone, Definition, Group, Primitive, Resource, resource_index
-from pacer.scheduler.clones import CloneOptions, split_instance_id
+from pacer.status.instances import split_instance_id
 
 INVARIANTS = ("single-active", "promoted-max", "clone-max", "order", "self-fence",
               "fenced-before-takeover", "fence-confirmed", "rule-6", "colocation", "converges",

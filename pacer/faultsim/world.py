@@ -40,7 +40,7 @@ from pacer.faultsim.loop import PROC, DriftClock, Proc, ProcState, VirtualTimeLo
 from pacer.faultsim.reality import STARTED, Reality
 from pacer.faultsim.trace import Trace
 from pacer.node.config import NodeConfig
-from pacer.scheduler.clones import split_instance_id
+from pacer.status.instances import split_instance_id
 from pacer.store.base import (
     EventType,
     KeyValue,
@@ -1069,9 +1069,7 @@ class World:
         """For every lost, unfenced node: what the store says is active there."""
         if self._lost_cache is not None and self._lost_cache[0] == self.cluster.revision:
             return self._lost_cache[1]
-        from pacer.scheduler.nodes import interpret_nodes
-        from pacer.scheduler.options import ClusterOptions
-        from pacer.scheduler.resources import build_resources
+        from pacer.scheduler import schedule
 
         kvs = self.cluster.snapshot()
         out: dict[str, dict[str, str]] = {}
@@ -1082,14 +1080,10 @@ class World:
         if lost:
             now = int(EPOCH_BASE + self.loop.now)
             status = build_status(kvs.values(), self.keys, self.defn, now)
-            opts = ClusterOptions.from_properties(self.defn.properties)
-            nodes = interpret_nodes(self.defn, status, opts)
-            rscs = build_resources(self.defn, status, nodes, opts, now)
-            for r in rscs.primitives:
-                pid = r.prim.id if r.prim is not None else split_instance_id(r.id)[0]
-                for n in r.running_on:
+            for r in schedule(self.defn, status, now).view.primitives:
+                for n, role in r.roles.items():  # (where history says it runs)
                     if n in lost:
-                        out.setdefault(n, {})[pid] = r.roles.get(n, "Started")
+                        out.setdefault(n, {})[r.primitive] = role
         self._lost_cache = (self.cluster.revision, out)
         return out
 
@@ -1108,7 +1102,7 @@ class World:
         return verdict
 
     def _converged(self) -> tuple[bool, str]:
-        from pacer.scheduler.api import schedule
+        from pacer.scheduler import schedule
 
         kvs = self.cluster.snapshot()
         if self.keys.controller not in kvs:
@@ -1126,10 +1120,9 @@ class World:
             return False, "scheduler still wants: " + ", ".join(
                 f"{a.task} {a.rsc or ''}@{a.node}" for a in todo[:4])
         believed: dict[tuple[str, str], bool] = {}
-        for r in result.plan.rscs.primitives:
-            pid = r.prim.id if r.prim is not None else split_instance_id(r.id)[0]
-            for n in r.running_on:
-                believed[(pid, n)] = r.roles.get(n) == "Promoted"
+        for r in result.view.primitives:
+            for n in r.active:
+                believed[(r.primitive, n)] = r.roles.get(n) == "Promoted"
         real: dict[tuple[str, str], bool] = {}
         for h in self.reality.hosts():
             for key, run in self.reality.on(h).items():

@@ -1,4 +1,5 @@
-"""Write a Definition (and optionally a Status) as a Pacemaker CIB.
+"""Write a Definition as a Pacemaker CIB (`pacer.status.cib.export_cib` adds the
+`<status>` section and writes the text).
 
 The result validates against Pacemaker's `pacemaker-3.7` schema and is accepted by
 `crm_simulate -x FILE -S`, so any pacer configuration can be checked against the real
@@ -35,7 +36,6 @@ from pacer.model.definition import (
     resource_index,
 )
 from pacer.model.meta import format_score
-from pacer.status.types import OpRecord, Status
 
 FEATURE_SET = "3.16.1"
 SCHEMA = "pacemaker-3.7"
@@ -43,7 +43,6 @@ SCHEMA = "pacemaker-3.7"
 # the op's <meta_attributes>.
 OP_ATTRIBUTES = ("description", "start-delay", "interval-origin", "record-pending")
 _XSD_BOOLEANS = ("true", "false", "1", "0")
-_ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 
 
 def _ms_text(ms: int) -> str:
@@ -330,120 +329,18 @@ class _Writer:
             ET.SubElement(el, "nvpair", id=self.fresh(f"{el.get('id')}-{name}"), name=str(name),
                           value=str(value))
 
-    def status(self, cib: ET.Element, status: Status | None) -> None:
-        el = ET.SubElement(cib, "status")
-        if status is None:
-            return
-        node_ids = {n.name: (n.id or n.name) for n in self.defn.nodes}
-        primitives = {r.id: r for r in resource_index(self.defn.resources).values()
-                      if isinstance(r, Primitive)}
-        for name, ns in status.node_states.items():
-            node_id = ns.id or node_ids.get(name, name)
-            state = ET.SubElement(el, "node_state", id=node_id, uname=ns.name or name)
-            for attr, value in (("in_ccm", ns.in_ccm), ("crmd", ns.crmd), ("join", ns.join),
-                                ("expected", ns.expected)):
-                if value is not None:
-                    state.set(attr, value)
-            if ns.transient:
-                ta = ET.SubElement(state, "transient_attributes", id=node_id)
-                ia = ET.SubElement(ta, "instance_attributes", id=f"status-{node_id}")
-                for k, v in ns.transient.items():
-                    ET.SubElement(ia, "nvpair", id=f"status-{node_id}-{k}", name=k, value=str(v))
-            if ns.history:
-                lrm = ET.SubElement(state, "lrm", id=node_id)
-                lrm_resources = ET.SubElement(lrm, "lrm_resources")
-                for h in ns.history:
-                    p = primitives.get(h.rsc.split(":")[0])
-                    cls = h.agent_class or (p.agent_class if p else "ocf")
-                    provider = h.provider if h.agent_class else (p.provider if p else None)
-                    type_ = h.type or (p.type if p else "")
-                    if cls == "pacer":
-                        cls, provider = "ocf", "pacer"
-                    rel = ET.SubElement(lrm_resources, "lrm_resource", id=h.rsc, type=type_)
-                    rel.set("class", cls)
-                    if provider:
-                        rel.set("provider", provider)
-                    if h.container:
-                        rel.set("container", h.container)
-                    if h.shutdown_lock:
-                        rel.set("shutdown-lock", str(h.shutdown_lock))
-                    used: set[str] = set()
-                    for op in h.ops:
-                        self.op_record(rel, op, name, status.feature_set, used)
-        if status.tickets:
-            tickets = ET.SubElement(el, "tickets")
-            for ticket, attrs in status.tickets.items():
-                ET.SubElement(tickets, "ticket_state", id=ticket,
-                              **{k: str(v) for k, v in attrs.items()})
 
-    @staticmethod
-    def op_record(parent: ET.Element, op: OpRecord, node: str, feature_set: str,
-                  used: set[str]) -> None:
-        op_id = op.id or f"{op.rsc}_{op.operation}_{op.interval_ms}"
-        n = 2
-        base = op_id
-        while op_id in used:
-            op_id = f"{base}-{n}"
-            n += 1
-        used.add(op_id)
-        expected = op.expected_rc
-        if expected is None:
-            expected = 7 if op.operation == "monitor" and op.interval_ms == 0 else 0
-        key = f"0:0:{expected}:{_ZERO_UUID}"
-        attrs = {
-            "id": op_id,
-            "operation_key": f"{op.rsc}_{op.operation}_{op.interval_ms}",
-            "operation": op.operation,
-            "crm-debug-origin": "pacer",
-            "crm_feature_set": feature_set,
-            "transition-key": key,
-            "transition-magic": f"{op.op_status}:{op.rc};{key}",
-            "exit-reason": "",
-            "on_node": node,
-            "call-id": str(op.call_id),
-            "rc-code": str(op.rc),
-            "op-status": str(op.op_status),
-            "interval": str(op.interval_ms),
-            "last-rc-change": str(op.last_rc_change),
-            "exec-time": str(op.exec_time_ms),
-            "queue-time": "0",
-        }
-        if op.last_run:
-            attrs["last-run"] = str(op.last_run)
-        for attr, value in (("op-digest", op.digest), ("op-restart-digest", op.restart_digest),
-                            ("op-force-restart", op.force_restart),
-                            ("migrate_source", op.migrate_source),
-                            ("migrate_target", op.migrate_target)):
-            if value is not None:
-                attrs[attr] = value
-        ET.SubElement(parent, "lrm_rsc_op", **attrs)
-
-
-def export_cib_element(defn: Definition, status: Status | None = None) -> ET.Element:
-    """The CIB as an ElementTree element (see `export_cib`)."""
+def cib_element(defn: Definition) -> ET.Element:
+    """The definition as a CIB root element: `<configuration>` and an empty
+    `<status/>` (`pacer.status.cib.export_cib` fills it, and writes the text)."""
     writer = _Writer(defn)
     cib = ET.Element("cib")
-    cib.set("crm_feature_set", status.feature_set if status else FEATURE_SET)
+    cib.set("crm_feature_set", FEATURE_SET)
     cib.set("validate-with", SCHEMA)
     cib.set("epoch", "1")
     cib.set("num_updates", "0")
     cib.set("admin_epoch", "0")
-    cib.set("have-quorum", "1" if (status is None or status.have_quorum) else "0")
-    if status is not None and status.no_quorum_panic:
-        cib.set("no-quorum-panic", "1")
-    if status is not None:
-        if status.dc is not None:
-            dc = defn.node(status.dc)
-            cib.set("dc-uuid", (dc.id or dc.name) if dc else status.dc)
-        if status.now is not None:
-            cib.set("execution-date", str(int(status.now)))
+    cib.set("have-quorum", "1")
     writer.configuration(cib)
-    writer.status(cib, status)
+    ET.SubElement(cib, "status")
     return cib
-
-
-def export_cib(defn: Definition, status: Status | None = None) -> str:
-    """The definition (and status, if given; else an empty `<status/>`) as CIB XML text."""
-    cib = export_cib_element(defn, status)
-    ET.indent(cib, "  ")
-    return ET.tostring(cib, encoding="unicode") + "\n"

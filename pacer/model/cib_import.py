@@ -1,8 +1,10 @@
-"""Read a Pacemaker CIB (XML) into a `Definition` and a `Status`.
+"""Read a Pacemaker CIB (XML): the document, and its configuration as a `Definition`.
 
 Only what pacer models is read; unknown elements are ignored so that any CIB a
 Pacemaker cluster produced can be loaded. Role names are normalised to the
-current vocabulary (Master → Promoted, Slave → Unpromoted).
+current vocabulary (Master → Promoted, Slave → Unpromoted). The `<status>`
+section is read beside the cluster status (`pacer.status.cib`), which also
+has `load_cib` (both at once).
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from pacer.model.meta import normalize_role as _normalize_role
 from pacer.model.meta import parse_bool as _meta_bool
 from pacer.model.meta import parse_interval_ms as _strict_interval_ms
 from pacer.model.meta import parse_score as _strict_score
-from pacer.status.types import FenceEvent, NodeState, OpRecord, ResourceHistory, Status
 
 
 def parse_score(value: str) -> int:
@@ -67,10 +68,12 @@ def normalize_role(role: str | None) -> str | None:
     return _normalize_role(role) if role is not None else None
 
 
-class _Ctx:
-    """Shared lookups while reading one document (id-refs point anywhere)."""
+class CibDocument:
+    """One parsed CIB: its root element and the lookups shared while reading it
+    (id-refs point anywhere)."""
 
     def __init__(self, root: ET.Element, filename: str) -> None:
+        self.root = root
         self.filename = filename
         self.by_id: dict[str, ET.Element] = {}
         for el in root.iter():
@@ -92,9 +95,13 @@ class _Ctx:
     def error(self, where: str, message: str, hint: str = "") -> ConfigError:
         return ConfigError([Problem(self.filename, None, where, message, hint)])
 
+    def sets(self, parent: ET.Element, tag: str) -> dict[str, str]:
+        """Every `<tag>` name/value set of `parent`, merged (first value of a name wins)."""
+        return _sets(self, parent, tag)
 
-def load_cib(source: str | Path, *, filename: str | None = None) -> tuple[Definition, Status]:
-    """Parse a CIB from a path or XML text."""
+
+def parse_cib(source: str | Path, *, filename: str | None = None) -> CibDocument:
+    """Parse a CIB from a path or XML text (a well-formed `<cib>`, or ConfigError)."""
     text: str
     if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip().startswith("<")):
         path = Path(source)
@@ -117,19 +124,21 @@ def load_cib(source: str | Path, *, filename: str | None = None) -> tuple[Defini
         raise ConfigError(
             [Problem(filename, None, root.tag, f"root element is <{root.tag}>, expected <cib>", "")]
         )
-    ctx = _Ctx(root, filename)
-    config = root.find("configuration")
+    return CibDocument(root, filename)
+
+
+def read_definition(doc: CibDocument) -> Definition:
+    """The document's `<configuration>` as a Definition."""
+    config = doc.root.find("configuration")
     if config is None:
-        raise ctx.error("cib", "no <configuration> section")
-    defn = _read_configuration(ctx, config)
-    status = _read_status(ctx, root, defn)
-    return defn, status
+        raise doc.error("cib", "no <configuration> section")
+    return _read_configuration(doc, config)
 
 
 # --------------------------------------------------------------------------- configuration
 
 
-def _nvpairs(ctx: _Ctx, el: ET.Element | None) -> dict[str, str]:
+def _nvpairs(ctx: CibDocument, el: ET.Element | None) -> dict[str, str]:
     """Name/value pairs of every child set of `el` of the given kind, first wins."""
     out: dict[str, str] = {}
     if el is None:
@@ -151,7 +160,7 @@ def _nvpairs(ctx: _Ctx, el: ET.Element | None) -> dict[str, str]:
     return out
 
 
-def _sets(ctx: _Ctx, parent: ET.Element, tag: str) -> dict[str, str]:
+def _sets(ctx: CibDocument, parent: ET.Element, tag: str) -> dict[str, str]:
     """Merge all `<tag>` sets of a parent (Pacemaker: first value of a name wins)."""
     out: dict[str, str] = {}
     for s in parent.findall(tag):
@@ -160,7 +169,7 @@ def _sets(ctx: _Ctx, parent: ET.Element, tag: str) -> dict[str, str]:
     return out
 
 
-def _nvsets(ctx: _Ctx, parent: ET.Element | None) -> tuple[NVSet, ...]:
+def _nvsets(ctx: CibDocument, parent: ET.Element | None) -> tuple[NVSet, ...]:
     if parent is None:
         return ()
     out = []
@@ -179,7 +188,7 @@ def _nvsets(ctx: _Ctx, parent: ET.Element | None) -> tuple[NVSet, ...]:
     return tuple(out)
 
 
-def _rule(ctx: _Ctx, el: ET.Element) -> Rule:
+def _rule(ctx: CibDocument, el: ET.Element) -> Rule:
     el = ctx.deref(el)
     conds = []
     for c in el:
@@ -245,7 +254,7 @@ def _rule(ctx: _Ctx, el: ET.Element) -> Rule:
     )
 
 
-def _operation(ctx: _Ctx, el: ET.Element) -> Operation:
+def _operation(ctx: CibDocument, el: ET.Element) -> Operation:
     el = ctx.deref(el)
     meta = {
         k: v
@@ -270,7 +279,7 @@ def _operation(ctx: _Ctx, el: ET.Element) -> Operation:
     )
 
 
-def _primitive(ctx: _Ctx, el: ET.Element) -> Primitive:
+def _primitive(ctx: CibDocument, el: ET.Element) -> Primitive:
     el = ctx.deref(el)
     rid = el.get("id", "")
     cls = el.get("class")
@@ -297,7 +306,7 @@ def _primitive(ctx: _Ctx, el: ET.Element) -> Primitive:
 
 
 def _primitive_fields(
-    ctx: _Ctx, el: ET.Element, cls: str, provider: str | None, type_: str
+    ctx: CibDocument, el: ET.Element, cls: str, provider: str | None, type_: str
 ) -> Primitive:
     ops_el = el.find("operations")
     ops: list[Operation] = []
@@ -316,7 +325,7 @@ def _primitive_fields(
     )
 
 
-def _resource(ctx: _Ctx, el: ET.Element, inherited: dict[str, str] | None = None):
+def _resource(ctx: CibDocument, el: ET.Element, inherited: dict[str, str] | None = None):
     """`inherited`: instance attributes of the enclosing group/clone, which
     Pacemaker gives to every primitive inside as parameters (its own win; they
     are part of its digests, clone-anon-dup)."""
@@ -341,7 +350,7 @@ def _resource(ctx: _Ctx, el: ET.Element, inherited: dict[str, str] | None = None
     return None
 
 
-def _resource_sets(ctx: _Ctx, el: ET.Element) -> tuple[ResourceSet, ...]:
+def _resource_sets(ctx: CibDocument, el: ET.Element) -> tuple[ResourceSet, ...]:
     out = []
     for s in el.findall("resource_set"):
         s = ctx.deref(s)
@@ -366,7 +375,7 @@ def _resource_sets(ctx: _Ctx, el: ET.Element) -> tuple[ResourceSet, ...]:
     return tuple(out)
 
 
-def _constraints(ctx: _Ctx, el: ET.Element | None):
+def _constraints(ctx: CibDocument, el: ET.Element | None):
     locs: list[Location] = []
     colos: list[Colocation] = []
     orders: list[Order] = []
@@ -436,7 +445,7 @@ def _constraints(ctx: _Ctx, el: ET.Element | None):
     return tuple(locs), tuple(colos), tuple(orders)
 
 
-def _read_configuration(ctx: _Ctx, config: ET.Element) -> Definition:
+def _read_configuration(ctx: CibDocument, config: ET.Element) -> Definition:
     props: dict[str, str] = {}
     crm = config.find("crm_config")
     if crm is not None:
@@ -474,131 +483,4 @@ def _read_configuration(ctx: _Ctx, config: ET.Element) -> Definition:
         properties=frozen(props),
         rsc_defaults=_nvsets(ctx, config.find("rsc_defaults")),
         op_defaults=_nvsets(ctx, config.find("op_defaults")),
-    )
-
-
-# --------------------------------------------------------------------------- status
-
-
-def _int(v: str | None, default: int = 0) -> int:
-    if v is None or v == "":
-        return default
-    try:
-        return int(v)
-    except ValueError:
-        return default
-
-
-def _expected_rc(op: ET.Element) -> int | None:
-    key = op.get("transition-key") or ""
-    parts = key.split(":")
-    if len(parts) >= 4:
-        try:
-            return int(parts[2])
-        except ValueError:
-            return None
-    magic = op.get("transition-magic") or ""
-    if ";" in magic:
-        return _expected_rc_from(magic.split(";", 1)[1])
-    return None
-
-
-def _expected_rc_from(key: str) -> int | None:
-    parts = key.split(":")
-    if len(parts) >= 4:
-        try:
-            return int(parts[2])
-        except ValueError:
-            return None
-    return None
-
-
-def _read_status(ctx: _Ctx, root: ET.Element, defn: Definition) -> Status:
-    id_to_name = {n.id: n.name for n in defn.nodes}
-    states: dict[str, NodeState] = {}
-    status_el = root.find("status")
-    if status_el is not None:
-        for ns in status_el.findall("node_state"):
-            name = ns.get("uname") or id_to_name.get(ns.get("id", ""), ns.get("id", ""))
-            transient: dict[str, str] = {}
-            ta = ns.find("transient_attributes")
-            if ta is not None:
-                transient = _sets(ctx, ta, "instance_attributes")
-            hist: list[ResourceHistory] = []
-            lrm = ns.find("lrm")
-            if lrm is not None:
-                lrs = lrm.find("lrm_resources")
-                for lr in lrs.findall("lrm_resource") if lrs is not None else ():
-                    rid = lr.get("id", "")
-                    ops = []
-                    for op in lr.findall("lrm_rsc_op"):
-                        ops.append(
-                            OpRecord(
-                                rsc=rid,
-                                node=name,
-                                operation=op.get("operation", ""),
-                                interval_ms=_int(op.get("interval")),
-                                call_id=_int(op.get("call-id"), -1),
-                                rc=_int(op.get("rc-code")),
-                                op_status=_int(op.get("op-status")),
-                                expected_rc=_expected_rc(op),
-                                last_rc_change=_int(op.get("last-rc-change")),
-                                last_run=_int(op.get("last-run")),
-                                exec_time_ms=_int(op.get("exec-time")),
-                                digest=op.get("op-digest"),
-                                restart_digest=op.get("op-restart-digest"),
-                                force_restart=op.get("op-force-restart"),
-                                secure_params=op.get("op-secure-params"),
-                                secure_digest=op.get("op-secure-digest"),
-                                migrate_source=op.get("migrate_source"),
-                                migrate_target=op.get("migrate_target"),
-                                id=op.get("id", ""),
-                            )
-                        )
-                    hist.append(
-                        ResourceHistory(
-                            rsc=rid,
-                            node=name,
-                            agent_class=lr.get("class", ""),
-                            provider=lr.get("provider"),
-                            type=lr.get("type", ""),
-                            container=lr.get("container"),
-                            ops=tuple(ops),
-                            shutdown_lock=_int(lr.get("shutdown-lock"), 0) or None,
-                        )
-                    )
-            states[name] = NodeState(
-                name=name,
-                id=ns.get("id", ""),
-                in_ccm=ns.get("in_ccm"),
-                crmd=ns.get("crmd"),
-                join=ns.get("join"),
-                expected=ns.get("expected"),
-                transient=frozen(transient),
-                history=tuple(hist),
-            )
-    fences = []
-    if status_el is not None:
-        for f in status_el.iter("fence_event"):
-            fences.append(
-                FenceEvent(
-                    target=f.get("target", ""),
-                    action=f.get("action", ""),
-                    state=f.get("state", ""),
-                    completed=_int(f.get("completed")),
-                    origin=f.get("origin", ""),
-                )
-            )
-    now = None
-    exec_date = root.get("execution-date")
-    if exec_date:
-        now = _int(exec_date, 0) or None
-    return Status(
-        have_quorum=root.get("have-quorum", "1") in ("1", "true", "yes"),
-        no_quorum_panic=root.get("no-quorum-panic", "0") in ("1", "true", "yes"),
-        node_states=states,
-        now=now,
-        dc=id_to_name.get(root.get("dc-uuid", ""), root.get("dc-uuid")),
-        feature_set=root.get("crm_feature_set", "0"),
-        fencing_history=tuple(fences),
     )

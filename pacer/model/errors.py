@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -80,3 +81,18 @@ def raise_if_errors(problems: Iterable[Problem]) -> list[Problem]:
     if any(p.is_error for p in problems):
         raise ConfigError(problems)
     return problems
+
+
+def close_matches(word: str, choices: list[str]) -> list[str]:
+    """Up to three of `choices` the user may have meant by `word`, for "did you
+    mean" hints: close spellings (any case), then names containing it."""
+    lower = {c.lower(): c for c in choices}
+    found = difflib.get_close_matches(word.lower(), list(lower), n=3, cutoff=0.6)
+    out = [lower[f] for f in found]
+    # A prefix or substring is also a good guess ("glance" for "glance-api").
+    for c in choices:
+        if len(out) >= 3:
+            break
+        if c not in out and word and (word.lower() in c.lower()):
+            out.append(c)
+    return out

@@ -270,7 +270,12 @@ def parse_int(value: str | int, *, allow_infinity: bool = False) -> int:
 
 # --------------------------------------------------------------------------- roles
 
-ROLES = ("Started", "Stopped", "Promoted", "Unpromoted", "Master", "Slave")
+# A resource's roles, as the scheduler, history and constraints name them.
+STOPPED = "Stopped"
+STARTED = "Started"
+PROMOTED = "Promoted"
+UNPROMOTED = "Unpromoted"
+ROLES = (STARTED, STOPPED, PROMOTED, UNPROMOTED, "Master", "Slave")
 _ROLE_ALIASES = {"Master": "Promoted", "Slave": "Unpromoted"}
 
 

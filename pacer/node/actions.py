@@ -48,7 +48,7 @@ from pacer.node.mapping import (
 )
 from pacer.node.monitors import Locks, Monitor, RecurringMonitors, changed
 from pacer.node.rules import Activity, failure_attributes
-from pacer.scheduler.clones import split_instance_id
+from pacer.status.instances import split_instance_id
 from pacer.status.types import OpRecord
 from pacer.store.base import Compacted, EventType, KeyValue, OutcomeUnknown, StoreError
 from pacer.store.cluster import ClusterStore, NodeRequest, NotMember

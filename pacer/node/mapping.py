@@ -15,11 +15,12 @@ from types import MappingProxyType
 
 from pacer.agents.api import ActionRequest as AgentRequest
 from pacer.agents.api import ActionResult, AgentSpec
+from pacer.model.clones import CloneOptions
 from pacer.model.definition import Clone, Definition, Primitive, iter_primitives
 from pacer.model.meta import parse_bool
 from pacer.model.timeouts import effective_timeout_ms, find_op, rule_free_op_defaults
-from pacer.scheduler.clones import CloneOptions, split_instance_id
-from pacer.scheduler.history import params_digest
+from pacer.status.digests import params_digest
+from pacer.status.instances import split_instance_id
 from pacer.status.types import (
     OCF_ERR_CONFIGURED,
     OCF_NOT_RUNNING,

@@ -9,7 +9,9 @@ from __future__ import annotations
 from enum import IntEnum
 
 from pacer.model.meta import INFINITY, format_score, parse_score
-from pacer.scheduler.history import is_failure
+from pacer.status.failures import is_failure
+from pacer.status.types import OCF_DEGRADED as DEGRADED
+from pacer.status.types import OCF_DEGRADED_PROMOTED as DEGRADED_PROMOTED
 from pacer.status.types import (
     OCF_ERR_INSTALLED,
     OCF_NOT_RUNNING,
@@ -19,8 +21,6 @@ from pacer.status.types import (
     OP_NOT_INSTALLED,
     OpRecord,
 )
-
-DEGRADED, DEGRADED_PROMOTED = 190, 191
 
 
 def fail_attribute_suffix(hist_id: str, operation: str, interval_ms: int) -> str:

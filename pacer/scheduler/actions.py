@@ -1,84 +1,20 @@
-"""Action creation: from (current state, assigned node) to start/stop/... actions.
+"""Step 5, actions: from (current state, assigned node) to start/stop/... actions.
 
-Each primitive gets a stop per node it is active on and one start (on its
-assigned node, or an unrunnable start when it has none); whether each is
-required is decided here from what the primitive itself needs, and later
-widened by ordering propagation (`ordering.py`).
+Fencing and unfencing first; then each primitive gets a stop per node it is
+active on and one start (on its assigned node, or an unrunnable start when it
+has none); whether each is required is decided here from what the primitive
+itself needs, and later widened by propagation (`propagation.py`). Groups get
+their pseudo actions here, clones their promote/demote and pseudo actions
+(`clone_actions.py`), and every start and promote is ordered after the fencing
+of a node in an unknown state.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from pacer.model.definition import Definition
-from pacer.scheduler.nodes import NodeInfo, suicide
-from pacer.scheduler.options import ClusterOptions
-from pacer.scheduler.resources import RELOAD, RESTART, Resources, Rsc, digest_change
-from pacer.scheduler.transition import Action, Edge, order
-from pacer.status.types import Status
-
-
-@dataclass
-class Plan:
-    defn: Definition
-    status: Status
-    opts: ClusterOptions
-    nodes: dict[str, NodeInfo]
-    rscs: Resources
-    now: int
-    actions: list[Action] = field(default_factory=list)
-    fences: dict[str, Action] = field(default_factory=dict)
-    pseudo: dict[tuple[str, str], Action] = field(default_factory=dict)
-    # Interleaved mandatory start orders (first clone, then clone), for ordering.py.
-    interleaved_starts: list[tuple[Rsc, Rsc]] = field(default_factory=list)
-    # Per top-level resource (by id()): the colocations an unrunnable start blocks.
-    blocking_colocations: dict[int, list] = field(default_factory=dict)
-    # Nodes unfenced again because the unfencing device running there changed.
-    reunfenced: dict[str, Action] = field(default_factory=dict)
-
-    def new(self, task: str, node: str | None, rsc: Rsc | None = None, **kw) -> Action:
-        a = Action(uid=len(self.actions), task=task, node=node, rsc=rsc,
-                   rsc_id=rsc.id if rsc is not None else kw.pop("rsc_id", None), **kw)
-        self.actions.append(a)
-        return a
-
-    def pseudo_action(self, rsc: Rsc, task: str) -> Action:
-        k = (rsc.id, task)
-        a = self.pseudo.get(k)
-        if a is None:
-            a = self.new(task, None, rsc, pseudo=True)
-            self.pseudo[k] = a
-        return a
-
-
-def fence_node(plan: Plan, node: str, reason: str) -> Action | None:
-    if not plan.opts.stonith_enabled:
-        return None
-    a = plan.fences.get(node)
-    if a is None:
-        a = plan.new("stonith", node, rsc_id=None, required=True, fence_reason=reason)
-        a.fence_action = plan.opts.stonith_action
-        plan.fences[node] = a
-    return a
-
-
-def startup_disabled(plan: Plan) -> bool:
-    """Fencing is required but nothing could fence (no fence device, no watchdog):
-    Pacemaker then disables resource start-up, and in fact every action."""
-    return (plan.opts.stonith_enabled and not plan.opts.have_watchdog
-            and not any(r.prim is not None and r.prim.agent_class == "stonith" and not r.orphan
-                        for r in plan.rscs.primitives))
-
-
-def can_fence(plan: Plan, info: NodeInfo | None = None) -> bool:
-    """Fencing is possible with quorum (or when quorum does not matter); without
-    it, only a node still online in our membership can be fenced
-    (stop-failure-no-quorum)."""
-    if startup_disabled(plan):
-        return False
-    return plan.opts.stonith_enabled and (
-        plan.status.have_quorum or plan.opts.no_quorum_policy == "ignore"
-        or suicide(plan.status, plan.opts) or (info is not None and info.online))
+from pacer.scheduler.clone_actions import create_clone_actions, create_role_actions
+from pacer.scheduler.graph import Action, Edge, order
+from pacer.scheduler.plan import Plan, can_fence, fence_node
+from pacer.scheduler.resources import RELOAD, RESTART, Rsc, digest_change
 
 
 def create_fencing(plan: Plan) -> None:
@@ -294,8 +230,6 @@ def create_actions(plan: Plan) -> None:
     for r in plan.rscs.by_id.values():
         if r.kind == "group":
             _group_pseudo_actions(plan, r)
-    from pacer.scheduler.clone_actions import create_clone_actions, create_role_actions
-
     for c in plan.rscs.clones:
         if c.clone_opts is not None and c.clone_opts.promotable:
             for inst in c.children:

@@ -16,10 +16,10 @@ back what is ordered after the clone.
 
 from __future__ import annotations
 
-from pacer.scheduler.actions import Plan
-from pacer.scheduler.history import PROMOTED
+from pacer.model.meta import PROMOTED
+from pacer.scheduler.graph import Action, Edge, order
+from pacer.scheduler.plan import Plan
 from pacer.scheduler.resources import Rsc
-from pacer.scheduler.transition import Action, Edge, order
 
 STEP = Edge.IMPLIES_THEN | Edge.RUNNABLE_LEFT
 

@@ -1,10 +1,12 @@
-"""Clone instances: options, instance objects, and which history belongs to which.
+"""Clone instances: which history belongs to which instance.
 
 A clone `C` of primitive `R` becomes `clone-max` instance resources `R:0 ..`;
 a clone of group `G` (members A, B) becomes groups `G:0 ..` whose members are
 `A:0, B:0 ..`. Instances are ordinary `Rsc` objects (children of the clone's
 `Rsc`), so placement, actions and the summary treat them like any primitive
-or group, with clone-specific steps in `clone_placement.py` and `promotion.py`.
+or group, with clone-specific steps in `assignment.py` (the clone placed as a
+whole), `roles.py` (promotion) and `clone_actions.py`. A clone's options are
+the model's (`pacer.model.clones.CloneOptions`).
 
 History binding (pacemaker-semantics-clones.md §3.1):
 - anonymous clones ignore the number in history: walking nodes in status order,
@@ -19,65 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pacer.model.meta import parse_bool, parse_score
-from pacer.scheduler.history import STOPPED, NodeHistory
-
-
-@dataclass(frozen=True)
-class CloneOptions:
-    clone_max: int
-    clone_node_max: int
-    unique: bool
-    interleave: bool
-    promotable: bool
-    promoted_max: int
-    promoted_node_max: int
-    notify: bool
-    clone_min: int
-    ordered: bool
-
-    @staticmethod
-    def from_meta(meta: dict[str, str], n_nodes: int, promotable: bool) -> CloneOptions:
-        def num(names: tuple[str, ...], default: int) -> int:
-            for n in names:
-                v = meta.get(n)
-                if v is not None:
-                    try:
-                        return max(0, parse_score(v, lenient=True))
-                    except ValueError:
-                        return default
-            return default
-
-        def flag(name: str, default: bool) -> bool:
-            v = meta.get(name)
-            return default if v is None else parse_bool(v, default=default)
-
-        promotable = promotable or flag("promotable", False)
-        unique = flag("globally-unique", False)
-        clone_max = num(("clone-max",), max(1, n_nodes))
-        node_max = num(("clone-node-max",), 1)
-        if not unique:
-            node_max = 1  # an anonymous clone has one instance per node at most
-        return CloneOptions(
-            clone_max=clone_max,
-            clone_node_max=max(1, node_max),
-            unique=unique,
-            interleave=flag("interleave", False),
-            promotable=promotable,
-            promoted_max=num(("promoted-max", "master-max"), 1),
-            promoted_node_max=num(("promoted-node-max", "master-node-max"), 1),
-            notify=flag("notify", False),
-            clone_min=num(("clone-min",), 0),
-            ordered=flag("ordered", False),
-        )
-
-
-def split_instance_id(rid: str) -> tuple[str, int | None]:
-    """`R:3` → ("R", 3); `R` → ("R", None)."""
-    base, sep, num = rid.rpartition(":")
-    if sep and num.isdigit():
-        return base, int(num)
-    return rid, None
+from pacer.model.meta import STOPPED
+from pacer.scheduler.history import NodeHistory
+from pacer.status.instances import split_instance_id
 
 
 @dataclass

@@ -8,11 +8,12 @@ the configuration.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pacer.model.definition import Primitive
+from pacer.model.meta import PROMOTED, STARTED, STOPPED, UNPROMOTED
+from pacer.status.failures import DEGRADED_AS, expected_rc, is_failure, is_probe
 from pacer.status.types import (
     OCF_ERR_ARGS,
     OCF_ERR_CONFIGURED,
@@ -31,15 +32,9 @@ from pacer.status.types import (
     OpRecord,
 )
 
-STOPPED = "Stopped"
-STARTED = "Started"
-PROMOTED = "Promoted"
-UNPROMOTED = "Unpromoted"
-
 # Results that mean "this node can never run it" when the agent reported them
 # itself (op-status done); op-status "error" recorded by old versions stays soft.
 HARD_RCS = {OCF_ERR_ARGS, 3, 4, OCF_ERR_INSTALLED}
-DEGRADED = {190: OCF_SUCCESS, 191: OCF_RUNNING_PROMOTED}
 
 
 @dataclass
@@ -78,16 +73,6 @@ class NodeHistory:
     counted_failures: bool = False
     expired_failures: list[OpRecord] = field(default_factory=list)
     shutdown_lock: int | None = None  # locked here when the node shut down (epoch s)
-
-
-def is_probe(op: OpRecord) -> bool:
-    return op.operation == "monitor" and op.interval_ms == 0
-
-
-def _expected(op: OpRecord) -> int:
-    if op.expected_rc is not None:
-        return op.expected_rc
-    return OCF_NOT_RUNNING if is_probe(op) else OCF_SUCCESS
 
 
 def default_on_fail(op_name: str, stonith_enabled: bool) -> str:
@@ -150,17 +135,6 @@ def interpret(
     return h
 
 
-def is_failure(op: OpRecord) -> bool:
-    if op.op_status in (OP_PENDING, OP_CANCELLED):
-        return False
-    if op.op_status not in (OP_DONE, OP_ERROR):
-        return True
-    expected = _expected(op)
-    if DEGRADED.get(op.rc, op.rc) == expected:
-        return False
-    return not (is_probe(op) and op.rc in (OCF_SUCCESS, OCF_NOT_RUNNING, OCF_RUNNING_PROMOTED))
-
-
 def _apply(h: NodeHistory, op: OpRecord, prim: Primitive | None, stonith: bool,
            op_defaults: Mapping[str, str]) -> None:
     task = op.operation
@@ -179,8 +153,8 @@ def _apply(h: NodeHistory, op: OpRecord, prim: Primitive | None, stonith: bool,
         elif task == "migrate_to":
             h.partial_migration_target = op.migrate_target
         return
-    expected = _expected(op)
-    rc = DEGRADED.get(op.rc, op.rc)
+    expected = expected_rc(op)
+    rc = DEGRADED_AS.get(op.rc, op.rc)
     if is_probe(op) and op.op_status == OP_NOT_INSTALLED:
         # The executor found no agent for it here: not running, cannot run here.
         h.ban_node = True
@@ -320,27 +294,3 @@ def _success(h: NodeHistory, op: OpRecord) -> None:
         h.demote_failed = False
     if task not in ("notify", "cancel", "meta-data") and op.interval_ms == 0:
         h.last_op = op
-
-
-# --------------------------------------------------------------------------- digests
-
-
-def _xml_attr(v: str) -> str:
-    """An attribute value escaped as libxml2 writes it (always in double quotes:
-    a `"` is `&quot;`, complex_enforce_colo)."""
-    return (v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("\n", "&#10;").replace("\r", "&#13;")
-            .replace("\t", "&#9;"))
-
-
-def params_digest(params: Mapping[str, str], extra: Mapping[str, str] | None = None) -> str:
-    """MD5 of the canonical `<parameters .../>` string Pacemaker records as op-digest."""
-    allp = dict(params)
-    if extra:
-        allp.update(extra)
-    if not allp:
-        text = " <parameters/>\n"
-    else:
-        attrs = " ".join(f'{k}="{_xml_attr(v)}"' for k, v in sorted(allp.items()))
-        text = f" <parameters {attrs}/>\n"
-    return hashlib.md5(text.encode()).hexdigest()

@@ -43,7 +43,7 @@ class NodeInfo:
     # Filled during scheduling: how many resources were assigned here this run.
     assigned_count: int = 0
     # The fail-count-* and last-failure-* attributes, without their prefixes
-    # (placement.failcount asks for every resource on every node; most nodes
+    # (scores.failcount asks for every resource on every node; most nodes
     # have none). Built on first use; `attrs` does not change once built.
     failure_attrs: tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] | None = \
         field(default=None, repr=False, compare=False)

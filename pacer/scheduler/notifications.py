@@ -1,5 +1,5 @@
-"""Clone notifications (meta notify=true): notify actions around start, stop,
-promote and demote, with the variables the agents receive.
+"""Step 8, notifications: for clones with meta notify=true, notify actions
+around start, stop, promote and demote, with the variables the agents receive.
 
 Made once the transition is settled (after propagation), so it knows which
 instance actions happen. For each operation of the clone that happens, two
@@ -25,10 +25,10 @@ Pacemaker sets it.
 
 from __future__ import annotations
 
-from pacer.scheduler.actions import Plan
-from pacer.scheduler.history import PROMOTED
+from pacer.model.meta import PROMOTED
+from pacer.scheduler.graph import Action, Edge, order
+from pacer.scheduler.plan import Plan
 from pacer.scheduler.resources import Rsc
-from pacer.scheduler.transition import Action, Edge, order
 
 DONE = {"start": "running", "stop": "stopped", "promote": "promoted", "demote": "demoted"}
 # Phase order: confirmed-post of the first before pre of the second.

@@ -11,13 +11,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pacer.model.clones import CloneOptions
 from pacer.model.definition import Clone, Definition, Group, NVSet, Primitive
-from pacer.model.meta import INFINITY, parse_bool, parse_interval_ms, parse_score
-from pacer.scheduler.clones import CloneOptions, HistoryEntry, bind_histories, split_instance_id
-from pacer.scheduler.history import STARTED, STOPPED, NodeHistory, interpret, params_digest
+from pacer.model.meta import (
+    INFINITY,
+    STARTED,
+    STOPPED,
+    parse_bool,
+    parse_interval_ms,
+    parse_score,
+)
+from pacer.scheduler.clones import HistoryEntry, bind_histories
+from pacer.scheduler.history import NodeHistory, interpret
 from pacer.scheduler.nodes import NodeInfo
 from pacer.scheduler.options import ClusterOptions
 from pacer.scheduler.rules import RuleContext, evaluate
+from pacer.status.digests import params_digest
+from pacer.status.instances import split_instance_id
 from pacer.status.types import Status
 
 
@@ -69,8 +79,9 @@ class Rsc:
     number: int | None = None  # instance number, on an instance and its members
     known_nodes: set[str] = field(default_factory=set)  # clone: nodes with any history
     ban_nodes: set[str] = field(default_factory=set)  # clone: hard errors of any instance
-    history_ids: dict[str, str] = field(default_factory=dict)  # node → id in history there
-    promotion_ctx: object | None = None  # promotable clone: promotion.PromotionContext
+    # Node → the id the history bound to this instance is recorded under there.
+    history_id_on: dict[str, str] = field(default_factory=dict)
+    promotion_ctx: object | None = None  # promotable clone: roles.PromotionContext
 
     # ---- typed meta
 
@@ -158,6 +169,20 @@ class Rsc:
 
     def __repr__(self) -> str:
         return f"Rsc({self.id})"
+
+
+def group_first(r: Rsc) -> Rsc:
+    """The first primitive of a group (nested groups too); r itself otherwise."""
+    while r.kind == "group" and r.children:
+        r = r.children[0]
+    return r
+
+
+def group_last(r: Rsc) -> Rsc:
+    """The last primitive of a group (nested groups too); r itself otherwise."""
+    while r.kind == "group" and r.children:
+        r = r.children[-1]
+    return r
 
 
 def _meta_bool(meta: dict[str, str], name: str, default: bool) -> bool:
@@ -337,7 +362,7 @@ def build_resources(defn: Definition, status: Status, nodes: dict[str, NodeInfo]
                 # so (Pacemaker reads each on its own: inc6).
                 return
             target.history[e.node] = e.history
-            target.history_ids[e.node] = e.hist_id
+            target.history_id_on[e.node] = e.hist_id
 
         bind_histories(entries, node_order, copts.unique, copts.clone_max, bind)
     for r in orphans.values():

@@ -1,15 +1,35 @@
-"""What history and options mean for placement, before any score is computed.
+"""Step 1, state: the snapshot read into a plan, and what history and options
+mean for placement, before any score is computed.
 
-Failures decide on-fail effects (stop the resource, put the node in standby,
-fence the node, block the resource), unclean nodes decide whether their
-resources count as active, and unmanaged resources stay where they are.
+The cluster options are typed (options.py), node health read from membership
+facts (nodes.py), each resource joined with its history (resources.py, with
+history.py and, for clones, clones.py). Then failures decide on-fail effects
+(stop the resource, put the node in standby, fence the node, block the
+resource), unclean nodes decide whether their resources count as active, and
+unmanaged resources stay where they are.
 """
 
 from __future__ import annotations
 
-from pacer.scheduler.actions import Plan, can_fence, startup_disabled
-from pacer.scheduler.history import STOPPED, NodeHistory
-from pacer.scheduler.resources import Rsc
+from pacer.model.definition import Definition
+from pacer.model.meta import STOPPED
+from pacer.scheduler.history import NodeHistory
+from pacer.scheduler.nodes import interpret_nodes
+from pacer.scheduler.options import ClusterOptions
+from pacer.scheduler.plan import Plan, can_fence, startup_disabled
+from pacer.scheduler.resources import Rsc, build_resources
+from pacer.status.types import Status
+
+
+def read_state(defn: Definition, status: Status, now: int) -> Plan:
+    """The plan of a run: options, node health, resources with their history,
+    and the effects of failures, unclean nodes and unmanaged resources."""
+    opts = ClusterOptions.from_properties(defn.properties)
+    nodes = interpret_nodes(defn, status, opts)
+    rscs = build_resources(defn, status, nodes, opts, now)
+    plan = Plan(defn=defn, status=status, opts=opts, nodes=nodes, rscs=rscs, now=now)
+    prepare_state(plan)
+    return plan
 
 
 def _container_of(plan: Plan, r: Rsc) -> Rsc | None:

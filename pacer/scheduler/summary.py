@@ -1,4 +1,5 @@
-"""The `Transition Summary:` block, in crm_simulate's line format.
+"""Part of the result: the `Transition Summary:` block and the action lines,
+in crm_simulate's line format.
 
 One line per fenced node, then per primitive whose state changes, with the
 verb a reader expects (Start, Stop, Move, Recover, Restart, Migrate, ...) and
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pacer.scheduler.actions import Plan
-from pacer.scheduler.history import PROMOTED, STARTED, STOPPED, UNPROMOTED
+from pacer.model.meta import PROMOTED, STARTED, STOPPED, UNPROMOTED
+from pacer.scheduler.graph import Action
+from pacer.scheduler.plan import Plan
 from pacer.scheduler.resources import Rsc
-from pacer.scheduler.transition import Action
 
 
 @dataclass

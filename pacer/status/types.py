@@ -28,7 +28,18 @@ OCF_ERR_CONFIGURED = 6
 OCF_NOT_RUNNING = 7
 OCF_RUNNING_PROMOTED = 8
 OCF_FAILED_PROMOTED = 9
+# Pacemaker's "degraded" extensions: running (promoted), but not well.
+OCF_DEGRADED = 190
+OCF_DEGRADED_PROMOTED = 191
 PENDING_RC = 193
+
+# What each return code means, in words (status output, agent runs, history).
+OCF_RC_NAMES = {
+    0: "ok", 1: "error", 2: "invalid parameter", 3: "unimplemented feature",
+    4: "insufficient privileges", 5: "not installed", 6: "not configured",
+    7: "not running", 8: "promoted", 9: "promoted (failed)",
+    OCF_DEGRADED: "degraded", OCF_DEGRADED_PROMOTED: "promoted (degraded)", PENDING_RC: "pending",
+}
 
 # Execution status of an operation (Pacemaker's op-status).
 OP_PENDING = -1

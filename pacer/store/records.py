@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from pacer.model.definition import Definition
 from pacer.model.yaml_loader import load_yaml
-from pacer.scheduler.history import is_failure
+from pacer.status.failures import is_failure
 from pacer.status.types import OpRecord
 from pacer.store.base import KeyValue, Op, Put
 from pacer.store.keys import Keys

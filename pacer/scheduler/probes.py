@@ -1,11 +1,12 @@
-"""Which resources must be probed where, before anything is scheduled (pure).
+"""Part of the result: which resources must be probed where (pure).
 
 The scheduler reads "no history on a node" as "not running there". That is
 only true once the node has been asked: a node that (re)joins clears its own
 history, so every resource is probed on it (`monitor` with interval 0) and
 the answers — running, not running, promoted — are what the next schedule
-starts from. Pacemaker puts these probes at the front of a transition; pacer
-runs them as their own step, with the same effect.
+starts from. Pacemaker puts these probes at the front of a transition; pacer's
+controller runs them as their own step (and schedules again once they are
+answered), with the same effect.
 """
 
 from __future__ import annotations
@@ -13,20 +14,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from pacer.model.clones import CloneOptions
 from pacer.model.definition import Clone, Definition, Group, Primitive, Resource
-from pacer.scheduler.clones import CloneOptions
 from pacer.status.types import Status
 
 
 @dataclass(frozen=True)
-class Probe:
+class ProbeRequest:
+    """A one-shot monitor to run: is `rsc` running on `node`?"""
+
     node: str
     rsc: str  # the id the node records history under
 
 
-def history_ids(defn: Definition) -> Iterator[tuple[Primitive, str]]:
-    """Every primitive with the id(s) its history is kept under on a node:
-    the id, or `id:N` per instance of a globally-unique clone."""
+def probe_targets(defn: Definition) -> Iterator[tuple[Primitive, str]]:
+    """Every primitive with the id(s) a probe asks about, as a node keeps its
+    history: the id, or `id:N` per instance of a globally-unique clone."""
     n_nodes = len(defn.nodes)
 
     def walk(r: Resource, clone: Clone | None) -> Iterator[tuple[Primitive, str]]:
@@ -55,10 +58,10 @@ def _never_discovered(defn: Definition, rsc: str, node: str) -> bool:
                for loc in defn.locations)
 
 
-def needed_probes(defn: Definition, status: Status) -> list[Probe]:
+def needed_probes(defn: Definition, status: Status) -> list[ProbeRequest]:
     """Probes still missing on member nodes, in node then configuration order."""
-    out: list[Probe] = []
-    prims = list(history_ids(defn))
+    out: list[ProbeRequest] = []
+    prims = list(probe_targets(defn))
     for name, ns in sorted(status.node_states.items()):
         if ns.in_ccm != "true":
             continue
@@ -68,5 +71,5 @@ def needed_probes(defn: Definition, status: Status) -> list[Probe]:
             if prim.agent_class == "stonith":
                 continue
             if hid not in known and not _never_discovered(defn, prim.id, name):
-                out.append(Probe(name, hid))
+                out.append(ProbeRequest(name, hid))
     return out

@@ -1,233 +1,30 @@
-"""Scheduling decisions in plain words: what `pacer simulate` and `pacer explain` print.
+"""`pacer explain`: why a resource is where it is, in plain words — pure.
 
-Pure rendering. The input is a `ScheduleResult` from `pacer.scheduler.api.schedule`
-(its `plan` carries node health and each resource's state and actions, its `explain`
-the score contributions recorded during placement); the output is text lines or
-plain data for JSON. Nothing here changes a decision: it only reads what the
-scheduler recorded, so what it says is what the scheduler did.
+The input is a `ScheduleResult` (its read-only view: node health, each
+resource's state, actions and what blocks them, and the explanation record of
+every score contribution) and the definition it was computed from; the output
+is plain data (`ResourceExplanation`, for JSON) and text lines (`render`).
+Nothing here changes a decision: it only reads what the scheduler recorded, so
+what it says is what the scheduler did.
 
-- `status_lines(result)`      the "Current cluster status" block (crm_mon's layout)
-- `score_table(result)`       the allocation scores per resource and node, as a table
-- `explain_resource(result, rsc_id)` → `ResourceExplanation`, and `render(...)` → lines
+- `explain_resource(defn, result, rsc_id)` → `ResourceExplanation`
+- `render(explanation)` → lines
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 import textwrap
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pacer.cli.cluster_text import node_health
+from pacer.model.definition import Definition
+from pacer.model.errors import close_matches
 from pacer.model.meta import INFINITY, MINUS_INFINITY, format_score
-
-if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only
-    from pacer.scheduler.api import ScheduleResult
-    from pacer.scheduler.nodes import NodeInfo
-    from pacer.scheduler.resources import Rsc
+from pacer.scheduler import ActionState, ResourceState, ScheduleResult
 
 WIDTH = 100
-
-
-# --------------------------------------------------------------------------- nodes
-
-
-def node_health(info: NodeInfo) -> str | None:
-    """Why resources cannot be placed on this node, in words; None when they can."""
-    if info.unclean:
-        reason = f": {info.fence_reason}" if info.fence_reason else ""
-        state = "online" if info.online else "offline"
-        return f"unclean ({state}), it must be fenced{reason}"
-    if not info.online:
-        return "offline"
-    if info.pending:
-        return "pending (still joining the cluster)"
-    if info.shutdown:
-        return "shutting down"
-    if info.standby:
-        return "in standby"
-    if getattr(info, "standby_onfail", False):
-        return "in standby because a resource with on-fail=standby failed there"
-    if info.maintenance:
-        return "in maintenance mode"
-    return None
-
-
-def _node_state_word(info: NodeInfo) -> str:
-    """crm_mon's word for a node that is not plainly online or offline."""
-    if info.unclean:
-        return "UNCLEAN (online)" if info.online else "UNCLEAN (offline)"
-    if info.pending:
-        return "pending"
-    if info.standby or getattr(info, "standby_onfail", False):
-        return "standby" if info.online else "OFFLINE (standby)"
-    if info.maintenance:
-        return "maintenance"
-    if info.shutdown:
-        return "shutting down"
-    return "online" if info.online else "OFFLINE"
-
-
-# --------------------------------------------------------------------------- status
-
-
-def _agent(r: Rsc) -> str:
-    prim = getattr(r, "prim", None)
-    return prim.agent if prim is not None else "?"
-
-
-def _primitive_state(r: Rsc) -> str:
-    nodes = list(r.running_on)
-    failed = set(r.failed_nodes)
-    roles = getattr(r, "roles", {}) or {}
-    if not nodes:
-        text = "Stopped"
-        if r.target_role == "Stopped":
-            text += " (disabled)"
-    elif len(nodes) == 1:
-        n = nodes[0]
-        role = roles.get(n, "Started")
-        if r.promotable and role != "Promoted":
-            role = "Unpromoted"
-        text = f"FAILED {n}" if n in failed else f"{role} {n}"
-    else:
-        parts = []
-        for n in nodes:
-            parts.append(f"{n} (FAILED)" if n in failed else n)
-        text = f"Started [ {' '.join(parts)} ]"
-    flags = []
-    if r.orphan:
-        flags.append("ORPHANED")
-    if nodes and not r.managed:
-        flags.append("unmanaged")
-    if getattr(r, "blocked", False):
-        flags.append("blocked")
-    if flags:
-        text += " (" + ", ".join(flags) + ")"
-    return text
-
-
-def _resource_status_lines(r: Rsc, indent: str) -> list[str]:
-    if r.kind == "primitive":
-        if r.orphan and not r.running_on:
-            return []  # stopped orphans are history, not resources
-        return [f"{indent}* {r.id}\t({_agent(r)}):\t {_primitive_state(r)}"]
-    if r.kind == "group":
-        head = f"{indent}* Resource Group: {r.id}:"
-    else:
-        child = r.config.child.id if r.config is not None else "?"  # type: ignore[union-attr]
-        kind = " (promotable)" if r.promotable else ""
-        head = f"{indent}* Clone Set: {r.id} [{child}]{kind}:"
-        out = [head]
-        stopped = 0
-        for c in r.children:
-            if any(p.running_on for p in c.primitives()):
-                out.extend(_resource_status_lines(c, indent + "  "))
-            elif not c.orphan:
-                stopped += 1
-        if stopped:
-            out.append(f"{indent}  * Stopped: {stopped} instance{'s' if stopped > 1 else ''}")
-        return out
-    out = [head]
-    for c in r.children:
-        out.extend(_resource_status_lines(c, indent + "  "))
-    return out
-
-
-def status_lines(result: ScheduleResult, title: str = "Current cluster status:") -> list[str]:
-    """The cluster as the scheduler saw it: node health, then where each resource is."""
-    plan = result.plan
-    out = [title, "  * Node List:"]
-    online: list[str] = []
-    offline: list[str] = []
-    special: list[str] = []
-    for name, info in plan.nodes.items():
-        word = _node_state_word(info)
-        if word == "online":
-            online.append(name)
-        elif word == "OFFLINE":
-            offline.append(name)
-        else:
-            special.append(f"    * Node {name}: {word}")
-    out.extend(special)
-    if online:
-        out.append(f"    * Online: [ {' '.join(online)} ]")
-    if offline:
-        out.append(f"    * OFFLINE: [ {' '.join(offline)} ]")
-    out.append("")
-    out.append("  * Full List of Resources:")
-    body: list[str] = []
-    for r in plan.rscs.top:
-        body.extend(_resource_status_lines(r, "    "))
-    out.extend(body or ["    * No resources"])
-    return out
-
-
-# --------------------------------------------------------------------------- scores
-
-
-def placement_of(result: ScheduleResult) -> dict[str, str | None]:
-    return dict(result.transition.placement)
-
-
-def scores_of(result: ScheduleResult) -> dict[str, dict[str, int]]:
-    """Final allocation scores per primitive and node (nodes in configuration order)."""
-    order = list(result.plan.nodes)
-    out: dict[str, dict[str, int]] = {}
-    for r in result.plan.rscs.primitives:
-        scores = result.explain.final_scores.get(r.id)
-        if scores is None:
-            continue
-        out[r.id] = {n: scores[n] for n in order if n in scores}
-        out[r.id].update({n: s for n, s in scores.items() if n not in out[r.id]})
-    return out
-
-
-def score_table(result: ScheduleResult) -> list[str]:
-    """Allocation scores as a table: one row per primitive, one column per node.
-
-    `*` marks the node each resource is placed on; `.` a node it may not run on at all
-    (an asymmetric cluster with no location constraint allowing it). Nodes that
-    cannot run resources are listed under the table.
-    """
-    plan = result.plan
-    nodes = list(plan.nodes)
-    scores = scores_of(result)
-    placement = placement_of(result)
-    rows = [r.id for r in plan.rscs.primitives if r.id in scores]
-    out = ["Allocation scores (* = placed there, . = not allowed there):"]
-    if not rows or not nodes:
-        out.append("  (no resources)" if not rows else "  (no nodes)")
-        return out
-    cells: list[list[str]] = []
-    for rid in rows:
-        row = []
-        for n in nodes:
-            if n not in scores[rid]:
-                row.append(".")
-            else:
-                mark = "*" if placement.get(rid) == n else ""
-                row.append(mark + format_score(scores[rid][n]))
-        cells.append(row)
-    first = max([len("resource")] + [len(r) for r in rows])
-    widths = [max([len(n)] + [len(c[i]) for c in cells]) for i, n in enumerate(nodes)]
-    head = "  " + "resource".ljust(first) + "".join(
-        "  " + n.rjust(w) for n, w in zip(nodes, widths, strict=True))
-    out.append(head.rstrip())
-    for rid, row in zip(rows, cells, strict=True):
-        line = "  " + rid.ljust(first) + "".join(
-            "  " + c.rjust(w) for c, w in zip(row, widths, strict=True))
-        where = placement.get(rid)
-        if where is None:
-            line += "   (stopped)"
-        out.append(line.rstrip())
-    unusable = [(n, node_health(info)) for n, info in plan.nodes.items()]
-    unusable = [(n, h) for n, h in unusable if h]
-    if unusable:
-        out.append("  Nodes that cannot run resources now:")
-        for n, h in unusable:
-            out.append(f"    {n}: {h}")
-    return out
 
 
 # --------------------------------------------------------------------------- explain
@@ -283,7 +80,7 @@ class ResourceExplanation:
                 "primitives": [p.to_json() for p in self.primitives]}
 
 
-class UnknownResource(LookupError):
+class ResourceNotFound(LookupError):
     """No resource of that id; `suggestions` holds close matches."""
 
     def __init__(self, rsc_id: str, suggestions: list[str], known: list[str]):
@@ -298,19 +95,6 @@ class UnknownResource(LookupError):
         else:
             hint = "the configuration has no resources"
         super().__init__(f"no resource {rsc_id!r}; {hint}")
-
-
-def close_matches(word: str, choices: list[str]) -> list[str]:
-    lower = {c.lower(): c for c in choices}
-    found = difflib.get_close_matches(word.lower(), list(lower), n=3, cutoff=0.6)
-    out = [lower[f] for f in found]
-    # A prefix or substring is also a good guess ("glance" for "glance-api").
-    for c in choices:
-        if len(out) >= 3:
-            break
-        if c not in out and word and (word.lower() in c.lower()):
-            out.append(c)
-    return out
 
 
 def _signed(score: int) -> str:
@@ -362,89 +146,65 @@ def reason_words(reason: str | None) -> str | None:
     return reason
 
 
-_BLOCKING = 8 | 16  # Edge.RUNNABLE_LEFT | Edge.ASYMMETRICAL: "first unrunnable ⇒ then unrunnable"
-
-
-def blocking_chain(a) -> list:
-    """The unrunnable actions that make `a` unrunnable, nearest first, down to the root.
-
-    Follows ordering edges backwards ("then cannot run because first cannot") through
-    pseudo actions of groups, and stops at an action that is unrunnable for a reason of
-    its own (no node, no quorum, ...).
-    """
-    chain = []
-    seen = {id(a)}
-    cur = a
-    while True:
-        nxt = None
-        for first, flags in getattr(cur, "edges_in", []):
-            if int(flags) & _BLOCKING and not first.runnable and id(first) not in seen:
-                nxt = first
-                break
-        if nxt is None:
-            return chain
-        seen.add(id(nxt))
-        chain.append(nxt)
-        cur = nxt
-
-
-def _own_rsc(a) -> Rsc | None:
-    r = getattr(a, "rsc", None)
-    return r if r is not None and getattr(r, "kind", None) == "primitive" else None
-
-
-def _why_unrunnable(a) -> str:
+def _why_unrunnable(a: ActionState) -> str:
     """Why this one action cannot run, not counting what it is ordered after."""
-    r = _own_rsc(a)
     words = reason_words(a.reason) if a.reason and not a.reason.startswith(
         ("unrunnable", "required")) else None
     if words:
         return words
     if a.task == "start" and a.node is None:
-        return "no node can run it" if r is None else f"{r.id} has no node it can run on"
+        return "no node can run it" if not a.of_primitive else f"{a.rsc} has no node it can run on"
     return "it cannot run"
 
 
-def blocked_sentence(result: ScheduleResult, r: Rsc, a) -> str:
+def blocked_sentence(defn: Definition, result: ScheduleResult, r: ResourceState,
+                     a: ActionState) -> str:
     """Why r's action `a` cannot run, in words, naming the ordering and the root cause."""
-    chain = [x for x in blocking_chain(a) if not x.pseudo or x.rsc is None]
-    prims = [x for x in chain if _own_rsc(x) is not None and x.rsc_id != r.id]
+    # (the primitives' own actions in what blocks it: a group's or clone's
+    # pseudo actions only carry the order through)
+    prims = [x for x in a.blocked_by if x.of_primitive and not x.pseudo and x.rsc != r.id]
     if not prims:
         return f"it cannot {a.task}: {_why_unrunnable(a)}"
     first = prims[0]
     root = prims[-1]
-    via = order_between(result, first.rsc, r)
-    text = f"it must {a.task} after {first.rsc_id} {first.task}s ({via}), "
+    via = order_between(defn, result, first.rsc or "", r)
+    text = f"it must {a.task} after {first.rsc} {first.task}s ({via}), "
     if root is first:
-        text += f"and {first.rsc_id} cannot {first.task}: {_why_unrunnable(first)}"
+        text += f"and {first.rsc} cannot {first.task}: {_why_unrunnable(first)}"
     else:
-        text += (f"which cannot happen because {root.rsc_id} cannot {root.task}: "
+        text += (f"which cannot happen because {root.rsc} cannot {root.task}: "
                  f"{_why_unrunnable(root)}")
     return text
 
 
-def order_between(result: ScheduleResult, first: Rsc, then: Rsc) -> str:
-    """The ordering that puts `then` after `first`: an order constraint or a group."""
-    def names(x: Rsc) -> set[str]:
-        out = set()
-        while x is not None:
-            out.add(x.id)
-            x = x.parent
-        return out
+def _lineage(result: ScheduleResult, r: ResourceState | None) -> list[ResourceState]:
+    """r, its parent, its parent's parent, ..."""
+    out = []
+    while r is not None:
+        out.append(r)
+        r = result.view.resource(r.parent) if r.parent is not None else None
+    return out
 
-    f, t = names(first), names(then)
-    for o in result.plan.defn.orders:
+
+def order_between(defn: Definition, result: ScheduleResult, first: str,
+                  then: ResourceState) -> str:
+    """The ordering that puts `then` after `first`: an order constraint or a group."""
+    first_line = _lineage(result, result.view.resource(first))
+    f, t = {x.id for x in first_line}, {x.id for x in _lineage(result, then)}
+    for o in defn.orders:
         if o.first in f and o.then in t:
             return f"order constraint {o.id}"
         for s1 in o.sets:
             if f & set(s1.resources) and t & {x for s in o.sets for x in s.resources}:
                 return f"order set {o.id}"
-    if first.parent is not None and first.parent is then.parent and first.parent.kind == "group":
-        return f"group {first.parent.id} starts its members in order"
+    parent = first_line[1] if len(first_line) > 1 else None
+    if parent is not None and parent.id == then.parent and parent.kind == "group":
+        return f"group {parent.id} starts its members in order"
     return "an ordering"
 
 
-def _action_words(result: ScheduleResult, r: Rsc, a) -> str | None:
+def _action_words(defn: Definition, result: ScheduleResult, r: ResourceState,
+                  a: ActionState) -> str | None:
     if a.task == "start" and a.node is None:
         return None  # "start nowhere": the stop lines say it
     task = a.task
@@ -452,28 +212,24 @@ def _action_words(result: ScheduleResult, r: Rsc, a) -> str | None:
         task = f"{task} (every {a.interval_ms // 1000}s)"
     where = f" on {a.node}" if a.node else ""
     text = f"{task}{where}"
-    if getattr(a, "pseudo", False):
+    if a.pseudo:
         text += (" — implied by fencing: no command runs" if a.task == "stop"
                  else " (pseudo action)")
     if not a.runnable:
-        return text + " — BLOCKED: " + blocked_sentence(result, r, a)
+        return text + " — BLOCKED: " + blocked_sentence(defn, result, r, a)
     reason = reason_words(a.reason)
     if reason:
         text += " — because " + reason
     return text
 
 
-def _constraint_lines(result: ScheduleResult, r: Rsc) -> list[str]:
+def _constraint_lines(defn: Definition, result: ScheduleResult, r: ResourceState) -> list[str]:
     """Constraints in the definition that name the resource (or its group or clone)."""
-    defn = result.plan.defn
     names = {r.id}
     via: dict[str, str] = {}
-    p = r.parent
-    while p is not None:
+    for p in _lineage(result, r)[1:]:
         names.add(p.id)
         via[p.id] = f" (through {p.kind} {p.id})"
-        p = p.parent
-
     def named(rid: str | None) -> str | None:
         return rid if rid in names else None
 
@@ -529,20 +285,21 @@ def _constraint_lines(result: ScheduleResult, r: Rsc) -> list[str]:
     return out
 
 
-def _node_verdicts(result: ScheduleResult, r: Rsc) -> list[NodeVerdict]:
-    plan = result.plan
-    final = result.explain.final_scores.get(r.id)
+def _node_verdicts(result: ScheduleResult, r: ResourceState) -> list[NodeVerdict]:
+    explanation = result.view.explanation
+    final = explanation.final_scores.get(r.id)
     if final is None:
-        final = dict(r.allowed)
+        final = r.scores
     contributions: dict[str, list[dict[str, Any]]] = {}
-    for c in result.explain.contributions.get(r.id, []):
+    for c in explanation.contributions.get(r.id, ()):
         source = _GROUP_INTERNAL.sub(r"group \1 (it follows \2)", c.source)
         contributions.setdefault(c.node, []).append({"score": c.score, "source": source})
     out = []
-    for name, info in plan.nodes.items():
-        out.append(NodeVerdict(node=name, health=node_health(info), score=final.get(name),
-                               contributions=contributions.get(name, []),
-                               chosen=r.assigned == name))
+    for info in result.view.nodes:
+        out.append(NodeVerdict(node=info.name, health=node_health(info),
+                               score=final.get(info.name),
+                               contributions=contributions.get(info.name, []),
+                               chosen=r.assigned == info.name))
 
     def key(v: NodeVerdict):
         return (not v.chosen, not v.eligible, -(v.score if v.score is not None else -INFINITY - 1))
@@ -551,52 +308,53 @@ def _node_verdicts(result: ScheduleResult, r: Rsc) -> list[NodeVerdict]:
     return out
 
 
-def _history_reasons(r: Rsc) -> list[str]:
+def _history_reasons(r: ResourceState) -> list[str]:
     """Failures in the history that stop the resource outright."""
     out = []
-    for node, nh in sorted(r.history.items()):
-        if getattr(nh, "fatal", False):
+    for node in sorted(set(r.fatal_on) | set(r.on_fail)):
+        if node in r.fatal_on:
             out.append(f"an operation on {node} reported the resource is not configured "
                        "correctly (OCF_ERR_CONFIGURED), which stops it on every node")
-        elif nh.failed and nh.on_fail == "stop" and node in r.running_on:
+        elif r.on_fail.get(node) == "stop" and node in r.active:
             out.append(f"it failed on {node}, and its on-fail policy is 'stop'")
     return out
 
 
-def _colocation_sentences(r: Rsc) -> list[str]:
+def _colocation_sentences(r: ResourceState) -> list[str]:
     """What each colocation with a primary did to this resource."""
     out = []
-    for c in getattr(r, "with_primaries", []):
-        p = c.primary
-        where = p.assigned
+    for c in r.colocations:
+        primary = c.primary
+        where = c.primary_node
         cid = c.id.replace(":internal", "") if c.id.endswith(":internal") else None
-        name = f"group {cid} (it follows {p.id})" if cid else f"colocation {c.id}"
+        name = f"group {cid} (it follows {primary})" if cid else f"colocation {c.id}"
         if c.score >= INFINITY:
             if where:
-                out.append(f"It must run where {p.id} runs ({name}, INFINITY): {p.id} "
+                out.append(f"It must run where {primary} runs ({name}, INFINITY): {primary} "
                            f"is on {where}.")
             else:
-                out.append(f"It can only run where {p.id} runs ({name}, INFINITY), and "
-                           f"{p.id} is not running anywhere, so neither can it.")
+                out.append(f"It can only run where {primary} runs ({name}, INFINITY), and "
+                           f"{primary} is not running anywhere, so neither can it.")
         elif c.score <= MINUS_INFINITY:
             if where:
-                out.append(f"It must never run where {p.id} runs ({name}, -INFINITY): "
-                           f"{p.id} is on {where}.")
+                out.append(f"It must never run where {primary} runs ({name}, -INFINITY): "
+                           f"{primary} is on {where}.")
         elif where and c.score:
             verb = "adds" if c.score > 0 else "subtracts"
-            out.append(f"{name} {verb} {abs(c.score)} on {where}, where {p.id} runs.")
+            out.append(f"{name} {verb} {abs(c.score)} on {where}, where {primary} runs.")
     return out
 
 
-def _why(result: ScheduleResult, r: Rsc, verdicts: list[NodeVerdict]) -> list[str]:
-    plan = result.plan
-    opts = plan.opts
+def _why(defn: Definition, result: ScheduleResult, r: ResourceState,
+         verdicts: list[NodeVerdict]) -> list[str]:
+    view = result.view
+    opts = view.options
     out: list[str] = []
     chosen = r.assigned
-    cur = list(r.running_on)
+    cur = list(r.active)
     eligible = [v for v in verdicts if v.eligible]
-    if chosen is not None and getattr(r, "fixed_node", None) == chosen:
-        if getattr(r, "blocked", False):
+    if chosen is not None and r.fixed_node == chosen:
+        if r.blocked:
             out.append(f"It is blocked on {chosen}: a failure there cannot be recovered "
                        "automatically (on-fail=block, or a failed stop with fencing "
                        "disabled), so pacer leaves it alone until an administrator "
@@ -629,10 +387,12 @@ def _why(result: ScheduleResult, r: Rsc, verdicts: list[NodeVerdict]) -> list[st
                 f"{v.node} ({format_score(v.score)})" for v in runners[:3]) + ".")
         elif not ties:
             out.append("No other node could take it.")
-        start = r.actions.get("start") if isinstance(getattr(r, "actions", None), dict) else None
+        actions = view.actions(r.id)
+        start = actions.start if actions is not None else None
         if start is not None and not start.runnable and (start.required or chosen not in cur):
-            text = f"But it cannot start on {chosen} now: {blocked_sentence(result, r, start)}."
-            if any(x.required and x.runnable for x in r.actions.get("stops", [])):
+            text = (f"But it cannot start on {chosen} now: "
+                    f"{blocked_sentence(defn, result, r, start)}.")
+            if actions is not None and any(x.required and x.runnable for x in actions.stops):
                 text += " So it stops."
             out.append(text)
         return out
@@ -652,7 +412,7 @@ def _why(result: ScheduleResult, r: Rsc, verdicts: list[NodeVerdict]) -> list[st
     if opts.stop_all_resources:
         out.append("stop-all-resources=true: every resource is stopped.")
         return out
-    if not plan.nodes:
+    if not view.nodes:
         out.append("The cluster has no nodes.")
         return out
     out.extend(colocs)
@@ -673,7 +433,7 @@ def _why(result: ScheduleResult, r: Rsc, verdicts: list[NodeVerdict]) -> list[st
     return out
 
 
-def _outcome(r: Rsc, happens: list[str]) -> str:
+def _outcome(r: ResourceState, happens: list[str]) -> str:
     if happens:
         parts = []
         for line in happens:
@@ -684,60 +444,60 @@ def _outcome(r: Rsc, happens: list[str]) -> str:
                 text += " " + details[1].strip()
             parts.append(text)
         return "; ".join(parts)
-    if r.running_on:
-        return f"no change: stays on {', '.join(r.running_on)}"
+    if r.active:
+        return f"no change: stays on {', '.join(r.active)}"
     return "no change: stays stopped"
 
 
-def _explain_primitive(result: ScheduleResult, r: Rsc,
+def _explain_primitive(defn: Definition, result: ScheduleResult, r: ResourceState,
                        before: ScheduleResult | None) -> PrimitiveExplanation:
     verdicts = _node_verdicts(result, r)
     chosen_v = next((v for v in verdicts if v.chosen), None)
     actions = []
-    for a in result.plan.actions:
-        if getattr(a, "rsc_id", None) == r.id and a.required:
-            words = _action_words(result, r, a)
-            if words:
-                actions.append(words)
+    own = result.view.actions(r.id)
+    for a in own.required if own is not None else ():
+        words = _action_words(defn, result, r, a)
+        if words:
+            actions.append(words)
     happens = summary_lines_for(result, r.id)
     return PrimitiveExplanation(
         id=r.id,
-        agent=_agent(r),
-        parent=r.parent.id if r.parent is not None else None,
-        active_on=list(r.running_on),
-        failed_on=list(r.failed_nodes),
+        agent=r.agent or "?",
+        parent=r.parent,
+        active_on=list(r.active),
+        failed_on=list(r.failed_on),
         active_before=_active_before(before, r.id),
         chosen=r.assigned,
         chosen_score=chosen_v.score if chosen_v is not None else None,
         outcome=_outcome(r, happens),
         nodes=verdicts,
-        why=_why(result, r, verdicts),
+        why=_why(defn, result, r, verdicts),
         happens=happens,
         actions=actions,
-        constraints=_constraint_lines(result, r),
-        notes=list(result.explain.notes.get(r.id, [])),
+        constraints=_constraint_lines(defn, result, r),
+        notes=list(result.view.explanation.notes.get(r.id, ())),
     )
 
 
 def _active_before(before: ScheduleResult | None, rsc_id: str) -> list[str] | None:
     if before is None:
         return None
-    r = before.plan.rscs.by_id.get(rsc_id)
-    return list(r.running_on) if r is not None else []
+    r = before.view.resource(rsc_id)
+    return list(r.active) if r is not None else []
 
 
-def explain_resource(result: ScheduleResult, rsc_id: str,
+def explain_resource(defn: Definition, result: ScheduleResult, rsc_id: str,
                      before: ScheduleResult | None = None) -> ResourceExplanation:
-    """Why `rsc_id` (a primitive, or each member of a group or clone) is where it is.
+    """Why `rsc_id` (a primitive, or each member of a group or clone) is where it is,
+    in the run `result` of `defn`.
 
     `before` is the run without the what-if edits, if there were any: the
     explanation then also says where the resource was active before them.
     """
-    by_id = result.plan.rscs.by_id
-    r = by_id.get(rsc_id)
+    r = result.view.resource(rsc_id)
     if r is None:
-        known = sorted(by_id)
-        raise UnknownResource(rsc_id, close_matches(rsc_id, known), known)
+        known = list(result.view.resource_ids)
+        raise ResourceNotFound(rsc_id, close_matches(rsc_id, known), known)
     headline: list[str] = []
     if r.kind == "group":
         members = [c.id for c in r.children]
@@ -748,7 +508,7 @@ def explain_resource(result: ScheduleResult, rsc_id: str,
             "the preferences of the whole group.")
     elif r.kind == "clone":
         headline.append(f"{r.id} is a clone of {r.children[0].id if r.children else '?'}.")
-    prims = [_explain_primitive(result, p, before) for p in r.primitives()]
+    prims = [_explain_primitive(defn, result, p, before) for p in r.primitives()]
     return ResourceExplanation(id=r.id, kind=r.kind, headline=headline, primitives=prims)
 
 

@@ -1,34 +1,142 @@
-"""Placement of a clone's instances — pure (pacemaker-semantics-clones.md §3).
+"""Step 4, assignment: one node (or none) for every primitive — pure.
 
-The clone is placed as a whole at its place in the resource order:
+Resources are taken by priority, then configuration order. For each, its
+primaries are assigned first and applied (colocation.apply_primary), its
+dependents' preferences merged (colocation.merge_dependent), and the best
+usable score wins, with Pacemaker's tie-breaks (`choose`). Assignment is
+recursive (a primary is placed when its dependent asks for it), and a clone is
+placed as a whole at its turn (pacemaker-semantics-clones.md §3):
+
 1. its primaries are placed and applied to every instance;
 2. its dependents' preferences are merged into every instance (all of them when
    instances do not cover every node, else only negative ones);
-3. promotable clones add promotion scores to the nodes that count;
+3. promotable clones add promotion scores to the nodes that count (roles.py);
 4. instances are sorted (active and allowed where they are first), then
    - a first pass keeps each active instance where it is if that is still its
      best node and the node holds no more than its fair share;
    - a second pass places the rest with the ordinary node choice, at most
      `clone-node-max` per node and `clone-max` in all;
-5. promotable clones then choose their promoted instances (`promotion.py`).
+5. promotable clones then choose their promoted instances (roles.py, step 5 of
+   the pipeline, taken here: what is colocated with the promoted role is
+   placed after it).
 """
 
 from __future__ import annotations
 
-from pacer.scheduler.history import STOPPED
-from pacer.scheduler.nodes import NodeInfo
-from pacer.scheduler.placement import (
-    MINUS_INFINITY,
-    Explain,
-    _has_influence,
-    assign,
-    choose,
-    commit,
-    group_first,
+from pacer.model.meta import MINUS_INFINITY, PROMOTED, STOPPED, UNPROMOTED
+from pacer.scheduler.colocation import (
+    Coloc,
+    apply_primary,
+    has_influence,
     merge_dependent,
-    prepare,
 )
-from pacer.scheduler.resources import Rsc
+from pacer.scheduler.explanation import Explain
+from pacer.scheduler.nodes import NodeInfo
+from pacer.scheduler.plan import Plan
+from pacer.scheduler.resources import Rsc, group_first
+from pacer.scheduler.roles import PromotionContext, add_placement_scores, choose_roles
+
+
+def assign_all(plan: Plan) -> None:
+    """Every resource in turn, by priority then configuration order."""
+    freeze = not plan.status.have_quorum and plan.opts.no_quorum_policy == "freeze"
+    for c in plan.rscs.clones:
+        c.promotion_ctx = PromotionContext(plan.defn, plan.now, plan.rscs, freeze)
+    order = sorted(plan.rscs.top, key=lambda r: (-r.priority, r.order))
+    for r in order:
+        assign(r, plan.nodes, plan.explain)
+
+
+def choose(r: Rsc, nodes: dict[str, NodeInfo], exclude: frozenset[str] | set[str] = frozenset(),
+           current_wins_tie: bool = True) -> str | None:
+    """The best node for r: highest score, fewest assigned, current node, name."""
+    best = None
+    best_key = None
+    current = r.running_on[0] if r.running_on else None
+    for n, score in r.allowed.items():
+        info = nodes.get(n)
+        if info is None or not info.can_run or score < 0 or n in exclude:
+            continue
+        key = (-score, info.assigned_count, 0 if n == current else 1, n.encode())
+        if best_key is None or key < best_key:
+            best, best_key = n, key
+    if best is not None and current is not None and current != best and current_wins_tie:
+        # Where it runs now wins a tie for the best score over the load
+        # balance, if that score is positive (0 everywhere: balance wins).
+        info = nodes.get(current)
+        score = r.allowed.get(current)
+        if info is not None and info.can_run and score is not None \
+                and score == r.allowed[best] and score > 0:
+            return current
+    return best
+
+
+def assign(r: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> str | None:
+    if not r.provisional:
+        return r.assigned
+    if r.kind == "clone":
+        assign_clone(r, nodes, explain)
+        return None
+    if r.kind != "primitive":
+        if r.assigning:
+            return None  # a member's colocation leads back into its own group
+        r.assigning = True
+        for c in r.children:
+            assign(c, nodes, explain)
+        r.assigning = False
+        r.provisional = False
+        return None
+    if r.assigning:
+        return None  # a colocation loop: decide without that primary
+    r.assigning = True
+    prepare(r, nodes, explain)
+    chosen: str | None
+    if r.fixed_node is not None:
+        chosen = r.fixed_node
+    elif r.next_role == STOPPED or (not r.managed and not r.running_on):
+        chosen = None
+    else:
+        chosen = choose(r, nodes)
+    commit(r, chosen, nodes)
+    return chosen
+
+
+def prepare(r: Rsc, nodes: dict[str, NodeInfo], explain: Explain,
+            extra_primaries: list[Coloc] | None = None) -> None:
+    """Apply where r's primaries landed and merge its dependents' preferences."""
+    for c in list(extra_primaries or []) + r.with_primaries:
+        # A group named as primary is placed as a whole first, not only the
+        # member this colocation follows.
+        if c.named_primary is not None and c.named_primary.kind == "group" \
+                and c.named_primary is not r.parent:
+            assign(c.named_primary, nodes, explain)
+        assign(c.primary, nodes, explain)
+        if c.primary.assigning:
+            explain.note(r.id, f"colocation {c.id} ignored: it closes a colocation loop")
+            continue  # a loop: Pacemaker cuts it here
+        if c.dependent_role == PROMOTED or (c.dependent_role == UNPROMOTED and r.promotable):
+            # It only decides which instance is promoted (an instance away
+            # from the primary may still run there: colo_unpromoted_w_native).
+            continue
+        apply_primary(r, c, nodes, explain)
+    for c in r.dependents:
+        if not has_influence(c):
+            continue
+        merge_dependent(r, c, nodes, explain)
+    explain.final_scores[r.id] = dict(r.allowed)
+
+
+def commit(r: Rsc, chosen: str | None, nodes: dict[str, NodeInfo]) -> None:
+    r.assigned = chosen
+    r.assigning = False
+    r.provisional = False
+    if chosen is not None:
+        nodes[chosen].assigned_count += 1
+    else:
+        r.next_role = STOPPED
+
+
+# --------------------------------------------------------------------------- clones
 
 
 def _current(inst: Rsc) -> str | None:
@@ -122,7 +230,7 @@ def assign_clone(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
         prepare(lead, nodes, explain, extra_primaries=clone.with_primaries)
         lead.assigning = False
         for c in clone.dependents:
-            if not _has_influence(c):
+            if not has_influence(c):
                 continue
             if everywhere and c.score > 0:
                 # Every node gets an instance: only what a dependent avoids
@@ -136,8 +244,6 @@ def assign_clone(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
 
     # 3. Promotion scores pull instances toward nodes where they can be promoted.
     if copts.promotable:
-        from pacer.scheduler.promotion import add_placement_scores
-
         add_placement_scores(clone, nodes, explain)
 
     # 4. Instances, active ones first.
@@ -191,9 +297,6 @@ def assign_clone(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
 
     # 5. Roles.
     if copts.promotable:
-        from pacer.scheduler.promotion import choose_roles
-
         choose_roles(clone, nodes, explain)
     clone.assigning = False
     clone.provisional = False
-

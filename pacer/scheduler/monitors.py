@@ -1,8 +1,11 @@
-"""Which recurring monitors each running instance should have and lacks (pure).
+"""Part of the result: which recurring monitors each running instance should
+have and lacks, and which an action asks for once it completed (pure).
 
 Pacemaker schedules a recurring monitor after each start or role change; the
 node daemon then runs it until the instance stops or changes role. pacer's
-controller asks for them once a transition has settled: every enabled
+controller asks for them as each action completes (`monitors_after`, which
+reads only the definition) and, once a transition has settled, for those
+still missing (`missing_monitors`, the result's `monitors`): every enabled
 `monitor` op with an interval whose role matches the instance's current role
 (an op without a role matches every role), unless the node's history already
 records it.
@@ -13,13 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pacer.model.definition import Clone, Definition, Primitive, iter_primitives
-from pacer.model.meta import normalize_role
-from pacer.scheduler.history import PROMOTED, STARTED, STOPPED, UNPROMOTED
+from pacer.model.meta import PROMOTED, STARTED, STOPPED, UNPROMOTED, normalize_role
 from pacer.scheduler.resources import Resources
 
 
 @dataclass(frozen=True)
 class MonitorRequest:
+    """A recurring monitor to run: `rsc` on `node`, every `interval_ms`."""
+
     node: str
     rsc: str  # the instance, as the scheduler names it (`web:1`)
     interval_ms: int

@@ -1,4 +1,8 @@
-"""Promotable clones: which placed instances are promoted — pure.
+"""Step 5, roles: which placed instances of a promotable clone are promoted — pure.
+
+Taken by assignment.py as soon as a promotable clone's instances are placed
+(what is colocated with the promoted role is placed after it), which also
+asks here for the promotion scores that pull instances to a node.
 
 (pacemaker-semantics-clones.md §4.) An instance's promotion score on its node is
 the node attribute `master-<id>` that its agent sets (when that node's value
@@ -14,23 +18,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pacer.model.definition import Definition
-from pacer.model.meta import INFINITY, add_scores, parse_score
-from pacer.scheduler.clones import split_instance_id
-from pacer.scheduler.history import PROMOTED, STOPPED, UNPROMOTED
-from pacer.scheduler.nodes import NodeInfo
-from pacer.scheduler.placement import (
+from pacer.model.meta import (
+    INFINITY,
     MINUS_INFINITY,
-    Explain,
-    _attr,
-    _location_targets,
-    _multiply,
-    _rule_score,
-    group_first,
-    location_add,
-    primary_nodes,
+    PROMOTED,
+    STOPPED,
+    UNPROMOTED,
+    add_scores,
+    parse_score,
 )
-from pacer.scheduler.resources import Rsc
+from pacer.scheduler.colocation import node_attr, primary_nodes, scale_score
+from pacer.scheduler.explanation import Explain
+from pacer.scheduler.nodes import NodeInfo
+from pacer.scheduler.resources import Resources, Rsc, group_first
 from pacer.scheduler.rules import RuleContext, evaluate
+from pacer.scheduler.scores import location_add, location_targets, rule_score
+from pacer.status.instances import split_instance_id
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class PromotionContext:
 
     defn: Definition
     now: int
-    rscs: object  # resources.Resources
+    rscs: Resources
     freeze_no_quorum: bool
 
 
@@ -48,7 +51,7 @@ def _attr_names(p: Rsc, node: str, unique: bool) -> list[str]:
     own id), then the id without instance number."""
     base, _ = split_instance_id(p.id)
     names = []
-    for rid in (p.history_ids.get(node), p.id if unique else None, base):
+    for rid in (p.history_id_on.get(node), p.id if unique else None, base):
         if rid is not None and f"master-{rid}" not in names:
             names.append(f"master-{rid}")
     return names
@@ -76,14 +79,14 @@ def attribute_score(clone: Rsc, inst: Rsc, node: str, nodes: dict[str, NodeInfo]
     total: int | None = None
     for p in inst.primitives():
         names = _attr_names(p, node, copts.unique)
-        if not copts.unique and p.history_ids.get(node) is None and p.parent is not None:
+        if not copts.unique and p.history_id_on.get(node) is None and p.parent is not None:
             # An anonymous instance's history there may be bound to a sibling
             # (all stopped): the name it is known by there is the sibling's
             # (promoted-probed-score).
             local = split_instance_id(p.id)[0]
             for i in clone.children:
                 for q in i.primitives():
-                    rid = q.history_ids.get(node)
+                    rid = q.history_id_on.get(node)
                     if rid is not None and split_instance_id(q.id)[0] == local \
                             and f"master-{rid}" not in names:
                         names.insert(len(names) - 1, f"master-{rid}")
@@ -113,7 +116,7 @@ def _role_location_scores(clone: Rsc, plan_defn, nodes: dict[str, NodeInfo], now
     for loc in plan_defn.locations:
         if loc.role != PROMOTED and not any(r.role == PROMOTED for r in loc.rules):
             continue
-        if clone not in _location_targets(loc, rscs):
+        if clone not in location_targets(loc, rscs):
             continue
         if loc.rules:
             for rule in loc.rules:
@@ -122,7 +125,7 @@ def _role_location_scores(clone: Rsc, plan_defn, nodes: dict[str, NodeInfo], now
                 for n, info in nodes.items():
                     if not evaluate(rule, RuleContext(node_attrs=info.attrs, now=now)):
                         continue
-                    s = _rule_score(rule, info)
+                    s = rule_score(rule, info)
                     if s is not None:
                         out[n] = add_scores(out.get(n, 0), s)
         elif loc.node is not None and loc.score is not None:
@@ -150,8 +153,8 @@ def _clone_level(clone: Rsc, node: str, score: int, nodes: dict[str, NodeInfo],
                 score = add_scores(score, int(pscore * c.score / INFINITY))
             continue
         pns = primary_nodes(c.primary, c.primary_role)
-        values = {_attr(nodes, pn, c.node_attribute) for pn in pns}
-        if pns and _attr(nodes, node, c.node_attribute) in values:
+        values = {node_attr(nodes, pn, c.node_attribute) for pn in pns}
+        if pns and node_attr(nodes, node, c.node_attribute) in values:
             score = add_scores(score, c.score)
     # What is colocated with the promoted role pulls the promotion its way.
     for c in clone.dependents:
@@ -164,7 +167,7 @@ def _clone_level(clone: Rsc, node: str, score: int, nodes: dict[str, NodeInfo],
         # negative, the score drops to 1 (still promotable, but last:
         # promoted-move); a score of 0 or less stays as it is
         # (a-promote-then-b-migrate).
-        merged = add_scores(score, _multiply(dep_score, c.score / INFINITY))
+        merged = add_scores(score, scale_score(dep_score, c.score / INFINITY))
         if merged >= 0:
             score = merged
         elif score > 0:
@@ -200,15 +203,15 @@ def choose_roles(clone: Rsc, nodes: dict[str, NodeInfo], explain: Explain) -> No
             if c.dependent_role == UNPROMOTED and c.score >= INFINITY:
                 # Where it must be unpromoted, it cannot be promoted.
                 pns = primary_nodes(c.primary, c.primary_role)
-                values = {_attr(nodes, pn, c.node_attribute) for pn in pns}
-                if pns and _attr(nodes, node, c.node_attribute) in values:
+                values = {node_attr(nodes, pn, c.node_attribute) for pn in pns}
+                if pns and node_attr(nodes, node, c.node_attribute) in values:
                     score = MINUS_INFINITY
                 continue
             if c.dependent_role != PROMOTED or c.score < INFINITY:
                 continue
             pns = primary_nodes(c.primary, c.primary_role)
-            values = {_attr(nodes, pn, c.node_attribute) for pn in pns}
-            here = _attr(nodes, node, c.node_attribute) in values and bool(pns)
+            values = {node_attr(nodes, pn, c.node_attribute) for pn in pns}
+            here = node_attr(nodes, node, c.node_attribute) in values and bool(pns)
             score = add_scores(score, INFINITY if here else MINUS_INFINITY)
         if counts:
             score = _clone_level(clone, node, score, nodes, why)
