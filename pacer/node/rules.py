@@ -1,7 +1,6 @@
 """Small pure rules: fail counts and what the node believes runs where.
 
-Kept apart from the daemon so each can be tested as a table and reused by the
-fault simulator's invariant checks.
+Kept apart from the daemon so each can be tested as a table.
 """
 
 from __future__ import annotations
